@@ -1,0 +1,65 @@
+"""celery-office: every Celery worker reports the live status of its agents to
+``office_agent_status``, with no change to task code.
+
+Add one line to the module given to ``celery -A``::
+
+    import celery_office
+    celery_office.install(app)
+
+then map task names to agents in ``agents.yaml``. Working, idle, warning, error and offline,
+and heartbeats, are written by the worker itself: signal handlers record each change in memory
+(no I/O on the task's path) and a background thread in each process writes them, coalesced, in
+one transaction per ``office_flush_interval``. Start threads and connections only after the
+pool forks: this package does so for you, lazily.
+
+For code outside a worker, :class:`OfficeReporter` is the hand-called API of the ADOLF spec.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import OfficeConfigError, OfficeError
+from .metrics import metrics, progress
+from .migrate import MigrationError, migrate
+from .models import AgentStatus, Base, OfficeAgentStatus
+from .registry import Registry, RegistryError, load_registry
+from .reporter import OfficeReporter
+from .settings import OfficeSettings
+from .store import AgentRow, agent_statuses, create_office_engine
+
+__all__ = [
+    "install",
+    "metrics",
+    "progress",
+    "OfficeReporter",
+    "migrate",
+    "agent_statuses",
+    "AgentRow",
+    "AgentStatus",
+    "OfficeAgentStatus",
+    "Base",
+    "OfficeSettings",
+    "Registry",
+    "load_registry",
+    "create_office_engine",
+    "OfficeError",
+    "OfficeConfigError",
+    "RegistryError",
+    "MigrationError",
+]
+
+__version__ = "0.1.0"
+
+
+def install(app: Any) -> None:
+    """Instrument ``app``'s workers: add the office bootstep and connect the signal handlers.
+
+    Call it in the module given to ``celery -A``, before the worker starts. Calling it twice is
+    harmless. Nothing happens outside a worker (``celery call``, web processes sending tasks).
+    """
+    from .bootstep import OfficeStep
+    from .signals import OfficeSignals
+
+    app.steps["worker"].add(OfficeStep)
+    OfficeSignals.connect()

@@ -1,0 +1,79 @@
+"""The worker bootstep: load ``agents.yaml``, start the main process's writer, retire at the end.
+
+It runs in the worker's main process for every pool. ``requires = Pool`` fixes its place: it
+starts after the pool processes are forked (so no thread or connection of ours is inherited by
+them) and its ``terminate`` runs before the pool's.
+
+A bad registry or setting stops the worker here, at start, with one line that names the file,
+the line and the fix, and a non-zero exit: nothing half-configured runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import bootsteps
+from celery.utils.log import get_logger
+
+from .errors import OfficeError
+from .registry import RegistryError, load_registry
+from .settings import OfficeSettings
+from .signals import set_routes
+from .writer import StatusWriter, configure_writer, get_writer
+
+__all__ = ["OfficeStep"]
+
+logger = get_logger("celery_office")
+
+
+class OfficeStep(bootsteps.StartStopStep):
+    """Reports the agents of ``agents.yaml`` that this worker serves."""
+
+    label = "celery-office"
+    requires = ("celery.worker.components:Pool",)
+
+    def __init__(self, worker: Any, **kwargs: Any) -> None:
+        super().__init__(worker, **kwargs)
+        self.writer: StatusWriter | None = None
+        try:
+            settings = OfficeSettings.from_app(worker.app)
+            if not settings.enabled:
+                logger.info("celery-office: disabled (office_enabled is false)")
+                return
+            registry = load_registry(settings.agents_file)
+            routes = registry.resolve(worker.app.tasks.keys())
+        except (RegistryError, OfficeError, ValueError) as exc:
+            # One clear line and a non-zero exit, not a traceback through Celery's internals.
+            logger.critical("celery-office: %s", exc)
+            raise SystemExit(f"celery-office: {exc}") from None
+        agents = {route.agent.agent_id: route.agent for route in routes.values()}
+        if not agents:
+            logger.warning(
+                "celery-office: no task registered in this worker matches %s; nothing to report",
+                settings.agents_file,
+            )
+        self.writer = StatusWriter(
+            settings, agents, node_name=worker.hostname, worker_duties=True
+        )
+        set_routes(routes)
+        configure_writer(self.writer)
+        logger.info(
+            "celery-office: %d tasks of %d agents reported to the office",
+            len(routes), len(agents),
+        )
+
+    def start(self, worker: Any) -> None:
+        if self.writer is not None:
+            self.writer.start()
+
+    def stop(self, worker: Any) -> None:
+        """Warm shutdown: nothing yet. Tasks still run while the pool drains; the agents are
+        retired at ``worker_shutdown``, once the pool has stopped."""
+
+    def terminate(self, worker: Any) -> None:
+        """Cold shutdown and the embedded test worker: no ``worker_shutdown`` follows."""
+        if self.writer is not None and get_writer() is self.writer:
+            self.writer.stop(retire=True)
+
+    def shutdown(self, worker: Any) -> None:
+        self.terminate(worker)

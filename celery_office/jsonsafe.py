@@ -1,0 +1,74 @@
+"""Small value helpers shared by the reporter and the worker: JSON-safe metrics, fitted texts."""
+
+from __future__ import annotations
+
+import enum
+import math
+import uuid
+from collections.abc import Mapping
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+from .models import TASK_MAX
+
+__all__ = ["json_safe", "metrics_dict", "fit_text"]
+
+ELLIPSIS = "…"
+
+
+def fit_text(text: str | None, limit: int = TASK_MAX) -> str | None:
+    """Cut ``text`` to ``limit`` characters, marking the cut with an ellipsis.
+
+    The column is ``VARCHAR(255)``: a long exception message must never turn a status write into
+    an error.
+    """
+    if text is None:
+        return None
+    text = str(text)
+    if len(text) <= limit:
+        return text
+    return text[: limit - 1] + ELLIPSIS
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` made of what JSON can encode: dicts with string keys, lists, str, numbers, None.
+
+    Decimal becomes int or float, datetimes ISO 8601 text, UUIDs text, sets and tuples lists,
+    NaN and infinities None (PostgreSQL's JSONB rejects them); anything else its ``str()``.
+    """
+    if value is None or isinstance(value, (str, bool, int)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            return None
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, Mapping):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = sorted(value, key=repr) if isinstance(value, (set, frozenset)) else value
+        return [json_safe(v) for v in items]
+    if isinstance(value, (datetime, date, time)):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, enum.Enum):
+        return json_safe(value.value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return str(value)
+
+
+def metrics_dict(metrics: Any, argument: str = "metrics") -> dict[str, Any] | None:
+    """Check and convert a metrics argument: None stays None, a mapping becomes JSON-safe."""
+    if metrics is None:
+        return None
+    if not isinstance(metrics, Mapping):
+        raise TypeError(
+            f"{argument} must be a dict of JSON-compatible values, got {type(metrics).__name__}"
+        )
+    return json_safe(metrics)

@@ -1,0 +1,187 @@
+"""``OfficeReporter``: the spec's hand-called API, for code that runs outside a Celery worker.
+
+Inside a worker, the bootstep reports every agent without any call; use this for scripts,
+web handlers or other schedulers. Each call is one synchronous UPSERT on ``agent_id`` with the
+database clock, in its own transaction, or in the caller's when ``db`` (a SQLAlchemy ``Session``
+or ``Connection``) is given.
+
+Differences from the spec's code, all deliberate: ``last_activity`` comes from the database
+clock (the spec's naive ``datetime.utcnow()`` is wrong on any server not set to UTC); a heartbeat
+of an agent with no row registers it as idle (the spec's did nothing, and passed a raw SQL string
+that SQLAlchemy 2 rejects); ``metrics=None`` keeps the row's metrics (the spec's ``metrics or {}``
+blanked them on every report without metrics); long texts are cut to the column's 255
+characters instead of failing.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.orm import Session
+
+from .jsonsafe import fit_text, metrics_dict
+from .models import (
+    AGENT_ID_MAX,
+    BRAND_MAX,
+    DEPARTMENT_MAX,
+    FTE_MAX,
+    NAME_MAX,
+    SALARY_MAX,
+    AgentStatus,
+)
+from .settings import DEFAULT_DATABASE_URL
+from .store import create_office_engine, touch_agents, upsert_status
+from .signals import ERROR_PREFIX
+
+__all__ = ["OfficeReporter", "default_engine"]
+
+DbArg = Session | Connection | None
+
+
+class OfficeReporter:
+    """Reports one agent's status by hand, as in the ADOLF integration spec.
+
+    Parameters:
+        agent_id: unique id of the agent (at most 100 characters).
+        department: the module, e.g. ``watcher`` (at most 50).
+        name: the name the dashboard shows (at most 100).
+        brand: optional brand (at most 20).
+        salary_equivalent: monthly salary of a human doing the same work (non-negative integer).
+        fte_coefficient: full-time equivalent, 0 to 9.99 with two decimals.
+        engine: where to write; default: the process's engine from ``OFFICE_DATABASE_URL``
+            (``sqlite:///office.db`` when unset).
+    """
+
+    def __init__(
+        self,
+        agent_id: str,
+        department: str,
+        name: str,
+        brand: str | None = None,
+        salary_equivalent: int = 60000,
+        fte_coefficient: float | Decimal = 1.0,
+        *,
+        engine: Engine | None = None,
+    ) -> None:
+        self.agent_id = _text("agent_id", agent_id, AGENT_ID_MAX)
+        self.department = _text("department", department, DEPARTMENT_MAX)
+        self.name = _text("name", name, NAME_MAX)
+        self.brand = None if brand is None else _text("brand", brand, BRAND_MAX)
+        self.salary_equivalent = _salary(salary_equivalent)
+        self.fte_coefficient = _fte(fte_coefficient)
+        self._engine = engine
+
+    def __repr__(self) -> str:
+        return f"OfficeReporter({self.agent_id!r}, {self.department!r}, {self.name!r})"
+
+    # -------------------------------------------------------------- the spec's methods
+
+    def report_working(self, task: str, metrics: dict[str, Any] | None = None, db: DbArg = None) -> None:
+        """Status ``ok``, working on ``task``."""
+        self._upsert(db, AgentStatus.ok, fit_text(task), metrics)
+
+    def report_idle(self, metrics: dict[str, Any] | None = None, db: DbArg = None) -> None:
+        """Status ``ok``, waiting for a task (task NULL)."""
+        self._upsert(db, AgentStatus.ok, None, metrics)
+
+    def report_warning(self, task: str, metrics: dict[str, Any] | None = None, db: DbArg = None) -> None:
+        """Status ``warning``: needs attention."""
+        self._upsert(db, AgentStatus.warning, fit_text(task), metrics)
+
+    def report_error(self, error_message: str, metrics: dict[str, Any] | None = None, db: DbArg = None) -> None:
+        """Status ``error``, task ``"Ошибка: <message>"``."""
+        self._upsert(db, AgentStatus.error, fit_text(f"{ERROR_PREFIX}{error_message}"), metrics)
+
+    def report_offline(self, db: DbArg = None) -> None:
+        """Status ``offline``, task NULL and metrics emptied (as the spec does)."""
+        self._upsert(db, AgentStatus.offline, None, {})
+
+    def heartbeat(self, db: DbArg = None) -> None:
+        """Refresh ``last_activity`` only; an agent with no row yet is registered as idle."""
+
+        def beat(conn: Connection) -> None:
+            if touch_agents(conn, [self.agent_id]) == 0:
+                upsert_status(conn, self, status=AgentStatus.ok, task=None, metrics=None)
+
+        self._run(db, beat)
+
+    # -------------------------------------------------------------- plumbing
+
+    def _upsert(self, db: DbArg, status: AgentStatus, task: str | None, metrics: Any) -> None:
+        checked = metrics_dict(metrics)
+        self._run(db, lambda conn: upsert_status(conn, self, status=status, task=task, metrics=checked))
+
+    def _run(self, db: DbArg, work: Callable[[Connection], None]) -> None:
+        if db is None:
+            with (self._engine or default_engine()).begin() as conn:
+                work(conn)
+        elif isinstance(db, Session):
+            work(db.connection())
+            db.commit()
+        elif isinstance(db, Connection):
+            work(db)
+            if not db.in_nested_transaction() and db.in_transaction():
+                db.commit()
+        else:
+            raise TypeError(
+                f"db must be a SQLAlchemy Session or Connection, got {type(db).__name__}"
+            )
+
+
+def _text(field: str, value: Any, limit: int) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{field} must be a string, got {type(value).__name__}")
+    if not value.strip():
+        raise ValueError(f"{field} must not be empty")
+    if len(value) > limit:
+        raise ValueError(f"{field} must be at most {limit} characters, got {len(value)}")
+    return value
+
+
+def _salary(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"salary_equivalent must be an integer, got {value!r}")
+    if not 0 <= value <= SALARY_MAX:
+        raise ValueError(f"salary_equivalent must be between 0 and {SALARY_MAX}, got {value}")
+    return value
+
+
+def _fte(value: Any) -> Decimal:
+    if isinstance(value, bool):
+        raise ValueError(f"fte_coefficient must be a number, got {value!r}")
+    try:
+        number = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        raise ValueError(f"fte_coefficient must be a number, got {value!r}") from None
+    if not number.is_finite() or not Decimal(0) <= number <= FTE_MAX:
+        raise ValueError(
+            f"fte_coefficient must be between 0 and {FTE_MAX} (the column is NUMERIC(3, 2)), got {value}"
+        )
+    if number != number.quantize(Decimal("0.01")):
+        raise ValueError(
+            f"fte_coefficient must have at most 2 decimal places (NUMERIC(3, 2)), got {value}"
+        )
+    return number
+
+
+_engines: dict[tuple[int, str], Engine] = {}
+_engines_lock = threading.Lock()
+
+
+def default_engine(url: str | None = None) -> Engine:
+    """The process's engine for ``url`` (default ``OFFICE_DATABASE_URL``), made lazily.
+
+    Keyed by process id, so a forked child never uses its parent's connections.
+    """
+    url = url or os.environ.get("OFFICE_DATABASE_URL") or DEFAULT_DATABASE_URL
+    key = (os.getpid(), url)
+    with _engines_lock:
+        engine = _engines.get(key)
+        if engine is None:
+            engine = _engines[key] = create_office_engine(url)
+        return engine

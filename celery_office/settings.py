@@ -1,0 +1,111 @@
+"""celery-office settings: ``office_*`` in ``app.conf``, then ``OFFICE_*`` in the environment,
+then the defaults below.
+
+Every value is checked once, when the worker starts, so that a typo stops the worker with a
+message naming the setting rather than surfacing later in a background thread.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from typing import Any, Mapping
+
+from .errors import OfficeConfigError
+
+__all__ = ["OfficeSettings", "DEFAULT_DATABASE_URL"]
+
+DEFAULT_DATABASE_URL = "sqlite:///office.db"
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+@dataclass(frozen=True)
+class OfficeSettings:
+    """Resolved settings.
+
+    Parameters (seconds unless said otherwise):
+        database_url: where ``office_agent_status`` lives.
+        agents_file: the ``agents.yaml`` registry.
+        heartbeat_interval: how often the worker refreshes ``last_activity`` of its agents.
+        offline_after: silence after which an agent (or a worker) counts as offline (dead).
+        flush_interval: how often each process writes its coalesced changes.
+        shutdown_timeout: the most a process waits for its final write when it stops.
+        connect_timeout: the most a connection attempt to the database may take.
+        statement_timeout: the most one statement may run on PostgreSQL.
+        auto_migrate: create or upgrade the tables when the worker first connects.
+        enabled: False turns the worker plugin off (``install`` still succeeds).
+    """
+
+    database_url: str = DEFAULT_DATABASE_URL
+    agents_file: str = "agents.yaml"
+    heartbeat_interval: float = 60.0
+    offline_after: float = 300.0
+    flush_interval: float = 1.0
+    shutdown_timeout: float = 5.0
+    connect_timeout: float = 5.0
+    statement_timeout: float = 10.0
+    auto_migrate: bool = True
+    enabled: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("heartbeat_interval", "offline_after", "flush_interval", "shutdown_timeout",
+                     "connect_timeout", "statement_timeout"):
+            if getattr(self, name) <= 0:
+                raise OfficeConfigError(
+                    f"office_{name} must be a positive number of seconds, got {getattr(self, name)!r}"
+                )
+        if self.heartbeat_interval >= self.offline_after:
+            raise OfficeConfigError(
+                f"office_heartbeat_interval ({self.heartbeat_interval:g} s) must be shorter than "
+                f"office_offline_after ({self.offline_after:g} s), or every agent reads as offline "
+                "between two heartbeats"
+            )
+
+    @classmethod
+    def from_sources(
+        cls, conf: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+    ) -> "OfficeSettings":
+        """Read each setting from ``conf`` (``app.conf``), else the environment, else the default."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for field in fields(cls):
+            key = f"office_{field.name}"
+            raw = conf.get(key) if conf is not None else None
+            source = key
+            if raw is None:
+                raw = environ.get(key.upper())
+                source = key.upper()
+            if raw is None or raw == "":
+                continue
+            values[field.name] = _coerce(field.type, raw, source)
+        return cls(**values)
+
+    @classmethod
+    def from_app(cls, app: Any) -> "OfficeSettings":
+        """Settings of a Celery app (``app.conf.get`` works before the lazy config loads)."""
+        return cls.from_sources(app.conf)
+
+
+def _coerce(kind: Any, raw: Any, source: str) -> Any:
+    kind = kind if isinstance(kind, str) else kind.__name__
+    if kind == "bool":
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        raise OfficeConfigError(f"{source} must be true or false, got {raw!r}")
+    if kind == "float":
+        if isinstance(raw, bool):
+            raise OfficeConfigError(f"{source} must be a number of seconds, got {raw!r}")
+        try:
+            return float(raw)
+        except (TypeError, ValueError):
+            raise OfficeConfigError(f"{source} must be a number of seconds, got {raw!r}") from None
+    if not isinstance(raw, (str, os.PathLike)):
+        raise OfficeConfigError(f"{source} must be a string, got {raw!r}")
+    return os.fspath(raw)

@@ -1,0 +1,637 @@
+"""All SQL celery-office runs, for PostgreSQL and SQLite.
+
+The worker never writes ``office_agent_status`` by last-write-wins: each process records runs in
+progress (``office_agent_run``) and the newest finished run of each agent
+(``office_agent_outcome``), and the status row is recomputed from them in the same transaction,
+under a row lock. So many processes and many workers flushing in any order leave the right row.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Protocol
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    bindparam,
+    create_engine,
+    delete,
+    event,
+    func,
+    literal,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+
+from .models import (
+    AgentStatus,
+    OfficeAgentOutcome,
+    OfficeAgentRun,
+    OfficeAgentStatus,
+    OfficeWorker,
+    db_now,
+)
+
+__all__ = [
+    "AgentInfo",
+    "Outcome",
+    "RunChange",
+    "Batch",
+    "AgentRow",
+    "create_office_engine",
+    "safe_url",
+    "apply_batch",
+    "register_worker",
+    "heartbeat",
+    "retire_worker",
+    "upsert_status",
+    "touch_agents",
+    "agent_statuses",
+]
+
+STATUS = OfficeAgentStatus.__table__
+RUN = OfficeAgentRun.__table__
+OUTCOME = OfficeAgentOutcome.__table__
+WORKER = OfficeWorker.__table__
+
+
+class AgentInfo(Protocol):
+    """What the store needs to know of an agent (the registry's ``AgentSpec`` fits)."""
+
+    agent_id: str
+    department: str
+    name: str
+    brand: str | None
+    salary_equivalent: int
+    fte_coefficient: Decimal | float
+
+
+@dataclass(slots=True)
+class Outcome:
+    """How an agent's newest finished run ended, at ``at`` (epoch seconds, worker clock)."""
+
+    status: AgentStatus
+    task: str | None
+    at: float
+
+
+@dataclass(slots=True)
+class RunChange:
+    """A run that started (or changed its text), or ended when ``ended`` is true."""
+
+    agent_id: str
+    task: str | None
+    started_at: float
+    ended: bool = False
+
+
+@dataclass
+class Batch:
+    """What one process has to write: the coalesced changes since its last write."""
+
+    runs: dict[str, RunChange] = field(default_factory=dict)
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
+    metrics: dict[str, tuple[dict[str, Any], float]] = field(default_factory=dict)
+    touched: set[str] = field(default_factory=set)
+
+    def __bool__(self) -> bool:
+        return bool(self.touched or self.runs)
+
+    def merge_older(self, older: "Batch") -> None:
+        """Put back a batch that failed to write, under the changes made since (newer win)."""
+        for task_id, run in older.runs.items():
+            self.runs.setdefault(task_id, run)
+        for agent_id, outcome in older.outcomes.items():
+            mine = self.outcomes.get(agent_id)
+            if mine is None or mine.at < outcome.at:
+                self.outcomes[agent_id] = outcome
+        for agent_id, metrics in older.metrics.items():
+            mine_m = self.metrics.get(agent_id)
+            if mine_m is None or mine_m[1] < metrics[1]:
+                self.metrics[agent_id] = metrics
+        self.touched |= older.touched
+
+
+# --------------------------------------------------------------------------- engines
+
+
+def safe_url(url: str | Any) -> str:
+    """The URL as text with any password hidden: fit for logs and messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<invalid database URL>"
+
+
+def create_office_engine(
+    url: str, *, connect_timeout: float = 5.0, statement_timeout: float = 10.0, **kwargs: Any
+) -> Engine:
+    """An engine whose every wait on the database is bounded.
+
+    PostgreSQL: ``connect_timeout`` bounds connecting, ``statement_timeout`` and
+    ``lock_timeout`` bound each statement on the server, TCP keepalives notice a dead peer.
+    SQLite: a busy timeout, WAL journal (readers never block the writers), and ``BEGIN
+    IMMEDIATE`` so that concurrent writers queue instead of failing to upgrade their lock.
+    """
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "postgresql" and parsed.get_driver_name() in ("psycopg2", "psycopg2cffi"):
+        ms = int(statement_timeout * 1000)
+        kwargs.setdefault(
+            "connect_args",
+            {
+                "connect_timeout": max(2, int(round(connect_timeout))),
+                "options": f"-c statement_timeout={ms} -c lock_timeout={ms}",
+                "keepalives": 1,
+                "keepalives_idle": 10,
+                "keepalives_interval": 5,
+                "keepalives_count": 3,
+                "application_name": "celery-office",
+            },
+        )
+        kwargs.setdefault("pool_pre_ping", True)
+        kwargs.setdefault("pool_size", 2)
+        kwargs.setdefault("max_overflow", 2)
+        kwargs.setdefault("pool_timeout", connect_timeout)
+        return create_engine(url, **kwargs)
+    if backend == "sqlite":
+        kwargs.setdefault("connect_args", {"timeout": statement_timeout})
+        engine = create_engine(url, **kwargs)
+        _sqlite_immediate_transactions(engine)
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(url, **kwargs)
+
+
+def _sqlite_immediate_transactions(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # SQLAlchemy emits BEGIN itself
+        cursor = dbapi_connection.cursor()
+        if engine.url.database not in (None, "", ":memory:"):
+            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _insert(conn: Connection, table: Any) -> Any:
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
+
+
+def _is_postgresql(conn: Connection) -> bool:
+    return conn.dialect.name == "postgresql"
+
+
+# --------------------------------------------------------------------------- agent rows
+
+
+def _agent_values(agent: AgentInfo) -> dict[str, Any]:
+    return {
+        "agent_id": agent.agent_id,
+        "department": agent.department,
+        "name": agent.name,
+        "brand": agent.brand,
+        "salary_equivalent": agent.salary_equivalent,
+        "fte_coefficient": agent.fte_coefficient,
+    }
+
+
+def _ensure_agents(conn: Connection, agents: Sequence[AgentInfo]) -> None:
+    """Insert missing agent rows (idle); existing rows are left alone and not locked."""
+    if not agents:
+        return
+    rows = [
+        {**_agent_values(a), "status": AgentStatus.ok, "task": None, "metrics": {}}
+        for a in sorted(agents, key=lambda a: a.agent_id)
+    ]
+    stmt = _insert(conn, STATUS).values(
+        last_activity=db_now(), created_at=db_now(), updated_at=db_now()
+    )
+    conn.execute(stmt.on_conflict_do_nothing(index_elements=["agent_id"]), rows)
+
+
+def _lock_agents(conn: Connection, agent_ids: Sequence[str]) -> None:
+    """Serialize writers of the same agents (PostgreSQL); always in one order, so no deadlock.
+
+    SQLite needs nothing: ``BEGIN IMMEDIATE`` already holds the database's write lock.
+    """
+    if agent_ids and _is_postgresql(conn):
+        conn.execute(
+            select(STATUS.c.agent_id)
+            .where(STATUS.c.agent_id.in_(agent_ids))
+            .order_by(STATUS.c.agent_id)
+            .with_for_update()
+        )
+
+
+# --------------------------------------------------------------------------- worker batches
+
+
+def apply_batch(
+    conn: Connection, batch: Batch, agents: Mapping[str, AgentInfo], node_name: str | None
+) -> None:
+    """Write one process's coalesced changes and recompute the status of the agents touched."""
+    agent_ids = sorted(batch.touched)
+    _ensure_agents(conn, [agents[a] for a in agent_ids if a in agents])
+    _lock_agents(conn, agent_ids)
+    _write_runs(conn, batch.runs, node_name)
+    _write_outcomes(conn, batch.outcomes, batch.metrics)
+    _recompute(conn, agent_ids, batch.metrics)
+
+
+def _write_runs(conn: Connection, runs: Mapping[str, RunChange], node_name: str | None) -> None:
+    ended = [task_id for task_id, run in runs.items() if run.ended]
+    started = [
+        {
+            "task_id": task_id,
+            "agent_id": run.agent_id,
+            "node_name": node_name,
+            "task": run.task,
+            "started_at": run.started_at,
+        }
+        for task_id, run in runs.items()
+        if not run.ended
+    ]
+    if ended:
+        conn.execute(delete(RUN).where(RUN.c.task_id.in_(ended)))
+    if started:
+        stmt = _insert(conn, RUN)
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["task_id"],
+                set_={"task": stmt.excluded.task, "node_name": stmt.excluded.node_name},
+            ),
+            started,
+        )
+
+
+def _write_outcomes(
+    conn: Connection,
+    outcomes: Mapping[str, Outcome],
+    metrics: Mapping[str, tuple[dict[str, Any], float]],
+) -> None:
+    """Upsert the newest outcome of each agent; an older one (from a slower process) loses."""
+    if not outcomes:
+        return
+    rows = [
+        {"agent_id": a, "finished_at": o.at, "status": o.status, "task": o.task}
+        for a, o in sorted(outcomes.items())
+    ]
+    stmt = _insert(conn, OUTCOME)
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["agent_id"],
+            set_={
+                "finished_at": stmt.excluded.finished_at,
+                "status": stmt.excluded.status,
+                "task": stmt.excluded.task,
+            },
+            where=OUTCOME.c.finished_at <= stmt.excluded.finished_at,
+        ),
+        rows,
+    )
+
+
+def _recompute(
+    conn: Connection,
+    agent_ids: Sequence[str],
+    metrics: Mapping[str, tuple[dict[str, Any], float]] | None = None,
+) -> None:
+    """Set status and task of each agent from its runs in progress and its newest outcome.
+
+    Working (status ok, the text of the newest run) while any run is in progress anywhere;
+    otherwise the newest outcome: idle (ok, no task), error or warning with its text.
+    Metrics change only when newer than the ones written last.
+    """
+    if not agent_ids:
+        return
+    metrics = metrics or {}
+    running: dict[str, tuple[float, str | None]] = {}
+    for agent_id, task, started_at in conn.execute(
+        select(RUN.c.agent_id, RUN.c.task, RUN.c.started_at).where(RUN.c.agent_id.in_(agent_ids))
+    ):
+        newest = running.get(agent_id)
+        if newest is None or newest[0] <= started_at:
+            running[agent_id] = (started_at, task)
+    outcomes = {
+        row.agent_id: row
+        for row in conn.execute(
+            select(OUTCOME.c.agent_id, OUTCOME.c.status, OUTCOME.c.task, OUTCOME.c.metrics_at)
+            .where(OUTCOME.c.agent_id.in_(agent_ids))
+        )
+    }
+    plain: list[dict[str, Any]] = []
+    with_metrics: list[dict[str, Any]] = []
+    newer_metrics_at: list[dict[str, Any]] = []
+    for agent_id in agent_ids:
+        if agent_id in running:
+            status, task = AgentStatus.ok, running[agent_id][1]
+        elif agent_id in outcomes:
+            outcome = outcomes[agent_id]
+            status = outcome.status
+            task = None if status is AgentStatus.ok else outcome.task
+        else:
+            status, task = AgentStatus.ok, None
+        row = {"a": agent_id, "status": status, "task": task}
+        fresh = metrics.get(agent_id)
+        seen_at = outcomes[agent_id].metrics_at if agent_id in outcomes else 0.0
+        if fresh is not None and fresh[1] >= seen_at:
+            with_metrics.append({**row, "metrics": fresh[0]})
+            newer_metrics_at.append({"a": agent_id, "metrics_at": fresh[1]})
+        else:
+            plain.append(row)
+    base = (
+        update(STATUS)
+        .where(STATUS.c.agent_id == bindparam("a"))
+        .values(
+            status=bindparam("status"),
+            task=bindparam("task"),
+            last_activity=db_now(),
+            updated_at=db_now(),
+        )
+    )
+    if plain:
+        conn.execute(base, plain)
+    if with_metrics:
+        conn.execute(base.values(metrics=bindparam("metrics", type_=STATUS.c.metrics.type)), with_metrics)
+        stmt = _insert(conn, OUTCOME)
+        conn.execute(
+            stmt.values(agent_id=bindparam("a"), metrics_at=bindparam("metrics_at"))
+            .on_conflict_do_update(
+                index_elements=["agent_id"], set_={"metrics_at": stmt.excluded.metrics_at}
+            ),
+            newer_metrics_at,
+        )
+
+
+# --------------------------------------------------------------------------- workers
+
+
+def _live_workers(conn: Connection, offline_after: float) -> Any:
+    cutoff = _seconds_ago(conn, offline_after)
+    return (
+        select(WORKER.c.node_name, WORKER.c.agents)
+        .where(WORKER.c.stopped_at.is_(None))
+        .where(WORKER.c.last_seen >= cutoff)
+    )
+
+
+def _seconds_ago(conn: Connection, seconds: float) -> Any:
+    if _is_postgresql(conn):
+        return func.now() - func.make_interval(0, 0, 0, 0, 0, 0, literal(float(seconds)))
+    return func.strftime("%Y-%m-%d %H:%M:%f000", "now", f"-{float(seconds)} seconds")
+
+
+def register_worker(
+    conn: Connection,
+    *,
+    node_name: str,
+    hostname: str | None,
+    pid: int | None,
+    agents: Sequence[AgentInfo],
+) -> None:
+    """A worker starts: (re)register its agents and itself, forget its former self's runs.
+
+    Agent metadata comes from the registry. An agent that was offline becomes idle; one in error
+    stays in error until its next successful run.
+    """
+    agents = sorted(agents, key=lambda a: a.agent_id)
+    agent_ids = [a.agent_id for a in agents]
+    _ensure_agents(conn, agents)
+    _lock_agents(conn, agent_ids)
+    conn.execute(
+        update(STATUS)
+        .where(STATUS.c.agent_id == bindparam("a"))
+        .values(
+            department=bindparam("department"),
+            name=bindparam("name"),
+            brand=bindparam("brand"),
+            salary_equivalent=bindparam("salary_equivalent"),
+            fte_coefficient=bindparam("fte_coefficient"),
+            last_activity=db_now(),
+            updated_at=db_now(),
+        ),
+        [{**_agent_values(a), "a": a.agent_id} for a in agents],
+    )
+    was_offline = [
+        row.agent_id
+        for row in conn.execute(
+            select(STATUS.c.agent_id)
+            .where(STATUS.c.agent_id.in_(agent_ids))
+            .where(STATUS.c.status == AgentStatus.offline)
+        )
+    ]
+    if was_offline:
+        conn.execute(
+            update(OUTCOME)
+            .where(OUTCOME.c.agent_id.in_(was_offline))
+            .values(status=AgentStatus.ok, task=None)
+        )
+        conn.execute(
+            update(STATUS)
+            .where(STATUS.c.agent_id.in_(was_offline))
+            .values(status=AgentStatus.ok, task=None)
+        )
+    conn.execute(delete(RUN).where(RUN.c.node_name == node_name))
+    stmt = _insert(conn, WORKER)
+    values = {
+        "hostname": hostname,
+        "pid": pid,
+        "agents": agent_ids,
+        "started_at": db_now(),
+        "last_seen": db_now(),
+        "stopped_at": None,
+    }
+    conn.execute(
+        stmt.values(node_name=node_name, **values).on_conflict_do_update(
+            index_elements=["node_name"], set_=values
+        )
+    )
+    _recompute(conn, agent_ids)
+
+
+def heartbeat(
+    conn: Connection, *, node_name: str, agent_ids: Sequence[str], offline_after: float
+) -> None:
+    """Refresh ``last_activity`` of a worker's agents (one statement), and clear dead workers.
+
+    A worker silent for ``offline_after`` is dead: its runs in progress stop counting, and the
+    agents they kept working are recomputed, so a killed worker does not leave them working.
+    """
+    agent_ids = sorted(agent_ids)
+    locked = (
+        select(STATUS.c.agent_id)
+        .where(STATUS.c.agent_id.in_(agent_ids))
+        .order_by(STATUS.c.agent_id)
+    )
+    if _is_postgresql(conn):
+        locked = locked.with_for_update()
+    conn.execute(
+        update(STATUS)
+        .where(STATUS.c.agent_id.in_(locked.scalar_subquery()))
+        .values(last_activity=db_now(), updated_at=db_now())
+    )
+    conn.execute(
+        update(WORKER)
+        .where(WORKER.c.node_name == node_name)
+        .values(last_seen=db_now(), stopped_at=None)
+    )
+    live = select(_live_workers(conn, offline_after).subquery().c.node_name)
+    orphaned = sorted(
+        {
+            row.agent_id
+            for row in conn.execute(
+                select(RUN.c.agent_id).where(
+                    (RUN.c.node_name.is_(None)) | RUN.c.node_name.not_in(live)
+                )
+            )
+        }
+    )
+    if orphaned:
+        _lock_agents(conn, orphaned)
+        conn.execute(
+            delete(RUN).where((RUN.c.node_name.is_(None)) | RUN.c.node_name.not_in(live))
+        )
+        _recompute(conn, orphaned)
+
+
+def retire_worker(
+    conn: Connection, *, node_name: str, agent_ids: Sequence[str], offline_after: float
+) -> list[str]:
+    """A worker stops warmly: its agents that no other live worker serves become offline.
+
+    Returns the agents marked offline. The others keep their state and their heartbeats.
+    """
+    conn.execute(
+        update(WORKER)
+        .where(WORKER.c.node_name == node_name)
+        .values(stopped_at=db_now(), last_seen=db_now())
+    )
+    served_elsewhere: set[str] = set()
+    for row in conn.execute(_live_workers(conn, offline_after)):
+        if row.node_name != node_name:
+            served_elsewhere.update(row.agents or ())
+    offline = sorted(set(agent_ids) - served_elsewhere)
+    still_served = sorted(set(agent_ids) & served_elsewhere)
+    _lock_agents(conn, sorted(agent_ids))
+    conn.execute(delete(RUN).where(RUN.c.node_name == node_name))
+    if offline:
+        conn.execute(
+            update(STATUS)
+            .where(STATUS.c.agent_id.in_(offline))
+            .values(status=AgentStatus.offline, task=None, last_activity=db_now(), updated_at=db_now())
+        )
+    _recompute(conn, still_served)
+    return offline
+
+
+# --------------------------------------------------------------------------- hand-called API
+
+
+def upsert_status(
+    conn: Connection,
+    agent: AgentInfo,
+    *,
+    status: AgentStatus,
+    task: str | None,
+    metrics: dict[str, Any] | None,
+) -> None:
+    """The spec's UPSERT on ``agent_id``; ``metrics=None`` keeps the row's metrics."""
+    values = {**_agent_values(agent), "status": status, "task": task}
+    stmt = _insert(conn, STATUS).values(
+        **values,
+        metrics=metrics if metrics is not None else {},
+        last_activity=db_now(),
+        created_at=db_now(),
+        updated_at=db_now(),
+    )
+    set_ = {
+        key: stmt.excluded[key]
+        for key in ("department", "name", "brand", "salary_equivalent", "fte_coefficient",
+                    "status", "task", "last_activity", "updated_at")
+    }
+    if metrics is not None:
+        set_["metrics"] = stmt.excluded.metrics
+    conn.execute(stmt.on_conflict_do_update(index_elements=["agent_id"], set_=set_))
+
+
+def touch_agents(conn: Connection, agent_ids: Iterable[str]) -> int:
+    """Refresh ``last_activity`` and ``updated_at`` only; returns how many rows exist."""
+    result = conn.execute(
+        update(STATUS)
+        .where(STATUS.c.agent_id.in_(sorted(agent_ids)))
+        .values(last_activity=db_now(), updated_at=db_now())
+    )
+    return result.rowcount
+
+
+# --------------------------------------------------------------------------- read side
+
+
+@dataclass(frozen=True)
+class AgentRow:
+    """An agent as the dashboard shows it, with the status it has in effect now."""
+
+    agent_id: str
+    department: str
+    name: str
+    brand: str | None
+    status: AgentStatus
+    effective_status: AgentStatus
+    task: str | None
+    metrics: dict[str, Any]
+    salary_equivalent: int | None
+    fte_coefficient: Decimal | None
+    last_activity: datetime | None
+    silent_for: float | None  # seconds since last_activity, by the database clock
+    updated_at: datetime | None
+
+
+def agent_statuses(conn: Connection, offline_after: float = 300.0) -> list[AgentRow]:
+    """Every agent with its effective status: offline when silent for over ``offline_after``.
+
+    Silence is measured by the database clock, like ``last_activity`` itself.
+    """
+    now = conn.execute(select(db_now())).scalar_one()
+    rows = conn.execute(select(STATUS).order_by(STATUS.c.department, STATUS.c.agent_id))
+    result = []
+    for agent in rows:
+        silent = (now - agent.last_activity).total_seconds() if agent.last_activity else None
+        effective = agent.status
+        if silent is None or silent > offline_after:
+            effective = AgentStatus.offline
+        result.append(
+            AgentRow(
+                agent_id=agent.agent_id,
+                department=agent.department,
+                name=agent.name,
+                brand=agent.brand,
+                status=agent.status,
+                effective_status=effective,
+                task=agent.task,
+                metrics=agent.metrics or {},
+                salary_equivalent=agent.salary_equivalent,
+                fte_coefficient=agent.fte_coefficient,
+                last_activity=agent.last_activity,
+                silent_for=silent,
+                updated_at=agent.updated_at,
+            )
+        )
+    return result
+
+
+def epoch() -> float:
+    """Event time on this host (ordering of one agent's events across processes)."""
+    return time.time()

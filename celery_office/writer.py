@@ -1,0 +1,369 @@
+"""The per-process status writer: signal handlers record, a background thread writes.
+
+Handlers call :class:`StatusWriter` methods on the task's path: each does O(1) dictionary work
+under a lock and returns, with no I/O. A daemon thread of the same process wakes every
+``office_flush_interval`` seconds, takes the coalesced changes (the newest state per agent, the
+runs that started or ended since) and writes them in one transaction. A fast task whose start
+and end fall between two writes costs no row at all.
+
+The thread starts lazily in each process, after fork: nothing here (thread, lock, engine,
+connection) crosses a ``fork()``; :func:`os.register_at_fork` resets the child's copy. When the
+database is down or hung, changes wait in memory (one entry per agent and run in progress, never
+per task), one warning is logged when writes start failing and one line when they recover.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from celery.utils.log import get_logger
+
+from .models import AgentStatus
+from .settings import OfficeSettings
+from .store import (
+    AgentInfo,
+    Batch,
+    Outcome,
+    RunChange,
+    apply_batch,
+    create_office_engine,
+    heartbeat,
+    register_worker,
+    retire_worker,
+    safe_url,
+)
+
+__all__ = ["StatusWriter", "get_writer", "configure_writer"]
+
+logger = get_logger("celery_office")
+
+
+class StatusWriter:
+    """Coalescing buffer of one process plus the thread that flushes it.
+
+    Parameters:
+        settings: resolved settings (intervals in seconds).
+        agents: the agents this worker serves, by id (metadata for rows that do not exist yet).
+        node_name: the worker's node name (``name@host``); runs are recorded under it.
+        worker_duties: True in the worker's main process: register the worker and its agents
+            at start, beat every ``heartbeat_interval``, retire (offline) at shutdown.
+    """
+
+    def __init__(
+        self,
+        settings: OfficeSettings,
+        agents: Mapping[str, AgentInfo],
+        *,
+        node_name: str | None = None,
+        worker_duties: bool = False,
+    ) -> None:
+        self.settings = settings
+        self.agents = dict(agents)
+        self.node_name = node_name
+        self._duties_pid = os.getpid() if worker_duties else None
+        self._reset()
+
+    # ------------------------------------------------------------------ state
+
+    def _reset(self) -> None:
+        """Fresh runtime state: at construction and in a child after ``fork()``."""
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._done = threading.Event()
+        self._batch = Batch()
+        self._active: dict[str, str] = {}  # task_id -> agent_id, runs started in this process
+        self._written: set[str] = set()  # task_ids whose start is in the table
+        self._thread: threading.Thread | None = None
+        self._engine: Any = None
+        self._failing = False
+        self._registered = False
+        self._migrated = False
+        self._retire_requested = False
+        self._pid = os.getpid()
+
+    def after_fork_in_child(self) -> None:
+        """Drop what the parent owned: its pending changes, thread, lock and connections."""
+        engine = self._engine
+        self._reset()
+        if engine is not None:
+            engine.dispose(close=False)  # leave the parent's sockets alone
+
+    @property
+    def has_worker_duties(self) -> bool:
+        return self._duties_pid == os.getpid()
+
+    # ------------------------------------------------------------------ handlers' side (no I/O)
+
+    def run_started(self, task_id: str, agent_id: str, text: str | None) -> None:
+        """A run of one of the agent's tasks began in this process."""
+        with self._lock:
+            self._active[task_id] = agent_id
+            self._batch.runs[task_id] = RunChange(agent_id, text, time.time())
+            self._batch.touched.add(agent_id)
+            if self._thread is None:
+                self._start_thread()
+
+    def run_progress(
+        self, task_id: str, agent_id: str, text: str | None, metrics: dict[str, Any] | None
+    ) -> None:
+        """A running task reported progress: new working text and/or metrics."""
+        now = time.time()
+        with self._lock:
+            batch = self._batch
+            if text is not None:
+                run = batch.runs.get(task_id)
+                if run is not None and not run.ended:
+                    run.task = text
+                else:
+                    batch.runs[task_id] = RunChange(agent_id, text, now)
+            if metrics is not None:
+                batch.metrics[agent_id] = (metrics, now)
+            batch.touched.add(agent_id)
+            if self._thread is None:
+                self._start_thread()
+
+    def run_finished(
+        self,
+        task_id: str,
+        agent_id: str,
+        outcome: AgentStatus | None,
+        text: str | None = None,
+        metrics: dict[str, Any] | None = None,
+        *,
+        only_if_active: bool = False,
+    ) -> None:
+        """A run ended; ``outcome`` None means it ended without a verdict (revoked).
+
+        A run that started in another process (a pool process lost, seen from the main
+        process) is ended too; ``only_if_active`` skips runs this process did not start or has
+        ended already (``task_postrun`` after ``task_success``).
+        """
+        now = time.time()
+        with self._lock:
+            batch = self._batch
+            started_here = self._active.pop(task_id, None) is not None
+            if only_if_active and not started_here:
+                return
+            pending = batch.runs.get(task_id)
+            if started_here and pending is not None and task_id not in self._written:
+                del batch.runs[task_id]  # started and ended between two writes: no row at all
+            else:
+                batch.runs[task_id] = RunChange(agent_id, None, now, ended=True)
+            if outcome is not None:
+                batch.outcomes[agent_id] = Outcome(outcome, text, now)
+            if metrics is not None:
+                batch.metrics[agent_id] = (metrics, now)
+            batch.touched.add(agent_id)
+            if self._thread is None:
+                self._start_thread()
+
+    def pending(self) -> int:
+        """How many agents and runs wait to be written (for tests and diagnostics)."""
+        with self._lock:
+            return len(self._batch.touched) + len(self._batch.runs)
+
+    # ------------------------------------------------------------------ life cycle
+
+    def start(self) -> None:
+        """Start the thread now (the main process does, to register and beat)."""
+        with self._lock:
+            if self._thread is None:
+                self._start_thread()
+
+    def _start_thread(self) -> None:
+        self._pid = os.getpid()
+        self._thread = threading.Thread(
+            target=self._loop, name="celery-office-writer", daemon=True
+        )
+        self._thread.start()
+
+    def flush_now(self) -> None:
+        """Ask the thread to write at once (does not wait)."""
+        self._wake.set()
+
+    def stop(self, timeout: float | None = None, *, retire: bool = False) -> bool:
+        """Write what is pending (and retire the worker's agents) within ``timeout`` seconds.
+
+        Returns False when the database did not answer in time: the thread is a daemon and is
+        abandoned, so a hung database never keeps a process from exiting.
+        """
+        timeout = self.settings.shutdown_timeout if timeout is None else timeout
+        with self._lock:
+            if self._stopping.is_set():
+                return self._done.is_set()
+            self._stopping.set()
+            self._retire_requested = retire and self.has_worker_duties
+            if self._thread is None:
+                if not (self._batch or self._retire_requested):
+                    self._done.set()
+                    return True
+                self._start_thread()
+            thread = self._thread
+        self._wake.set()
+        thread.join(timeout)
+        if thread.is_alive():
+            logger.warning(
+                "celery-office: the database at %s did not answer within %.1f s "
+                "(office_shutdown_timeout); the last statuses of this process are not written",
+                safe_url(self.settings.database_url), timeout,
+            )
+            return False
+        return True
+
+    # ------------------------------------------------------------------ the thread
+
+    def _loop(self) -> None:
+        interval = self.settings.flush_interval
+        next_beat = time.monotonic() + self.settings.heartbeat_interval
+        try:
+            while not self._stopping.is_set():
+                self._wake.wait(interval)
+                self._wake.clear()
+                if self._stopping.is_set():
+                    break
+                self._cycle()
+                if self.has_worker_duties and time.monotonic() >= next_beat:
+                    if self._guarded("heartbeat", self._beat):
+                        next_beat = time.monotonic() + self.settings.heartbeat_interval
+                    else:
+                        next_beat = time.monotonic() + interval
+            self._cycle()
+            if self._retire_requested:
+                self._guarded("shutdown", self._retire)
+        finally:
+            self._done.set()
+
+    def _cycle(self) -> None:
+        if self.has_worker_duties and not self._registered:
+            if self.settings.auto_migrate and not self._migrated:
+                self._migrated = self._guarded("migration", self._migrate, transaction=False)
+                if not self._migrated:
+                    return
+            self._registered = self._guarded("registration", self._register)
+            if not self._registered:
+                return
+        with self._lock:
+            batch, self._batch = self._batch, Batch()
+        if not batch:
+            return
+        if self._guarded("status write", lambda conn: apply_batch(conn, batch, self.agents, self.node_name)):
+            with self._lock:
+                for task_id, run in batch.runs.items():
+                    if run.ended:
+                        self._written.discard(task_id)
+                    elif task_id in self._active:
+                        self._written.add(task_id)
+        else:
+            with self._lock:
+                self._batch.merge_older(batch)
+
+    def _guarded(
+        self, what: str, work: Callable[[Any], Any], *, transaction: bool = True
+    ) -> bool:
+        """Run ``work(conn)`` in one transaction (``work(engine)`` without one); log the first
+        failure and the recovery only, never a line per attempt."""
+        try:
+            engine = self._get_engine()
+            if transaction:
+                with engine.begin() as conn:
+                    work(conn)
+            else:
+                work(engine)
+        except Exception as exc:
+            if not self._failing:
+                self._failing = True
+                logger.warning(
+                    "celery-office: %s failed on %s (%s: %s); agent statuses are kept in "
+                    "memory and written when the database is back",
+                    what, safe_url(self.settings.database_url), type(exc).__name__,
+                    _first_line(exc), exc_info=logger.isEnabledFor(10),
+                )
+            return False
+        if self._failing:
+            self._failing = False
+            logger.warning(
+                "celery-office: writing agent statuses to %s again",
+                safe_url(self.settings.database_url),
+            )
+        return True
+
+    def _get_engine(self) -> Any:
+        if self._engine is None:
+            self._engine = create_office_engine(
+                self.settings.database_url,
+                connect_timeout=self.settings.connect_timeout,
+                statement_timeout=self.settings.statement_timeout,
+            )
+        return self._engine
+
+    def _migrate(self, engine: Any) -> None:
+        from .migrate import migrate
+
+        migrate(engine)
+
+    def _register(self, conn: Any) -> None:
+        register_worker(
+            conn,
+            node_name=self.node_name or socket.gethostname(),
+            hostname=socket.gethostname(),
+            pid=os.getpid(),
+            agents=list(self.agents.values()),
+        )
+        logger.info(
+            "celery-office: %d agents registered in %s",
+            len(self.agents), safe_url(self.settings.database_url),
+        )
+
+    def _beat(self, conn: Any) -> None:
+        heartbeat(
+            conn,
+            node_name=self.node_name or socket.gethostname(),
+            agent_ids=list(self.agents),
+            offline_after=self.settings.offline_after,
+        )
+
+    def _retire(self, conn: Any) -> None:
+        offline = retire_worker(
+            conn,
+            node_name=self.node_name or socket.gethostname(),
+            agent_ids=list(self.agents),
+            offline_after=self.settings.offline_after,
+        )
+        logger.info("celery-office: %d agents offline", len(offline))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else ""
+
+
+_writer: StatusWriter | None = None
+
+
+def get_writer() -> StatusWriter | None:
+    """The writer of this process, or None when the plugin is not active here."""
+    return _writer
+
+
+def configure_writer(writer: StatusWriter | None) -> None:
+    """Install ``writer`` as this process's writer (the bootstep does, before the pool forks)."""
+    global _writer
+    _writer = writer
+
+
+def _after_fork_in_child() -> None:
+    if _writer is not None:
+        _writer.after_fork_in_child()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def agents_by_id(agents: Sequence[AgentInfo]) -> dict[str, AgentInfo]:
+    return {agent.agent_id: agent for agent in agents}
