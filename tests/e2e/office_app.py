@@ -1,0 +1,73 @@
+"""The Celery app the end-to-end tests run in real `celery worker` processes.
+
+Everything comes from the environment the test sets: broker, queue, database, registry.
+Its tasks are plain Celery tasks: celery-office instruments them through `install(app)` alone.
+"""
+
+import os
+import time
+
+from celery import Celery
+
+import celery_office
+
+app = Celery("office_app")
+app.conf.update(
+    broker_url=os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0"),
+    result_backend=os.environ.get("CELERY_RESULT_BACKEND", "redis://127.0.0.1:6379/0"),
+    task_default_queue=os.environ.get("OFFICE_TEST_QUEUE", "office-test"),
+    worker_prefetch_multiplier=1,
+    broker_connection_retry_on_startup=True,
+    worker_hijack_root_logger=True,
+    result_expires=600,
+)
+celery_office.install(app)
+
+
+class ScanError(RuntimeError):
+    """What a marketplace API failure looks like to a task."""
+
+
+def _note_pid(pid_file):
+    if pid_file:
+        with open(pid_file, "w") as fh:
+            fh.write(str(os.getpid()))
+
+
+@app.task
+def scan_prices(duration=0.0, pid_file=None):
+    _note_pid(pid_file)
+    time.sleep(duration)
+    return {"products_scanned": 150}
+
+
+@app.task
+def night_check(duration=0.0, pid_file=None):
+    _note_pid(pid_file)
+    time.sleep(duration)
+    return "done"
+
+
+@app.task
+def fail_scan(message="Wildberries API timeout after 30s", duration=0.0):
+    time.sleep(duration)
+    raise ScanError(message)
+
+
+@app.task(bind=True, max_retries=1)
+def flaky_reviews(self, hold=0.0):
+    """Fails once, retries after `hold` seconds, then succeeds."""
+    if self.request.retries == 0:
+        raise self.retry(exc=ScanError("rate limit 429"), countdown=hold)
+    return {"reviews_today": 47}
+
+
+@app.task(time_limit=1.5, soft_time_limit=None)
+def overrun(duration=10.0):
+    time.sleep(duration)
+
+
+@app.task
+def untracked(duration=0.0):
+    time.sleep(duration)
+    return "not an agent's task"

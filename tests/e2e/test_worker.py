@@ -1,0 +1,176 @@
+"""What the table shows while a real prefork worker runs real tasks (PostgreSQL, Redis)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from decimal import Decimal
+
+import pytest
+
+from celery_office import AgentStatus
+
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
+
+ALL_AGENTS = {"watcher_price_monitor", "watcher_night_agent", "reputation_wb"}
+
+
+def _is(agent, status, task=...):
+    def check(rows):
+        row = rows.get(agent)
+        if row is None or row.status is not status:
+            return False
+        return task is ... or row.task == task
+
+    return check
+
+
+def test_worker_start_registers_every_agent_it_serves(office_pg):
+    office_pg.worker()
+    rows = office_pg.wait_for(lambda r: set(r) == ALL_AGENTS, what="registration")
+    price = rows["watcher_price_monitor"]
+    assert (price.department, price.name, price.brand) == ("watcher", "Мониторинг цен", "ohana_market")
+    assert (price.salary_equivalent, price.fte_coefficient) == (65000, Decimal("1.50"))
+    assert price.status is AgentStatus.ok and price.task is None
+    assert rows["reputation_wb"].brand is None  # `brand: null` overrides the default
+    assert rows["watcher_night_agent"].salary_equivalent == 60000
+    assert all(r.effective_status is AgentStatus.ok for r in rows.values())
+    workers = office_pg.sql("select node_name, stopped_at from office_worker")
+    assert [w.node_name.split("@")[0] for w in workers] == ["w1"]
+
+
+def test_working_then_idle_with_metrics_unchanged(office_pg):
+    office_pg.worker()
+    office_pg.wait_for(lambda r: set(r) == ALL_AGENTS, what="registration")
+    before = office_pg.row("watcher_price_monitor")
+    result = office_pg.send("scan_prices", duration=2.0)
+    office_pg.wait_for(
+        _is("watcher_price_monitor", AgentStatus.ok, "Сканирование цен конкурентов"),
+        what="working text",
+    )
+    assert result.get(timeout=20) == {"products_scanned": 150}
+    rows = office_pg.wait_for(_is("watcher_price_monitor", AgentStatus.ok, None), what="idle")
+    after = rows["watcher_price_monitor"]
+    assert after.metrics == before.metrics == {}  # no @metrics decorator: metrics unchanged
+    assert after.last_activity > before.last_activity
+
+
+def test_glob_with_null_text_shows_the_task_name(office_pg):
+    office_pg.worker()
+    office_pg.send("night_check", duration=2.0)
+    office_pg.wait_for(
+        _is("watcher_night_agent", AgentStatus.ok, "office_app.night_check"), what="task name"
+    )
+
+
+def test_failure_shows_the_error(office_pg):
+    office_pg.worker()
+    result = office_pg.send("fail_scan")
+    with pytest.raises(Exception):
+        result.get(timeout=20)
+    office_pg.wait_for(
+        _is(
+            "watcher_price_monitor",
+            AgentStatus.error,
+            "Ошибка: ScanError: Wildberries API timeout after 30s",
+        ),
+        what="error",
+    )
+
+
+def test_long_error_message_is_cut_to_the_column(office_pg):
+    office_pg.worker()
+    office_pg.send("fail_scan", message="x" * 1000)
+    rows = office_pg.wait_for(_is("watcher_price_monitor", AgentStatus.error), what="error")
+    task = rows["watcher_price_monitor"].task
+    assert len(task) == 255 and task.startswith("Ошибка: ScanError: xxx") and task.endswith("…")
+
+
+def test_retry_shows_a_warning_then_idle(office_pg):
+    office_pg.worker()
+    result = office_pg.send("flaky_reviews", hold=3.0)
+    rows = office_pg.wait_for(_is("reputation_wb", AgentStatus.warning), what="warning")
+    task = rows["reputation_wb"].task
+    assert task.startswith("Повтор: Обработка отзывов Wildberries")
+    assert "rate limit 429" in task
+    assert result.get(timeout=20) == {"reviews_today": 47}
+    office_pg.wait_for(_is("reputation_wb", AgentStatus.ok, None), what="idle after retry")
+
+
+def test_killed_pool_process_is_an_error(office_pg, tmp_path):
+    office_pg.worker()
+    pid_file = tmp_path / "pid"
+    office_pg.send("scan_prices", duration=30.0, pid_file=str(pid_file))
+    office_pg.wait_for(
+        _is("watcher_price_monitor", AgentStatus.ok, "Сканирование цен конкурентов"),
+        what="working",
+    )
+    os.kill(int(pid_file.read_text()), signal.SIGKILL)
+    rows = office_pg.wait_for(_is("watcher_price_monitor", AgentStatus.error), what="error")
+    assert rows["watcher_price_monitor"].task.startswith("Ошибка: WorkerLostError")
+    assert office_pg.sql("select * from office_agent_run") == []
+
+
+def test_hard_time_limit_is_an_error(office_pg):
+    office_pg.worker()
+    office_pg.send("overrun", duration=10.0)
+    rows = office_pg.wait_for(
+        _is("watcher_night_agent", AgentStatus.error), timeout=20, what="time limit error"
+    )
+    assert rows["watcher_night_agent"].task.startswith("Ошибка: TimeLimitExceeded")
+
+
+def test_terminated_run_is_not_an_error(office_pg):
+    office_pg.worker()
+    result = office_pg.send("scan_prices", duration=30.0)
+    office_pg.wait_for(
+        _is("watcher_price_monitor", AgentStatus.ok, "Сканирование цен конкурентов"),
+        what="working",
+    )
+    office_pg.app.control.revoke(result.id, terminate=True)
+    office_pg.wait_for(_is("watcher_price_monitor", AgentStatus.ok, None), what="idle")
+
+
+def test_tasks_of_no_agent_are_not_reported(office_pg):
+    office_pg.worker()
+    office_pg.wait_for(lambda r: set(r) == ALL_AGENTS, what="registration")
+    assert office_pg.send("untracked").get(timeout=20) == "not an agent's task"
+    time.sleep(0.6)
+    assert set(office_pg.rows()) == ALL_AGENTS
+    assert all(r.task is None for r in office_pg.rows().values())
+
+
+def test_heartbeat_moves_last_activity_without_tasks(office_pg):
+    office_pg.worker(env={"OFFICE_HEARTBEAT_INTERVAL": "0.5"})
+    first = office_pg.wait_for(lambda r: set(r) == ALL_AGENTS, what="registration")
+    start = {a: r.last_activity for a, r in first.items()}
+    office_pg.wait_for(
+        lambda r: all(r[a].last_activity > start[a] for a in ALL_AGENTS), timeout=10,
+        what="heartbeat",
+    )
+    seen = office_pg.sql("select last_seen from office_worker")[0].last_seen
+    time.sleep(1.2)
+    assert office_pg.sql("select last_seen from office_worker")[0].last_seen > seen
+
+
+def test_warm_shutdown_marks_agents_offline(office_pg):
+    worker = office_pg.worker()
+    office_pg.wait_for(lambda r: set(r) == ALL_AGENTS, what="registration")
+    assert worker.stop() == 0
+    rows = office_pg.rows()
+    assert {a: r.status for a, r in rows.items()} == {a: AgentStatus.offline for a in ALL_AGENTS}
+    assert all(r.task is None for r in rows.values())
+    assert office_pg.sql("select stopped_at from office_worker")[0].stopped_at is not None
+
+
+def test_restart_brings_offline_agents_back_and_keeps_errors(office_pg):
+    worker = office_pg.worker()
+    office_pg.send("fail_scan")
+    office_pg.wait_for(_is("watcher_price_monitor", AgentStatus.error), what="error")
+    assert worker.stop() == 0
+    office_pg.wait_for(_is("watcher_night_agent", AgentStatus.offline), what="offline")
+    office_pg.worker()
+    rows = office_pg.wait_for(_is("watcher_night_agent", AgentStatus.ok, None), what="back")
+    # offline became idle; the error was replaced by offline at shutdown, so it is idle too
+    assert rows["watcher_price_monitor"].status is AgentStatus.ok
