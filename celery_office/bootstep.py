@@ -44,7 +44,9 @@ class OfficeStep(bootsteps.StartStopStep):
             routes = registry.resolve(worker.app.tasks.keys())
         except (RegistryError, OfficeError, ValueError) as exc:
             # One clear line and a non-zero exit, not a traceback through Celery's internals.
-            logger.critical("celery-office: %s", exc)
+            # SystemExit prints it on stderr; a worker logging to a file gets it there too.
+            if getattr(worker, "logfile", None):
+                logger.critical("celery-office: %s", exc)
             raise SystemExit(f"celery-office: {exc}") from None
         agents = {route.agent.agent_id: route.agent for route in routes.values()}
         if not agents:

@@ -22,6 +22,8 @@ from sqlalchemy import create_engine, text
 from celery_office import agent_statuses
 
 HERE = Path(__file__).parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))  # the test app, as the workers import it
 REDIS_URL = os.environ.get("OFFICE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
