@@ -65,6 +65,7 @@ class Worker:
             env=self.env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: kill_group() takes the pool too
         )
         if wait_ready:
             self.wait_log("ready.", timeout)
@@ -100,10 +101,11 @@ class Worker:
         self.signal(signal.SIGTERM)
         return self.wait(timeout)
 
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
+    def kill_group(self) -> None:
+        """SIGKILL the worker and its pool processes at once, like a lost host."""
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
 
     def close(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -113,6 +115,11 @@ class Worker:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+        if self.proc is not None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)  # no pool process outlives a test
+            except ProcessLookupError:
+                pass
         if hasattr(self, "_log"):
             self._log.close()
 
