@@ -156,7 +156,6 @@ def create_office_engine(
                 "application_name": "celery-office",
             },
         )
-        kwargs.setdefault("pool_pre_ping", True)
         kwargs.setdefault("pool_size", 2)
         kwargs.setdefault("max_overflow", 2)
         kwargs.setdefault("pool_timeout", connect_timeout)

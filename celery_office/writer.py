@@ -18,10 +18,13 @@ import os
 import socket
 import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from celery.utils.log import get_logger
+from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError
 
 from .models import AgentStatus
 from .settings import OfficeSettings
@@ -41,6 +44,8 @@ from .store import (
 __all__ = ["StatusWriter", "get_writer", "configure_writer"]
 
 logger = get_logger("celery_office")
+
+RETRY_MAX = 5.0  # seconds between two attempts at most while the database is down
 
 
 class StatusWriter:
@@ -81,7 +86,9 @@ class StatusWriter:
         self._written: set[str] = set()  # task_ids whose start is in the table
         self._thread: threading.Thread | None = None
         self._engine: Any = None
+        self._sockets: SocketWatch | None = None
         self._failing = False
+        self._failures = 0
         self._registered = False
         self._migrated = False
         self._retire_requested = False
@@ -223,7 +230,7 @@ class StatusWriter:
         next_beat = time.monotonic() + self.settings.heartbeat_interval
         try:
             while not self._stopping.is_set():
-                self._wake.wait(interval)
+                self._wake.wait(self._retry_delay() if self._failing else interval)
                 self._wake.clear()
                 if self._stopping.is_set():
                     break
@@ -238,6 +245,19 @@ class StatusWriter:
                 self._guarded("shutdown", self._retire)
         finally:
             self._done.set()
+
+    def _attempt(self, work: Callable[[Any], Any], transaction: bool) -> None:
+        engine = self._get_engine()
+        if transaction:
+            with engine.begin() as conn:
+                work(conn)
+        else:
+            work(engine)
+
+    def _retry_delay(self) -> float:
+        """While the database is down, retry with a doubling delay up to RETRY_MAX seconds."""
+        interval = self.settings.flush_interval
+        return min(interval * 2 ** min(self._failures, 16), max(RETRY_MAX, interval))
 
     def _cycle(self) -> None:
         if self.has_worker_duties and not self._registered:
@@ -268,14 +288,18 @@ class StatusWriter:
     ) -> bool:
         """Run ``work(conn)`` in one transaction (``work(engine)`` without one); log the first
         failure and the recovery only, never a line per attempt."""
+        watchdog = self._arm_watchdog()
         try:
-            engine = self._get_engine()
-            if transaction:
-                with engine.begin() as conn:
-                    work(conn)
-            else:
-                work(engine)
+            try:
+                self._attempt(work, transaction)
+            except DBAPIError as exc:
+                if not exc.connection_invalidated:
+                    raise
+                # a pooled connection the server dropped (restart, pg_terminate_backend):
+                # it is discarded now; a fresh one is tried at once, quietly
+                self._attempt(work, transaction)
         except Exception as exc:
+            self._failures += 1
             if not self._failing:
                 self._failing = True
                 logger.warning(
@@ -285,6 +309,10 @@ class StatusWriter:
                     _first_line(exc), exc_info=logger.isEnabledFor(10),
                 )
             return False
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
+        self._failures = 0
         if self._failing:
             self._failing = False
             logger.warning(
@@ -300,7 +328,24 @@ class StatusWriter:
                 connect_timeout=self.settings.connect_timeout,
                 statement_timeout=self.settings.statement_timeout,
             )
+            self._sockets = SocketWatch(self._engine)
         return self._engine
+
+    def _arm_watchdog(self) -> threading.Timer | None:
+        """Cut this writer's database sockets if one write takes far longer than any should.
+
+        A server that accepts and never answers (or a connection that stops relaying) blocks
+        libpq forever: no client-side read timeout exists, and ``statement_timeout`` needs a
+        server that listens. Shutting the socket down makes the blocked call fail at once; the
+        changes go back to memory and the next write starts on a fresh connection.
+        """
+        if self._engine is None or not self._sockets.watchable:
+            return None
+        limit = self.settings.connect_timeout + self.settings.statement_timeout
+        timer = threading.Timer(limit, self._sockets.cut_all)
+        timer.daemon = True
+        timer.start()
+        return timer
 
     def _migrate(self, engine: Any) -> None:
         from .migrate import migrate
@@ -336,6 +381,30 @@ class StatusWriter:
             offline_after=self.settings.offline_after,
         )
         logger.info("celery-office: %d agents offline", len(offline))
+
+
+class SocketWatch:
+    """The DB-API connections an engine opened, to cut their sockets from another thread."""
+
+    def __init__(self, engine: Any) -> None:
+        self._connections: "weakref.WeakSet[Any]" = weakref.WeakSet()
+        self.watchable = engine.dialect.name == "postgresql"
+        if self.watchable:
+            event.listen(engine, "connect", lambda dbapi_conn, _rec: self._connections.add(dbapi_conn))
+
+    def cut_all(self) -> None:
+        for dbapi_conn in list(self._connections):
+            try:
+                sock = socket.socket(fileno=os.dup(dbapi_conn.fileno()))
+            except Exception:
+                continue
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            finally:
+                sock.close()
+        logger.warning("celery-office: the database stopped answering; connections were reset")
 
 
 def _first_line(exc: BaseException) -> str:

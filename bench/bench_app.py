@@ -1,0 +1,73 @@
+"""The benchmark's Celery app: 16 no-op tasks of 16 agents, instrumented per BENCH_VARIANT.
+
+- ``none``: no instrumentation (the baseline).
+- ``spec``: the ADOLF spec's pattern: a synchronous UPSERT and COMMIT in the task's process at
+  ``task_prerun`` and again at ``task_success`` (through ``OfficeReporter``).
+- ``office``: ``celery_office.install(app)``.
+
+Each task counts itself in Redis (one INCR, the same in every variant) so the benchmark knows
+when the first and the last task ran without a result backend.
+
+The spec variant's engine is a plain SQLAlchemy engine made in each pool process (no pre-ping),
+so it runs exactly the spec's two transactions per task.
+"""
+
+import os
+
+import redis
+from celery import Celery, signals
+
+AGENTS = 16
+VARIANT = os.environ.get("BENCH_VARIANT", "none")
+COUNTER = os.environ.get("BENCH_COUNTER", "bench:done")
+
+app = Celery("bench_app")
+app.conf.update(
+    broker_url=os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0"),
+    task_default_queue=os.environ.get("BENCH_QUEUE", "bench"),
+    task_ignore_result=True,
+    worker_prefetch_multiplier=4,
+    broker_connection_retry_on_startup=True,
+)
+
+_redis = None
+
+
+def _count() -> None:
+    global _redis
+    if _redis is None or _redis[0] != os.getpid():
+        _redis = (os.getpid(), redis.Redis.from_url(app.conf.broker_url))
+    client = _redis[1]
+    client.incr(COUNTER)
+
+
+for i in range(AGENTS):
+    app.task(name=f"bench_app.noop_{i}")(_count)
+
+
+if VARIANT == "office":
+    import celery_office
+
+    celery_office.install(app)
+elif VARIANT == "spec":
+    from sqlalchemy import create_engine
+
+    from celery_office import OfficeReporter
+
+    _reporters = {}
+
+    @signals.worker_process_init.connect
+    def _make_reporters(**_):
+        engine = create_engine(os.environ["OFFICE_DATABASE_URL"])  # one per pool process
+        for i in range(AGENTS):
+            _reporters[f"bench_app.noop_{i}"] = OfficeReporter(
+                f"bench_agent_{i}", "bench", f"Агент {i}", engine=engine
+            )
+
+    @signals.task_prerun.connect
+    def _working(sender=None, **_):
+        _reporters[sender.name].report_working("Работает")
+
+    @signals.task_success.connect
+    def _idle(sender=None, **_):
+        _reporters[sender.name].report_idle()

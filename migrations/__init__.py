@@ -1,0 +1,1 @@
+"""Alembic script directory of celery-office, packaged as ``celery_office.migrations``."""

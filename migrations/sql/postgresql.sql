@@ -1,0 +1,82 @@
+-- celery-office schema for postgresql, generated from its Alembic migrations in offline mode by `python -m celery_office.migrate sql postgresql`; do not edit.
+-- Creates the version table office_alembic_version too, so celery_office.migrate() can take over from here.
+BEGIN;
+
+CREATE TABLE office_alembic_version (
+    version_num VARCHAR(32) NOT NULL, 
+    CONSTRAINT office_alembic_version_pkc PRIMARY KEY (version_num)
+);
+
+-- Running upgrade  -> 0001_initial
+
+CREATE TABLE office_agent_run (
+    task_id VARCHAR(255) NOT NULL, 
+    agent_id VARCHAR(100) NOT NULL, 
+    node_name VARCHAR(255), 
+    task VARCHAR(255), 
+    started_at FLOAT NOT NULL, 
+    CONSTRAINT pk_office_agent_run PRIMARY KEY (task_id)
+);
+
+CREATE INDEX ix_office_agent_run_agent_id ON office_agent_run (agent_id);
+
+CREATE INDEX ix_office_agent_run_node_name ON office_agent_run (node_name);
+
+CREATE TYPE agentstatus AS ENUM ('ok', 'warning', 'error', 'offline');
+
+CREATE TABLE office_agent_status (
+    id SERIAL NOT NULL, 
+    agent_id VARCHAR(100) NOT NULL, 
+    department VARCHAR(50) NOT NULL, 
+    name VARCHAR(100) NOT NULL, 
+    brand VARCHAR(20), 
+    status agentstatus NOT NULL, 
+    last_activity TIMESTAMP WITH TIME ZONE, 
+    task VARCHAR(255), 
+    metrics JSONB, 
+    salary_equivalent INTEGER, 
+    fte_coefficient NUMERIC(3, 2), 
+    created_at TIMESTAMP WITH TIME ZONE, 
+    updated_at TIMESTAMP WITH TIME ZONE, 
+    CONSTRAINT pk_office_agent_status PRIMARY KEY (id)
+);
+
+CREATE UNIQUE INDEX ix_office_agent_status_agent_id ON office_agent_status (agent_id);
+
+CREATE INDEX ix_office_agent_status_brand ON office_agent_status (brand);
+
+CREATE INDEX ix_office_agent_status_department ON office_agent_status (department);
+
+CREATE TABLE office_worker (
+    node_name VARCHAR(255) NOT NULL, 
+    hostname VARCHAR(255), 
+    pid INTEGER, 
+    agents JSONB, 
+    started_at TIMESTAMP WITH TIME ZONE, 
+    last_seen TIMESTAMP WITH TIME ZONE, 
+    stopped_at TIMESTAMP WITH TIME ZONE, 
+    CONSTRAINT pk_office_worker PRIMARY KEY (node_name)
+);
+
+CREATE INDEX ix_office_worker_last_seen ON office_worker (last_seen);
+
+CREATE TABLE office_agent_outcome (
+    agent_id VARCHAR(100) NOT NULL, 
+    finished_at FLOAT DEFAULT 0 NOT NULL, 
+    status agentstatus NOT NULL, 
+    task VARCHAR(255), 
+    metrics_at FLOAT DEFAULT 0 NOT NULL, 
+    CONSTRAINT pk_office_agent_outcome PRIMARY KEY (agent_id), 
+    CONSTRAINT fk_office_agent_outcome_agent_id_office_agent_status FOREIGN KEY(agent_id) REFERENCES office_agent_status (agent_id) ON DELETE CASCADE
+);
+
+CREATE VIEW office_agent_status_effective AS
+SELECT id, agent_id, department, name, brand, status, last_activity, task, metrics, salary_equivalent, fte_coefficient, created_at, updated_at,
+    CASE WHEN last_activity IS NULL OR last_activity < now() - interval '300 seconds'
+        THEN 'offline'::agentstatus ELSE status END AS effective_status
+FROM office_agent_status;
+
+INSERT INTO office_alembic_version (version_num) VALUES ('0001_initial') RETURNING office_alembic_version.version_num;
+
+COMMIT;
+

@@ -1,0 +1,1 @@
+"""Alembic revisions of celery-office (packaged so they ship in the wheel)."""

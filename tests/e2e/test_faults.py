@@ -1,0 +1,135 @@
+"""Faults on purpose: the database refuses, hangs, restarts, or loses its connections while a real
+prefork worker runs tasks. Tasks never notice; the table ends right once the database is back."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from celery_office import AgentStatus
+
+from ..faultproxy import FaultProxy
+from .test_worker import ALL_AGENTS, _is
+
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
+
+TIGHT = {
+    "OFFICE_CONNECT_TIMEOUT": "2",
+    "OFFICE_STATEMENT_TIMEOUT": "2",
+    "OFFICE_SHUTDOWN_TIMEOUT": "2",
+    "OFFICE_HEARTBEAT_INTERVAL": "1",
+}
+
+
+@pytest.fixture
+def proxy():
+    proxy = FaultProxy()
+    yield proxy
+    proxy.close()
+
+
+def _office_lines(log: str) -> list[str]:
+    return [line for line in log.splitlines() if "celery-office" in line]
+
+
+def _send_mix(office, n: int) -> list:
+    """n rounds of the three agents' tasks; the last round fixes each agent's final state:
+    price monitor error, night agent idle, reputation idle after a retry."""
+    results = []
+    for _ in range(n):
+        results.append(office.send("scan_prices"))
+        results.append(office.send("night_check"))
+    results.append(office.send("flaky_reviews", hold=0.1))
+    results.append(office.send("fail_scan", message="final failure"))
+    return results
+
+
+def _final_state(rows) -> bool:
+    return (
+        set(rows) == ALL_AGENTS
+        and rows["watcher_price_monitor"].status is AgentStatus.error
+        and rows["watcher_price_monitor"].task == "Ошибка: ScanError: final failure"
+        and rows["watcher_night_agent"].status is AgentStatus.ok
+        and rows["watcher_night_agent"].task is None
+        and rows["reputation_wb"].status is AgentStatus.ok
+        and rows["reputation_wb"].task is None
+    )
+
+
+def test_database_refusing_for_the_whole_run(office_pg, proxy):
+    proxy.set_mode("refuse")
+    worker = office_pg.worker(env={**TIGHT, "OFFICE_DATABASE_URL": proxy.url(office_pg.db_url)})
+    results = _send_mix(office_pg, 100)
+    for result in results[:-1]:
+        result.get(timeout=30)
+    with pytest.raises(Exception, match="final failure"):
+        results[-1].get(timeout=30)
+    time.sleep(2)  # many flush intervals and heartbeats while down
+    lines = _office_lines(worker.log)
+    # one line when writes start failing per process (main + 2 pool processes), no flood
+    assert len([l for l in lines if "failed on" in l]) <= 3, "\n".join(lines)
+    assert len(lines) <= 8, "\n".join(lines)
+    assert office_pg.rows() == {}
+    proxy.set_mode("forward")
+    office_pg.wait_for(_final_state, timeout=20, what="final state after the database is back")
+    assert any("again" in l for l in _office_lines(worker.log))
+
+
+def test_hung_database_never_delays_tasks_and_shutdown_is_bounded(office_pg, proxy):
+    proxy.set_mode("hang")
+    worker = office_pg.worker(env={**TIGHT, "OFFICE_DATABASE_URL": proxy.url(office_pg.db_url)})
+    started = time.monotonic()
+    results = [office_pg.send("scan_prices") for _ in range(200)]
+    for result in results:
+        result.get(timeout=30)
+    took = time.monotonic() - started
+    assert took < 20, f"200 no-op tasks took {took:.1f} s with a hung database"
+    started = time.monotonic()
+    assert worker.stop(timeout=30) == 0
+    stopping = time.monotonic() - started
+    # documented bound: about 2 x office_shutdown_timeout (pool processes, then the main one)
+    # plus one connect attempt under way
+    assert stopping < 2 * 2 + 2 + 5, f"warm shutdown took {stopping:.1f} s"
+
+
+def test_database_that_hangs_mid_run_recovers(office_pg, proxy):
+    worker = office_pg.worker(env={**TIGHT, "OFFICE_DATABASE_URL": proxy.url(office_pg.db_url)})
+    office_pg.wait_for(lambda r: set(r) == ALL_AGENTS, what="registration")
+    proxy.set_mode("hang")  # open connections stop relaying, new ones are never answered
+    results = _send_mix(office_pg, 20)
+    for result in results[:-1]:
+        result.get(timeout=30)
+    time.sleep(1)
+    proxy.set_mode("forward")
+    office_pg.wait_for(_final_state, timeout=30, what="final state after the hang")
+    assert worker.proc.poll() is None
+
+
+def test_connections_killed_and_database_restarted_mid_run(office_pg, proxy):
+    worker = office_pg.worker(env={**TIGHT, "OFFICE_DATABASE_URL": proxy.url(office_pg.db_url)})
+    office_pg.wait_for(lambda r: set(r) == ALL_AGENTS, what="registration")
+    admin = create_engine(office_pg.db_url, isolation_level="AUTOCOMMIT")
+    results = []
+    for round_ in range(6):
+        results += [office_pg.send("scan_prices", duration=0.05) for _ in range(10)]
+        if round_ % 2 == 0:
+            with admin.connect() as conn:  # every connection of the workers, killed
+                conn.execute(
+                    text(
+                        "select pg_terminate_backend(pid) from pg_stat_activity "
+                        "where datname = current_database() and pid <> pg_backend_pid()"
+                    )
+                )
+        else:  # the database goes away and comes back, as in a restart
+            proxy.set_mode("refuse")
+            time.sleep(0.5)
+            proxy.set_mode("forward")
+        time.sleep(0.3)
+    results += _send_mix(office_pg, 1)
+    for result in results:
+        result.get(timeout=30, propagate=False)
+    office_pg.wait_for(_final_state, timeout=20, what="final state after kills and restarts")
+    admin.dispose()
+    assert worker.proc.poll() is None
