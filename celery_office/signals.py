@@ -3,8 +3,8 @@
 Each handler looks the task up in the routes the bootstep resolved at start (a dict lookup), then
 records the change in this process's :class:`~celery_office.writer.StatusWriter`, which does no
 I/O. A handler never raises into Celery: Celery's arguments are not to be trusted blindly and an
-instrumentation bug must not fail a task, so each body runs under :func:`_never_raise`, which
-logs a problem at most once a minute per handler.
+instrumentation bug must not fail a task, so each body catches everything and logs a problem at
+most once a minute per handler.
 
 Where each signal fires under prefork (pool process or main process) is listed in the project's
 notes; the handlers do not care: they use the ``task_id`` they are given, and the writer of the
@@ -13,7 +13,6 @@ process they run in.
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -23,7 +22,7 @@ from celery.utils.log import get_logger
 
 from .jsonsafe import fit_text, json_safe
 from .models import AgentStatus
-from .writer import get_writer
+from . import writer as _writer_module
 
 __all__ = ["OfficeSignals", "set_routes", "route_of", "ERROR_PREFIX", "RETRY_PREFIX"]
 
@@ -34,13 +33,15 @@ RETRY_PREFIX = "Повтор: "
 _LOG_EVERY = 60.0
 
 _routes: Mapping[str, Any] = {}  # task name -> registry.TaskRoute, set by the bootstep
+_fast: dict[str, tuple[str, str]] = {}  # task name -> (agent_id, working text), for handlers
 _last_logged: dict[str, float] = {}
 
 
 def set_routes(routes: Mapping[str, Any]) -> None:
     """The task-name-to-agent routes of this worker (resolved once, at worker start)."""
-    global _routes
+    global _routes, _fast
     _routes = dict(routes)
+    _fast = {name: (route.agent.agent_id, route.text) for name, route in _routes.items()}
 
 
 def route_of(task_name: str | None) -> Any:
@@ -56,21 +57,6 @@ def log_once(kind: str, message: str, *args: Any, exc_info: bool = False) -> Non
         return
     _last_logged[kind] = now
     logger.warning(message, *args, exc_info=exc_info)
-
-
-def _never_raise(handler: Callable[..., None]) -> Callable[..., None]:
-    @functools.wraps(handler)
-    def guarded(*args: Any, **kwargs: Any) -> None:
-        try:
-            handler(*args, **kwargs)
-        except Exception as exc:  # an instrumentation bug must never fail the task
-            log_once(
-                handler.__name__,
-                "celery-office: %s failed (%s: %s); the task is not affected",
-                handler.__name__, type(exc).__name__, exc, exc_info=True,
-            )
-
-    return guarded
 
 
 def describe(exc: Any) -> str:
@@ -109,94 +95,118 @@ def metrics_of(task: Any, result: Any) -> dict[str, Any] | None:
 
 
 # ---------------------------------------------------------------------- handlers
+#
+# The task-path handlers (prerun, postrun) are written flat, with the guard inline: they run
+# for every task, and each function call or attribute lookup here is paid thousands of times
+# a second.
 
 
-@_never_raise
-def on_task_prerun(sender: Any = None, task_id: str | None = None, **_: Any) -> None:
-    route = _routes.get(_name_of(sender))
-    writer = get_writer()
-    if route is None or writer is None or task_id is None:
-        return
-    writer.run_started(task_id, route.agent.agent_id, route.text)
-
-
-@_never_raise
-def on_task_success(sender: Any = None, result: Any = None, **_: Any) -> None:
-    route = _routes.get(_name_of(sender))
-    writer = get_writer()
-    if route is None or writer is None:
-        return
-    task_id = sender.request.id
-    if task_id is None:
-        return
-    writer.run_finished(
-        task_id, route.agent.agent_id, AgentStatus.ok, None, metrics_of(sender, result)
+def _failed(handler: str, exc: Exception) -> None:
+    """An instrumentation bug must never fail the task: log it, at most once a minute."""
+    log_once(
+        handler, "celery-office: %s failed (%s: %s); the task is not affected",
+        handler, type(exc).__name__, exc, exc_info=True,
     )
 
 
-@_never_raise
+def on_task_prerun(sender: Any = None, task_id: str | None = None, **_: Any) -> None:
+    try:
+        route = _fast.get(sender.name)
+        writer = _writer_module._writer
+        if route is not None and writer is not None and task_id is not None:
+            writer.run_started(task_id, route[0], route[1])
+    except Exception as exc:
+        _failed("task_prerun", exc)
+
+
+def on_task_postrun(
+    sender: Any = None,
+    task_id: str | None = None,
+    retval: Any = None,
+    state: str | None = None,
+    **_: Any,
+) -> None:
+    """A run ended in this process: idle after a success (with its ``@metrics``); failures
+    and retries were recorded by their own signals; ``state`` None is a terminated run."""
+    try:
+        route = _fast.get(sender.name)
+        writer = _writer_module._writer
+        if route is None or writer is None or task_id is None:
+            return
+        if state == "SUCCESS":
+            writer.run_finished(
+                task_id, route[0], AgentStatus.ok, None, metrics_of(sender, retval),
+                only_if_active=True,
+            )
+        else:
+            writer.run_finished(task_id, route[0], None, only_if_active=True)
+    except Exception as exc:
+        _failed("task_postrun", exc)
+
+
 def on_task_failure(
     sender: Any = None, task_id: str | None = None, exception: Any = None, **_: Any
 ) -> None:
-    route = _routes.get(_name_of(sender))
-    writer = get_writer()
-    if route is None or writer is None or task_id is None:
-        return
-    writer.run_finished(
-        task_id, route.agent.agent_id, AgentStatus.error, fit_text(ERROR_PREFIX + describe(exception))
-    )
+    """In the pool process for a raised exception; in the main process for a lost pool
+    process or a hard time limit (sent twice there: recording it twice is harmless)."""
+    try:
+        route = _fast.get(_name_of(sender))
+        writer = _writer_module._writer
+        if route is None or writer is None or task_id is None:
+            return
+        writer.run_finished(
+            task_id, route[0], AgentStatus.error, fit_text(ERROR_PREFIX + describe(exception))
+        )
+    except Exception as exc:
+        _failed("task_failure", exc)
 
 
-@_never_raise
 def on_task_retry(sender: Any = None, request: Any = None, reason: Any = None, **_: Any) -> None:
-    route = _routes.get(_name_of(sender))
-    writer = get_writer()
-    task_id = getattr(request, "id", None)
-    if route is None or writer is None or task_id is None:
-        return
-    writer.run_finished(
-        task_id,
-        route.agent.agent_id,
-        AgentStatus.warning,
-        fit_text(f"{RETRY_PREFIX}{route.text} — {describe(reason)}"),
-    )
+    try:
+        route = _fast.get(_name_of(sender))
+        writer = _writer_module._writer
+        task_id = getattr(request, "id", None)
+        if route is None or writer is None or task_id is None:
+            return
+        writer.run_finished(
+            task_id, route[0], AgentStatus.warning,
+            fit_text(f"{RETRY_PREFIX}{route[1]} — {describe(reason)}"),
+        )
+    except Exception as exc:
+        _failed("task_retry", exc)
 
 
-@_never_raise
-def on_task_postrun(sender: Any = None, task_id: str | None = None, **_: Any) -> None:
-    """Ends runs no verdict ended (``revoke(terminate=True)``); a no-op after the others."""
-    route = _routes.get(_name_of(sender))
-    writer = get_writer()
-    if route is None or writer is None or task_id is None:
-        return
-    writer.run_finished(task_id, route.agent.agent_id, None, only_if_active=True)
-
-
-@_never_raise
 def on_task_revoked(sender: Any = None, request: Any = None, **_: Any) -> None:
     """A revoked or terminated run leaves the working state; it is not an error."""
-    route = _routes.get(_name_of(sender))
-    writer = get_writer()
-    task_id = getattr(request, "id", None)
-    if route is None or writer is None or task_id is None:
-        return
-    writer.run_finished(task_id, route.agent.agent_id, None)
+    try:
+        route = _fast.get(_name_of(sender))
+        writer = _writer_module._writer
+        task_id = getattr(request, "id", None)
+        if route is None or writer is None or task_id is None:
+            return
+        writer.run_finished(task_id, route[0], None)
+    except Exception as exc:
+        _failed("task_revoked", exc)
 
 
-@_never_raise
 def on_worker_process_shutdown(**_: Any) -> None:
     """A pool process exits (also on ``max_tasks_per_child``): write what it holds, bounded."""
-    writer = get_writer()
-    if writer is not None and not writer.has_worker_duties:
-        writer.stop()
+    try:
+        writer = _writer_module._writer
+        if writer is not None and not writer.has_worker_duties:
+            writer.stop()
+    except Exception as exc:
+        _failed("worker_process_shutdown", exc)
 
 
-@_never_raise
 def on_worker_shutdown(**_: Any) -> None:
     """Warm shutdown, after the pool drained: write the rest and mark the agents offline."""
-    writer = get_writer()
-    if writer is not None and writer.has_worker_duties:
-        writer.stop(retire=True)
+    try:
+        writer = _writer_module._writer
+        if writer is not None and writer.has_worker_duties:
+            writer.stop(retire=True)
+    except Exception as exc:
+        _failed("worker_shutdown", exc)
 
 
 class OfficeSignals:
@@ -204,7 +214,6 @@ class OfficeSignals:
 
     HANDLERS = (
         (signals.task_prerun, on_task_prerun),
-        (signals.task_success, on_task_success),
         (signals.task_failure, on_task_failure),
         (signals.task_retry, on_task_retry),
         (signals.task_postrun, on_task_postrun),

@@ -8,6 +8,7 @@ under a row lock. So many processes and many workers flushing in any order leave
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -156,6 +157,8 @@ def create_office_engine(
                 "application_name": "celery-office",
             },
         )
+        # executemany in one round trip (psycopg2's execute_batch), not one per row
+        kwargs.setdefault("executemany_mode", "values_plus_batch")
         kwargs.setdefault("pool_size", 2)
         kwargs.setdefault("max_overflow", 2)
         kwargs.setdefault("pool_timeout", connect_timeout)
@@ -207,6 +210,70 @@ def _agent_values(agent: AgentInfo) -> dict[str, Any]:
     }
 
 
+class _Statements:
+    """The statements of the write path, built once per dialect: building and cache-keying
+    SQLAlchemy constructs on every flush would cost more CPU than the writes themselves."""
+
+    def __init__(self, dialect: str) -> None:
+        insert = (postgresql if dialect == "postgresql" else sqlite).insert
+        ids = bindparam("ids", expanding=True)
+
+        self.ensure = (
+            insert(STATUS)
+            .values(last_activity=db_now(), created_at=db_now(), updated_at=db_now())
+            .on_conflict_do_nothing(index_elements=["agent_id"])
+        )
+        read = (
+            select(
+                STATUS.c.agent_id,
+                OUTCOME.c.finished_at,
+                OUTCOME.c.status,
+                OUTCOME.c.task,
+                OUTCOME.c.metrics_at,
+                RUN.c.task_id,
+                RUN.c.task.label("run_task"),
+                RUN.c.started_at,
+            )
+            .select_from(
+                STATUS.outerjoin(OUTCOME, OUTCOME.c.agent_id == STATUS.c.agent_id).outerjoin(
+                    RUN, RUN.c.agent_id == STATUS.c.agent_id
+                )
+            )
+            .where(STATUS.c.agent_id.in_(ids))
+            .order_by(STATUS.c.agent_id)
+        )
+        self.read_locked = read.with_for_update(of=STATUS) if dialect == "postgresql" else read
+        self.delete_runs = delete(RUN).where(RUN.c.task_id.in_(bindparam("task_ids", expanding=True)))
+        run = insert(RUN)
+        self.upsert_runs = run.on_conflict_do_update(
+            index_elements=["task_id"],
+            set_={"task": run.excluded.task, "node_name": run.excluded.node_name},
+        )
+        outcome = insert(OUTCOME)
+        self.upsert_outcomes = outcome.on_conflict_do_update(
+            index_elements=["agent_id"],
+            set_={k: outcome.excluded[k] for k in ("finished_at", "status", "task", "metrics_at")},
+        )
+        self.update_status = (
+            update(STATUS)
+            .where(STATUS.c.agent_id == bindparam("a"))
+            .values(
+                status=bindparam("status"),
+                task=bindparam("task"),
+                last_activity=db_now(),
+                updated_at=db_now(),
+            )
+        )
+        self.update_status_metrics = self.update_status.values(
+            metrics=bindparam("metrics", type_=STATUS.c.metrics.type)
+        )
+
+
+@functools.lru_cache(maxsize=None)
+def _statements(dialect: str) -> _Statements:
+    return _Statements(dialect)
+
+
 def _ensure_agents(conn: Connection, agents: Sequence[AgentInfo]) -> None:
     """Insert missing agent rows (idle); existing rows are left alone and not locked."""
     if not agents:
@@ -215,164 +282,168 @@ def _ensure_agents(conn: Connection, agents: Sequence[AgentInfo]) -> None:
         {**_agent_values(a), "status": AgentStatus.ok, "task": None, "metrics": {}}
         for a in sorted(agents, key=lambda a: a.agent_id)
     ]
-    stmt = _insert(conn, STATUS).values(
-        last_activity=db_now(), created_at=db_now(), updated_at=db_now()
-    )
-    conn.execute(stmt.on_conflict_do_nothing(index_elements=["agent_id"]), rows)
+    conn.execute(_statements(conn.dialect.name).ensure, rows)
 
 
-def _lock_agents(conn: Connection, agent_ids: Sequence[str]) -> None:
-    """Serialize writers of the same agents (PostgreSQL); always in one order, so no deadlock.
+@dataclass
+class _AgentState:
+    """What decides an agent's row: its runs in progress and its newest outcome."""
 
-    SQLite needs nothing: ``BEGIN IMMEDIATE`` already holds the database's write lock.
+    runs: dict[str, tuple[float, str | None]] = field(default_factory=dict)
+    outcome: Outcome | None = None
+    metrics_at: float = 0.0
+
+    def status(self) -> tuple[AgentStatus, str | None]:
+        """Working (ok, text of the newest run) while any run is in progress anywhere;
+        otherwise the newest outcome: idle (ok, no task), error or warning with its text."""
+        if self.runs:
+            return AgentStatus.ok, max(self.runs.values(), key=lambda run: run[0])[1]
+        if self.outcome is None or self.outcome.status is AgentStatus.ok:
+            return AgentStatus.ok, None
+        return self.outcome.status, self.outcome.task
+
+
+def _read_locked(conn: Connection, agent_ids: Sequence[str]) -> dict[str, _AgentState]:
+    """Lock the agents' rows (PostgreSQL; always in one order, so writers never deadlock) and
+    read their runs and outcomes, in one round trip. Agents with no row are left out.
+
+    Every writer of runs and outcomes holds these locks, so what is read stays true until
+    commit. SQLite needs no lock: ``BEGIN IMMEDIATE`` holds the database's write lock.
     """
-    if agent_ids and _is_postgresql(conn):
-        conn.execute(
-            select(STATUS.c.agent_id)
-            .where(STATUS.c.agent_id.in_(agent_ids))
-            .order_by(STATUS.c.agent_id)
-            .with_for_update()
-        )
+    states: dict[str, _AgentState] = {}
+    if not agent_ids:
+        return states
+    rows = conn.execute(_statements(conn.dialect.name).read_locked, {"ids": list(agent_ids)})
+    for row in rows:
+        state = states.get(row.agent_id) or states.setdefault(row.agent_id, _AgentState())
+        if row.finished_at is not None and state.outcome is None:
+            state.outcome = Outcome(row.status, row.task, row.finished_at)
+            state.metrics_at = row.metrics_at or 0.0
+        if row.task_id is not None:
+            state.runs[row.task_id] = (row.started_at, row.run_task)
+    return states
+
+
+def _write_status(
+    conn: Connection,
+    states: Mapping[str, _AgentState],
+    metrics: Mapping[str, dict[str, Any]] | None = None,
+) -> None:
+    """Set status, task (and new metrics) of every agent in ``states``.
+
+    An executemany: psycopg2's ``execute_batch`` sends it in one round trip.
+    """
+    if not states:
+        return
+    metrics = metrics or {}
+    plain, with_metrics = [], []
+    for agent_id in sorted(states):
+        status, task = states[agent_id].status()
+        row = {"a": agent_id, "status": status, "task": task}
+        if agent_id in metrics:
+            with_metrics.append({**row, "metrics": metrics[agent_id]})
+        else:
+            plain.append(row)
+    statements = _statements(conn.dialect.name)
+    if plain:
+        conn.execute(statements.update_status, plain)
+    if with_metrics:
+        conn.execute(statements.update_status_metrics, with_metrics)
+
+
+def _recompute(conn: Connection, agent_ids: Sequence[str]) -> None:
+    """Lock, read and rewrite the status of agents whose runs changed outside a batch."""
+    _write_status(conn, _read_locked(conn, sorted(agent_ids)))
 
 
 # --------------------------------------------------------------------------- worker batches
 
 
 def apply_batch(
-    conn: Connection, batch: Batch, agents: Mapping[str, AgentInfo], node_name: str | None
-) -> None:
-    """Write one process's coalesced changes and recompute the status of the agents touched."""
-    agent_ids = sorted(batch.touched)
-    _ensure_agents(conn, [agents[a] for a in agent_ids if a in agents])
-    _lock_agents(conn, agent_ids)
-    _write_runs(conn, batch.runs, node_name)
-    _write_outcomes(conn, batch.outcomes, batch.metrics)
-    _recompute(conn, agent_ids, batch.metrics)
-
-
-def _write_runs(conn: Connection, runs: Mapping[str, RunChange], node_name: str | None) -> None:
-    ended = [task_id for task_id, run in runs.items() if run.ended]
-    started = [
-        {
-            "task_id": task_id,
-            "agent_id": run.agent_id,
-            "node_name": node_name,
-            "task": run.task,
-            "started_at": run.started_at,
-        }
-        for task_id, run in runs.items()
-        if not run.ended
-    ]
-    if ended:
-        conn.execute(delete(RUN).where(RUN.c.task_id.in_(ended)))
-    if started:
-        stmt = _insert(conn, RUN)
-        conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["task_id"],
-                set_={"task": stmt.excluded.task, "node_name": stmt.excluded.node_name},
-            ),
-            started,
-        )
-
-
-def _write_outcomes(
     conn: Connection,
-    outcomes: Mapping[str, Outcome],
-    metrics: Mapping[str, tuple[dict[str, Any], float]],
+    batch: Batch,
+    agents: Mapping[str, AgentInfo],
+    node_name: str | None,
+    known: set[str] | None = None,
 ) -> None:
-    """Upsert the newest outcome of each agent; an older one (from a slower process) loses."""
-    if not outcomes:
-        return
-    rows = [
-        {"agent_id": a, "finished_at": o.at, "status": o.status, "task": o.task}
-        for a, o in sorted(outcomes.items())
-    ]
-    stmt = _insert(conn, OUTCOME)
-    conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["agent_id"],
-            set_={
-                "finished_at": stmt.excluded.finished_at,
-                "status": stmt.excluded.status,
-                "task": stmt.excluded.task,
-            },
-            where=OUTCOME.c.finished_at <= stmt.excluded.finished_at,
-        ),
-        rows,
-    )
+    """Write one process's coalesced changes and recompute the status of the agents touched.
 
-
-def _recompute(
-    conn: Connection,
-    agent_ids: Sequence[str],
-    metrics: Mapping[str, tuple[dict[str, Any], float]] | None = None,
-) -> None:
-    """Set status and task of each agent from its runs in progress and its newest outcome.
-
-    Working (status ok, the text of the newest run) while any run is in progress anywhere;
-    otherwise the newest outcome: idle (ok, no task), error or warning with its text.
-    Metrics change only when newer than the ones written last.
+    Runs in progress and outcomes are read under the agents' locks, the batch is applied to
+    them in memory (a newer outcome or metrics wins, whichever process flushes last), and each
+    table is written with one statement. ``known``: agents whose rows this process has seen
+    exist, so their insert is skipped; the agents written are added to it.
     """
-    if not agent_ids:
+    agent_ids = sorted(batch.touched | {run.agent_id for run in batch.runs.values()})
+    missing = agent_ids if known is None else [a for a in agent_ids if a not in known]
+    _ensure_agents(conn, [agents[a] for a in missing if a in agents])
+    states = _read_locked(conn, agent_ids)
+    absent = [a for a in agent_ids if a not in states]
+    if absent:  # rows deleted by hand since this process wrote them: put them back
+        _ensure_agents(conn, [agents[a] for a in absent if a in agents])
+        states.update(_read_locked(conn, absent))
+        states.update((a, _AgentState()) for a in absent if a not in states)
+    _write_runs(conn, batch.runs, states, node_name)
+
+    newer_outcomes = set()
+    for agent_id, outcome in batch.outcomes.items():
+        state = states[agent_id]
+        if state.outcome is None or state.outcome.at <= outcome.at:
+            state.outcome = outcome
+            newer_outcomes.add(agent_id)
+    newer_metrics = {}
+    for agent_id, (metrics, at) in batch.metrics.items():
+        state = states[agent_id]
+        if at >= state.metrics_at:
+            state.metrics_at = at
+            newer_metrics[agent_id] = metrics
+    _write_outcomes(conn, {a: states[a] for a in sorted(newer_outcomes | set(newer_metrics))})
+
+    _write_status(conn, states, newer_metrics)
+    if known is not None:
+        known.update(agent_ids)
+
+
+def _write_runs(
+    conn: Connection,
+    runs: Mapping[str, RunChange],
+    states: Mapping[str, _AgentState],
+    node_name: str | None,
+) -> None:
+    """Delete the runs that ended, upsert the ones that started or changed their text, and
+    apply both to ``states``."""
+    ended = []
+    started = []
+    for task_id, run in runs.items():
+        in_progress = states[run.agent_id].runs
+        if run.ended:
+            ended.append(task_id)
+            in_progress.pop(task_id, None)
+            continue
+        started_at = in_progress[task_id][0] if task_id in in_progress else run.started_at
+        in_progress[task_id] = (started_at, run.task)
+        started.append(
+            {"task_id": task_id, "agent_id": run.agent_id, "node_name": node_name,
+             "task": run.task, "started_at": started_at}
+        )
+    statements = _statements(conn.dialect.name)
+    if ended:
+        conn.execute(statements.delete_runs, {"task_ids": ended})
+    if started:
+        conn.execute(statements.upsert_runs, started)
+
+
+def _write_outcomes(conn: Connection, states: Mapping[str, _AgentState]) -> None:
+    """Upsert the outcomes and metrics times the batch made newer, in one statement."""
+    if not states:
         return
-    metrics = metrics or {}
-    running: dict[str, tuple[float, str | None]] = {}
-    for agent_id, task, started_at in conn.execute(
-        select(RUN.c.agent_id, RUN.c.task, RUN.c.started_at).where(RUN.c.agent_id.in_(agent_ids))
-    ):
-        newest = running.get(agent_id)
-        if newest is None or newest[0] <= started_at:
-            running[agent_id] = (started_at, task)
-    outcomes = {
-        row.agent_id: row
-        for row in conn.execute(
-            select(OUTCOME.c.agent_id, OUTCOME.c.status, OUTCOME.c.task, OUTCOME.c.metrics_at)
-            .where(OUTCOME.c.agent_id.in_(agent_ids))
+    rows = []
+    for agent_id, state in states.items():
+        outcome = state.outcome or Outcome(AgentStatus.ok, None, 0.0)
+        rows.append(
+            {"agent_id": agent_id, "finished_at": outcome.at, "status": outcome.status,
+             "task": outcome.task, "metrics_at": state.metrics_at}
         )
-    }
-    plain: list[dict[str, Any]] = []
-    with_metrics: list[dict[str, Any]] = []
-    newer_metrics_at: list[dict[str, Any]] = []
-    for agent_id in agent_ids:
-        if agent_id in running:
-            status, task = AgentStatus.ok, running[agent_id][1]
-        elif agent_id in outcomes:
-            outcome = outcomes[agent_id]
-            status = outcome.status
-            task = None if status is AgentStatus.ok else outcome.task
-        else:
-            status, task = AgentStatus.ok, None
-        row = {"a": agent_id, "status": status, "task": task}
-        fresh = metrics.get(agent_id)
-        seen_at = outcomes[agent_id].metrics_at if agent_id in outcomes else 0.0
-        if fresh is not None and fresh[1] >= seen_at:
-            with_metrics.append({**row, "metrics": fresh[0]})
-            newer_metrics_at.append({"a": agent_id, "metrics_at": fresh[1]})
-        else:
-            plain.append(row)
-    base = (
-        update(STATUS)
-        .where(STATUS.c.agent_id == bindparam("a"))
-        .values(
-            status=bindparam("status"),
-            task=bindparam("task"),
-            last_activity=db_now(),
-            updated_at=db_now(),
-        )
-    )
-    if plain:
-        conn.execute(base, plain)
-    if with_metrics:
-        conn.execute(base.values(metrics=bindparam("metrics", type_=STATUS.c.metrics.type)), with_metrics)
-        stmt = _insert(conn, OUTCOME)
-        conn.execute(
-            stmt.values(agent_id=bindparam("a"), metrics_at=bindparam("metrics_at"))
-            .on_conflict_do_update(
-                index_elements=["agent_id"], set_={"metrics_at": stmt.excluded.metrics_at}
-            ),
-            newer_metrics_at,
-        )
+    conn.execute(_statements(conn.dialect.name).upsert_outcomes, rows)
 
 
 # --------------------------------------------------------------------------- workers
@@ -409,7 +480,7 @@ def register_worker(
     agents = sorted(agents, key=lambda a: a.agent_id)
     agent_ids = [a.agent_id for a in agents]
     _ensure_agents(conn, agents)
-    _lock_agents(conn, agent_ids)
+    _read_locked(conn, agent_ids)
     conn.execute(
         update(STATUS)
         .where(STATUS.c.agent_id == bindparam("a"))
@@ -499,7 +570,7 @@ def heartbeat(
         }
     )
     if orphaned:
-        _lock_agents(conn, orphaned)
+        _read_locked(conn, orphaned)
         conn.execute(
             delete(RUN).where((RUN.c.node_name.is_(None)) | RUN.c.node_name.not_in(live))
         )
@@ -524,7 +595,7 @@ def retire_worker(
             served_elsewhere.update(row.agents or ())
     offline = sorted(set(agent_ids) - served_elsewhere)
     still_served = sorted(set(agent_ids) & served_elsewhere)
-    _lock_agents(conn, sorted(agent_ids))
+    _read_locked(conn, sorted(agent_ids))
     conn.execute(delete(RUN).where(RUN.c.node_name == node_name))
     if offline:
         conn.execute(

@@ -84,6 +84,7 @@ class StatusWriter:
         self._batch = Batch()
         self._active: dict[str, str] = {}  # task_id -> agent_id, runs started in this process
         self._written: set[str] = set()  # task_ids whose start is in the table
+        self._known: set[str] = set()  # agents whose rows exist: no insert needed
         self._thread: threading.Thread | None = None
         self._engine: Any = None
         self._sockets: SocketWatch | None = None
@@ -272,7 +273,10 @@ class StatusWriter:
             batch, self._batch = self._batch, Batch()
         if not batch:
             return
-        if self._guarded("status write", lambda conn: apply_batch(conn, batch, self.agents, self.node_name)):
+        if self._guarded(
+            "status write",
+            lambda conn: apply_batch(conn, batch, self.agents, self.node_name, self._known),
+        ):
             with self._lock:
                 for task_id, run in batch.runs.items():
                     if run.ended:
