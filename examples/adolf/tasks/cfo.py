@@ -2,11 +2,14 @@
 
 from random import randint, uniform
 
+from celery_office import metrics
+
 from adolf.app import app
 from adolf.work import DataSourceError, emulate
 
 
 @app.task(bind=True)
+@metrics
 def build_pnl_report(self, period: str = "month", *, duration: float | None = None,
                      outcome: str | None = None) -> dict:
     """Agent cfo_report: the P&L by marketplace and SKU for a period."""

@@ -2,11 +2,14 @@
 
 from random import randint
 
+from celery_office import metrics
+
 from adolf.app import app
 from adolf.work import LLMError, emulate
 
 
 @app.task(bind=True)
+@metrics
 def generate_descriptions(self, batch_size: int = 20, *, duration: float | None = None,
                           outcome: str | None = None) -> dict:
     """Agent content_descriptions: write product descriptions for a batch of SKUs."""
@@ -16,6 +19,7 @@ def generate_descriptions(self, batch_size: int = 20, *, duration: float | None 
 
 
 @app.task(bind=True)
+@metrics
 def optimize_seo(self, sku_count: int = 30, *, duration: float | None = None, outcome: str | None = None) -> dict:
     """Agent content_seo: rework titles and keywords of cards that lose search positions."""
     emulate(self, duration=duration, outcome=outcome,

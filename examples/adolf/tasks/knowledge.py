@@ -2,11 +2,14 @@
 
 from random import randint, uniform
 
+from celery_office import metrics
+
 from adolf.app import app
 from adolf.work import IndexingError, emulate
 
 
 @app.task(bind=True)
+@metrics
 def index_documents(self, source: str = "confluence", *, duration: float | None = None,
                     outcome: str | None = None) -> dict:
     """Agent knowledge_rag: index new and changed documents of a source."""
@@ -18,6 +21,7 @@ def index_documents(self, source: str = "confluence", *, duration: float | None 
 
 
 @app.task(bind=True)
+@metrics
 def answer_question(self, question: str = "Какой срок возврата товара на Ozon?", *,
                     duration: float | None = None, outcome: str | None = None) -> dict:
     """Agent knowledge_rag: answer an employee's question from the knowledge base."""

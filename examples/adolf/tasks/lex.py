@@ -2,11 +2,14 @@
 
 from random import randint
 
+from celery_office import metrics
+
 from adolf.app import app
 from adolf.work import LegalSourceError, emulate
 
 
 @app.task(bind=True)
+@metrics
 def check_regulations(self, scope: str = "marketplaces", *, duration: float | None = None,
                       outcome: str | None = None) -> dict:
     """Agent lex_monitor: new laws and offer changes that concern the sellers."""

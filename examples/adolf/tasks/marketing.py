@@ -2,6 +2,8 @@
 
 from random import randint, uniform
 
+from celery_office import metrics
+
 from adolf.app import app
 from adolf.work import MarketplaceAPIError, RateLimitError, emulate
 
@@ -16,6 +18,7 @@ def _campaign_metrics(budget_rub: int) -> dict:
 
 
 @app.task(bind=True)
+@metrics
 def manage_wb_campaigns(self, budget_rub: int = 50_000, *, duration: float | None = None,
                         outcome: str | None = None) -> dict:
     """Agent marketing_wb: adjust bids and budgets of Wildberries campaigns."""
@@ -25,6 +28,7 @@ def manage_wb_campaigns(self, budget_rub: int = 50_000, *, duration: float | Non
 
 
 @app.task(bind=True)
+@metrics
 def manage_ozon_campaigns(self, budget_rub: int = 30_000, *, duration: float | None = None,
                           outcome: str | None = None) -> dict:
     """Agent marketing_ozon: the same on Ozon; retries once when the API rate-limits it."""

@@ -2,6 +2,8 @@
 
 from random import randint
 
+from celery_office import metrics
+
 from adolf.app import app
 from adolf.work import MarketplaceAPIError, emulate
 
@@ -17,6 +19,7 @@ def _review_metrics(limit: int) -> dict:
 
 
 @app.task(bind=True)
+@metrics
 def process_wb_reviews(self, limit: int = 60, *, duration: float | None = None, outcome: str | None = None) -> dict:
     """Agent reputation_wb: read and answer new Wildberries reviews."""
     emulate(self, duration=duration, outcome=outcome,
@@ -25,6 +28,7 @@ def process_wb_reviews(self, limit: int = 60, *, duration: float | None = None, 
 
 
 @app.task(bind=True)
+@metrics
 def process_ozon_reviews(self, limit: int = 40, *, duration: float | None = None, outcome: str | None = None) -> dict:
     """Agent reputation_ozon: read and answer new Ozon reviews."""
     emulate(self, duration=duration, outcome=outcome,
@@ -33,6 +37,7 @@ def process_ozon_reviews(self, limit: int = 40, *, duration: float | None = None
 
 
 @app.task(bind=True)
+@metrics
 def process_ym_reviews(self, limit: int = 20, *, duration: float | None = None, outcome: str | None = None) -> dict:
     """Agent reputation_ym: read and answer new Яндекс Маркет reviews."""
     emulate(self, duration=duration, outcome=outcome,

@@ -2,11 +2,14 @@
 
 from random import randint, uniform
 
+from celery_office import metrics
+
 from adolf.app import app
 from adolf.work import DataSourceError, emulate
 
 
 @app.task(bind=True)
+@metrics
 def analyze_niche(self, niche: str = "Постельное бельё", *, duration: float | None = None,
                   outcome: str | None = None) -> dict:
     """Agent scout_niche: size, competition and prices of a niche."""

@@ -2,11 +2,14 @@
 
 from random import randint
 
+from celery_office import metrics
+
 from adolf.app import app
 from adolf.work import MarketplaceAPIError, emulate, marketplace_name
 
 
 @app.task(bind=True)
+@metrics
 def poll_prices(self, marketplace: str = "wb", *, duration: float | None = None, outcome: str | None = None) -> dict:
     """Agent watcher_price_monitor: scan competitors' prices on one marketplace."""
     emulate(self, duration=duration, outcome=outcome,
@@ -16,6 +19,7 @@ def poll_prices(self, marketplace: str = "wb", *, duration: float | None = None,
 
 
 @app.task(bind=True)
+@metrics
 def night_check(self, *, duration: float | None = None, outcome: str | None = None) -> dict:
     """Agent watcher_night_agent: the nightly pass over prices, stocks and card anomalies."""
     emulate(self, duration=duration, outcome=outcome,
@@ -25,6 +29,7 @@ def night_check(self, *, duration: float | None = None, outcome: str | None = No
 
 
 @app.task(bind=True)
+@metrics
 def scan_competitors(self, category: str = "Домашний текстиль", *, duration: float | None = None,
                      outcome: str | None = None) -> dict:
     """Agent watcher_competitor_scan: new listings and price drops of tracked competitors."""
