@@ -19,6 +19,7 @@ from .errors import OfficeError
 from .registry import RegistryError, load_registry
 from .settings import OfficeSettings
 from .signals import set_routes
+from .store import safe_url
 from .writer import StatusWriter, configure_writer, get_writer
 
 __all__ = ["OfficeStep"]
@@ -57,6 +58,11 @@ class OfficeStep(bootsteps.StartStopStep):
         self.writer = StatusWriter(
             settings, agents, node_name=worker.hostname, worker_duties=True
         )
+        try:
+            self.writer.prepare()  # no connection yet: only the engine, inherited by the pool
+        except Exception as exc:  # an unknown driver or a malformed URL
+            message = f"office_database_url ({safe_url(settings.database_url)}): {exc}"
+            raise SystemExit(f"celery-office: {message}") from None
         set_routes(routes)
         configure_writer(self.writer)
         logger.info(

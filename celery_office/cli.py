@@ -28,12 +28,14 @@ in the environment), as for the worker.
 
 ``celery -A proj office check [--agents-file PATH] [--strict]``
     Load ``agents.yaml`` (``office_agents_file``) and the app's registered tasks, then report
-    registry errors (and globs of two agents claiming the same task), tasks no agent covers
-    (``celery.*`` excluded), patterns that match no task, and a summary. Exit status 1 on
-    errors; uncovered tasks and unmatched patterns are warnings (exit 0) unless ``--strict``.
+    registry errors (and globs of two agents claiming the same task) on stderr, tasks no agent
+    covers (``celery.*`` excluded) and patterns that match no task on stdout as warnings, and a
+    summary line (agents, tasks covered, errors, warnings). Exit status 1 on errors; warnings
+    leave it 0 unless ``--strict`` makes them errors.
 
-Every problem with the database or the registry is one line on stderr, starting with
-``celery office <command>:``, and exit status 1; never a traceback.
+Every problem with the database or the registry is one line on stderr (one per problem),
+starting with ``celery office <command>:``, and exit status 1; never a traceback. A missing
+table says to run ``celery -A <app> office migrate`` first.
 """
 
 from __future__ import annotations
@@ -154,10 +156,11 @@ def _metric_value(value: Any) -> str:
 
 
 def compact_metrics(metrics: Mapping[str, Any] | None) -> str:
-    """``products_scanned=150, errors=0``: the metrics as a short ``k=v`` list."""
+    """``errors=0, products_scanned=150``: the metrics as a short ``k=v`` list, keys sorted
+    (PostgreSQL's JSONB keeps no order of its own)."""
     if not metrics:
         return ""
-    return ", ".join(f"{key}={_metric_value(value)}" for key, value in metrics.items())
+    return ", ".join(f"{key}={_metric_value(metrics[key])}" for key in sorted(metrics, key=str))
 
 
 def _cell(text: str | None) -> str:
@@ -253,16 +256,16 @@ def render_table(
         for i, h in enumerate(headers)
     ]
     widths = fit_widths(natural, max_width, shrinkable)
-    last = len(headers) - 1
     lines = []
     for index, row in enumerate([list(headers), *cells]):
+        texts = [truncate(text, widths[col]) for col, text in enumerate(row)]
+        last = max((col for col, text in enumerate(texts) if text), default=-1)
         parts = []
-        for col, text in enumerate(row):
-            text = truncate(text, widths[col])
+        for col, text in enumerate(texts[: last + 1]):  # no trailing blanks, styled or not
             if col != last:
                 text += " " * (widths[col] - display_width(text))
             parts.append(style(index - 1, col, text) if style else text)
-        lines.append((" " * GAP).join(parts).rstrip())
+        lines.append((" " * GAP).join(parts))
     return lines
 
 
@@ -281,6 +284,8 @@ def _row_cells(row: AgentRow) -> list[str]:
 
 def _styler(rows: Sequence[AgentRow]) -> Styler:
     def style(index: int, col: int, text: str) -> str:
+        if not text.strip():
+            return text
         if index < 0:
             return click.style(text, bold=True)
         status = AgentStatus(rows[index].effective_status)
@@ -432,7 +437,8 @@ def _app_name(ctx: click.Context) -> str:
     given = ctx.find_root().params.get("app")
     if isinstance(given, str) and given:
         return given
-    return getattr(getattr(ctx.obj, "app", None), "main", None) or "proj"
+    main = getattr(given if given is not None else getattr(ctx.obj, "app", None), "main", None)
+    return main if main and main != "default" else "<app>"  # "default": Celery's fallback app
 
 
 def _settings(ctx: click.Context) -> OfficeSettings:
@@ -588,8 +594,9 @@ def migrate(ctx: click.Context, database_url: str | None, **kwargs: Any) -> None
         before = current_revision(db.url)
         head = head_revision()
         migrate_tables(db.url)
-    except MigrationError as exc:
-        db.fail(str(exc).replace(_password(db.url) or "\0", "***"))
+    except MigrationError as exc:  # its message hides the password already; be sure
+        password = _password(db.url)
+        db.fail(str(exc).replace(password, "***") if password else str(exc))
     if before is None:
         done = f"Created the celery-office tables (revision {head})"
     elif before == head:

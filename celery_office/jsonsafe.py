@@ -15,6 +15,12 @@ from .models import TASK_MAX
 __all__ = ["json_safe", "metrics_dict", "fit_text"]
 
 ELLIPSIS = "…"
+_INT_DIGITS = 4000  # longer whole Decimals become floats: Python's JSON refuses huge ints
+
+
+def _no_nul(text: str) -> str:
+    """PostgreSQL rejects NUL in text and in JSONB: show it as the replacement character."""
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
 
 
 def fit_text(text: str | None, limit: int = TASK_MAX) -> str | None:
@@ -25,7 +31,7 @@ def fit_text(text: str | None, limit: int = TASK_MAX) -> str | None:
     """
     if text is None:
         return None
-    text = str(text)
+    text = _no_nul(str(text))
     if len(text) <= limit:
         return text
     return text[: limit - 1] + ELLIPSIS
@@ -37,16 +43,21 @@ def json_safe(value: Any) -> Any:
     Decimal becomes int or float, datetimes ISO 8601 text, UUIDs text, sets and tuples lists,
     NaN and infinities None (PostgreSQL's JSONB rejects them); anything else its ``str()``.
     """
-    if value is None or isinstance(value, (str, bool, int)):
+    if isinstance(value, str):
+        return _no_nul(value)
+    if value is None or isinstance(value, (bool, int)):
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, Decimal):
         if not value.is_finite():
             return None
-        return int(value) if value == value.to_integral_value() else float(value)
+        if value == value.to_integral_value() and value.adjusted() < _INT_DIGITS:
+            return int(value)
+        number = float(value)
+        return number if math.isfinite(number) else str(value)
     if isinstance(value, Mapping):
-        return {str(k): json_safe(v) for k, v in value.items()}
+        return {_no_nul(str(k)): json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
         items = sorted(value, key=repr) if isinstance(value, (set, frozenset)) else value
         return [json_safe(v) for v in items]
@@ -59,8 +70,8 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, enum.Enum):
         return json_safe(value.value)
     if isinstance(value, bytes):
-        return value.decode("utf-8", errors="replace")
-    return str(value)
+        return _no_nul(value.decode("utf-8", errors="replace"))
+    return _no_nul(str(value))
 
 
 def metrics_dict(metrics: Any, argument: str = "metrics") -> dict[str, Any] | None:

@@ -33,7 +33,7 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
@@ -71,6 +71,9 @@ SQL_DIALECTS: tuple[Dialect, ...] = ("postgresql", "sqlite")
 # Alembic's `context` and `op` are module-level proxies to the running migration: two threads of
 # one process must not run Alembic at the same time, whatever the database.
 _ALEMBIC_IN_USE = threading.Lock()
+
+
+MIGRATION_STATEMENT_TIMEOUT = 300.0  # seconds; waiting for another worker's migration included
 
 
 class MigrationError(OfficeError, RuntimeError):
@@ -139,7 +142,7 @@ def _connection(url: str | Engine, doing: str) -> Iterator[Connection]:
     safe = _safe_url(url)
     engine: Engine | None = None
     try:
-        engine = url if isinstance(url, Engine) else create_engine(url, poolclass=NullPool)
+        engine = url if isinstance(url, Engine) else _migration_engine(url)
         with engine.connect() as connection:
             yield connection
     except CommandError as exc:  # Alembic's own: e.g. an unknown revision
@@ -157,6 +160,14 @@ def _connection(url: str | Engine, doing: str) -> Iterator[Connection]:
     finally:
         if engine is not None and engine is not url:
             engine.dispose()
+
+
+def _migration_engine(url: str) -> Engine:
+    """A private engine without a pool whose waits are bounded (a hung server does not hang a
+    deploy), with room for waiting on another process's migration."""
+    from .store import create_office_engine
+
+    return create_office_engine(url, statement_timeout=MIGRATION_STATEMENT_TIMEOUT, poolclass=NullPool)
 
 
 @contextmanager

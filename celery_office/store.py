@@ -141,9 +141,9 @@ def create_office_engine(
     SQLite: a busy timeout, WAL journal (readers never block the writers), and ``BEGIN
     IMMEDIATE`` so that concurrent writers queue instead of failing to upgrade their lock.
     """
-    parsed = make_url(url)
+    parsed = _with_installed_driver(make_url(url))
     backend = parsed.get_backend_name()
-    if backend == "postgresql" and parsed.get_driver_name() in ("psycopg2", "psycopg2cffi"):
+    if backend == "postgresql" and parsed.get_driver_name() in _LIBPQ_DRIVERS:
         ms = int(statement_timeout * 1000)
         kwargs.setdefault(
             "connect_args",
@@ -157,19 +157,35 @@ def create_office_engine(
                 "application_name": "celery-office",
             },
         )
-        # executemany in one round trip (psycopg2's execute_batch), not one per row
-        kwargs.setdefault("executemany_mode", "values_plus_batch")
-        kwargs.setdefault("pool_size", 2)
-        kwargs.setdefault("max_overflow", 2)
-        kwargs.setdefault("pool_timeout", connect_timeout)
-        return create_engine(url, **kwargs)
+        if parsed.get_driver_name() == "psycopg2":
+            # executemany in one round trip (psycopg2's execute_batch), not one per row
+            kwargs.setdefault("executemany_mode", "values_plus_batch")
+        if "poolclass" not in kwargs:
+            kwargs.setdefault("pool_size", 2)
+            kwargs.setdefault("max_overflow", 2)
+            kwargs.setdefault("pool_timeout", connect_timeout)
+        return create_engine(parsed, **kwargs)
     if backend == "sqlite":
         kwargs.setdefault("connect_args", {"timeout": statement_timeout})
-        engine = create_engine(url, **kwargs)
+        engine = create_engine(parsed, **kwargs)
         _sqlite_immediate_transactions(engine)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, **kwargs)
+    return create_engine(parsed, **kwargs)
+
+
+_LIBPQ_DRIVERS = ("psycopg2", "psycopg2cffi", "psycopg")
+
+
+def _with_installed_driver(url: Any) -> Any:
+    """``postgresql://`` names SQLAlchemy's default driver (psycopg 3 in SQLAlchemy 2.1);
+    when that is not installed, use psycopg2, which this package depends on."""
+    if url.drivername == "postgresql":
+        try:
+            url.get_dialect().import_dbapi()
+        except ImportError:
+            return url.set(drivername="postgresql+psycopg2")
+    return url
 
 
 def _sqlite_immediate_transactions(engine: Engine) -> None:
@@ -242,7 +258,16 @@ class _Statements:
             .where(STATUS.c.agent_id.in_(ids))
             .order_by(STATUS.c.agent_id)
         )
-        self.read_locked = read.with_for_update(of=STATUS) if dialect == "postgresql" else read
+        self.read = read
+        # taken in a statement of its own, before the read: in READ COMMITTED a locking read
+        # that waited returns the locked rows fresh but the joined runs and outcomes as of the
+        # statement's start, i.e. stale by the very commit it waited for
+        self.lock = (
+            select(STATUS.c.agent_id)
+            .where(STATUS.c.agent_id.in_(ids))
+            .order_by(STATUS.c.agent_id)
+            .with_for_update()
+        ) if dialect == "postgresql" else None
         self.delete_runs = delete(RUN).where(RUN.c.task_id.in_(bindparam("task_ids", expanding=True)))
         run = insert(RUN)
         self.upsert_runs = run.on_conflict_do_update(
@@ -304,8 +329,8 @@ class _AgentState:
 
 
 def _read_locked(conn: Connection, agent_ids: Sequence[str]) -> dict[str, _AgentState]:
-    """Lock the agents' rows (PostgreSQL; always in one order, so writers never deadlock) and
-    read their runs and outcomes, in one round trip. Agents with no row are left out.
+    """Lock the agents' rows (PostgreSQL; always in one order, so writers never deadlock), then
+    read their runs and outcomes. Agents with no row are left out.
 
     Every writer of runs and outcomes holds these locks, so what is read stays true until
     commit. SQLite needs no lock: ``BEGIN IMMEDIATE`` holds the database's write lock.
@@ -313,7 +338,10 @@ def _read_locked(conn: Connection, agent_ids: Sequence[str]) -> dict[str, _Agent
     states: dict[str, _AgentState] = {}
     if not agent_ids:
         return states
-    rows = conn.execute(_statements(conn.dialect.name).read_locked, {"ids": list(agent_ids)})
+    statements = _statements(conn.dialect.name)
+    if statements.lock is not None:
+        conn.execute(statements.lock, {"ids": list(agent_ids)})
+    rows = conn.execute(statements.read, {"ids": list(agent_ids)})
     for row in rows:
         state = states.get(row.agent_id) or states.setdefault(row.agent_id, _AgentState())
         if row.finished_at is not None and state.outcome is None:

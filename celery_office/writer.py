@@ -71,6 +71,8 @@ class StatusWriter:
         self.agents = dict(agents)
         self.node_name = node_name
         self._duties_pid = os.getpid() if worker_duties else None
+        self._engine: Any = None
+        self._sockets: SocketWatch | None = None
         self._reset()
 
     # ------------------------------------------------------------------ state
@@ -86,8 +88,6 @@ class StatusWriter:
         self._written: set[str] = set()  # task_ids whose start is in the table
         self._known: set[str] = set()  # agents whose rows exist: no insert needed
         self._thread: threading.Thread | None = None
-        self._engine: Any = None
-        self._sockets: SocketWatch | None = None
         self._failing = False
         self._failures = 0
         self._registered = False
@@ -96,11 +96,20 @@ class StatusWriter:
         self._pid = os.getpid()
 
     def after_fork_in_child(self) -> None:
-        """Drop what the parent owned: its pending changes, thread, lock and connections."""
-        engine = self._engine
+        """Drop what the parent owned: its pending changes, thread, lock and connections.
+
+        The engine object itself is kept (its dialect, imports and statement cache are
+        ready): only its connection pool is replaced, leaving the parent's sockets alone.
+        """
         self._reset()
-        if engine is not None:
-            engine.dispose(close=False)  # leave the parent's sockets alone
+        if self._engine is not None:
+            self._engine.dispose(close=False)
+        if self._sockets is not None:
+            self._sockets.forget()
+
+    def prepare(self) -> None:
+        """Build the engine now, before the pool forks, so pool processes inherit it ready."""
+        self._get_engine()
 
     @property
     def has_worker_duties(self) -> bool:
@@ -286,6 +295,9 @@ class StatusWriter:
         else:
             with self._lock:
                 self._batch.merge_older(batch)
+                # a commit cut off mid-way may have landed: its runs may be in the table, so
+                # their end must be written too, never cancelled in memory
+                self._written.update(t for t, run in batch.runs.items() if not run.ended)
 
     def _guarded(
         self, what: str, work: Callable[[Any], Any], *, transaction: bool = True
@@ -395,6 +407,10 @@ class SocketWatch:
         self.watchable = engine.dialect.name == "postgresql"
         if self.watchable:
             event.listen(engine, "connect", lambda dbapi_conn, _rec: self._connections.add(dbapi_conn))
+
+    def forget(self) -> None:
+        """In a forked child: the parent's connections are not ours to cut."""
+        self._connections = weakref.WeakSet()
 
     def cut_all(self) -> None:
         for dbapi_conn in list(self._connections):

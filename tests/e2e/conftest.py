@@ -203,6 +203,11 @@ class Office:
                 pass
             time.sleep(0.1)
         logs = "\n".join(w.log for w in self.workers)
+        try:
+            runs = self.sql("select task_id, agent_id, node_name, started_at from office_agent_run")
+        except Exception as exc:
+            runs = [exc]
+        logs = f"runs in progress: {runs}\n{logs}"
         state = "\n".join(f"  {a}: {r.status.value} task={r.task!r}" for a, r in rows.items())
         raise AssertionError(f"timed out waiting for {what or check}:\n{state}\n--- logs:\n{logs}")
 

@@ -71,3 +71,51 @@ def overrun(duration=10.0):
 def untracked(duration=0.0):
     time.sleep(duration)
     return "not an agent's task"
+
+
+# --- per-task metrics and progress (celery_office.metrics / progress) ---
+
+from celery_office import metrics, progress  # noqa: E402
+
+
+@app.task
+@metrics
+def metered_reviews(count=47):
+    return {"reviews_today": count, "avg_response_min": 12}
+
+
+@app.task(bind=True, max_retries=1)
+@metrics(lambda result: {"reviews_today": len(result)})
+def derived_reviews(self, ids=(1, 2, 3), fail_first=False):
+    if fail_first and self.request.retries == 0:
+        raise self.retry(countdown=0.1)
+    return list(ids)
+
+
+@app.task
+@metrics(lambda result: {"ratio": result["a"] / result["b"]})
+def bad_metrics_reviews():
+    return {"a": 1, "b": 0}  # the extractor divides by zero: skipped, the task still succeeds
+
+
+@app.task
+@metrics
+def odd_metrics_reviews():
+    import datetime
+    import decimal
+    import uuid
+
+    return {"when": datetime.datetime(2026, 1, 2, 3, 4, 5), "amount": decimal.Decimal("1.50"),
+            "id": uuid.UUID(int=1), "tags": {"b", "a"}}
+
+
+@app.task
+def progress_reviews(hold=2.0):
+    assert progress("Обработано 40 из 120", {"processed": 40})
+    time.sleep(hold)
+    return "done"
+
+
+@app.task
+def progress_outside_agent():
+    return progress("nobody", {"x": 1})
