@@ -17,16 +17,53 @@ For code outside a worker, :class:`OfficeReporter` is the hand-called API of the
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from .errors import OfficeConfigError, OfficeError
-from .metrics import metrics, progress
-from .migrate import MigrationError, migrate
-from .models import AgentStatus, Base, OfficeAgentStatus
-from .registry import Registry, RegistryError, load_registry
-from .reporter import OfficeReporter
-from .settings import OfficeSettings
-from .store import AgentRow, agent_statuses, create_office_engine
+
+if TYPE_CHECKING:
+    from .task_metrics import metrics, progress
+    from .schema import MigrationError, migrate
+    from .models import AgentStatus, Base, OfficeAgentStatus
+    from .registry import Registry, RegistryError, load_registry
+    from .reporter import OfficeReporter
+    from .settings import OfficeSettings
+    from .store import AgentRow, agent_statuses, create_office_engine
+
+# Imported on first use (PEP 562): Celery imports this package for its ``celery office``
+# entry point on every ``celery`` command, and SQLAlchemy, Alembic and PyYAML are slow to load.
+_LAZY = {
+    "metrics": "task_metrics",
+    "progress": "task_metrics",
+    "MigrationError": "schema",
+    "migrate": "schema",
+    "AgentStatus": "models",
+    "Base": "models",
+    "OfficeAgentStatus": "models",
+    "Registry": "registry",
+    "RegistryError": "registry",
+    "load_registry": "registry",
+    "OfficeReporter": "reporter",
+    "OfficeSettings": "settings",
+    "AgentRow": "store",
+    "agent_statuses": "store",
+    "create_office_engine": "store",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "install",

@@ -61,8 +61,8 @@ from sqlalchemy.pool import NullPool
 
 from .errors import OfficeError
 from .jsonsafe import json_safe
-from .migrate import MigrationError, current_revision, head_revision
-from .migrate import migrate as migrate_tables
+from .schema import MigrationError, current_revision, head_revision
+from .schema import migrate as migrate_tables
 from .models import AgentStatus
 from .registry import DEFAULT_SETTING_HINT, RegistryError, load_registry
 from .settings import OfficeSettings

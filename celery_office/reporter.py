@@ -122,7 +122,8 @@ class OfficeReporter:
                 work(conn)
         elif isinstance(db, Session):
             work(db.connection())
-            db.commit()
+            if not db.in_nested_transaction():  # inside begin_nested(), the caller commits
+                db.commit()
         elif isinstance(db, Connection):
             work(db)
             if not db.in_nested_transaction() and db.in_transaction():

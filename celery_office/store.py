@@ -499,11 +499,13 @@ def register_worker(
     hostname: str | None,
     pid: int | None,
     agents: Sequence[AgentInfo],
+    since: float | None = None,
 ) -> None:
     """A worker starts: (re)register its agents and itself, forget its former self's runs.
 
     Agent metadata comes from the registry. An agent that was offline becomes idle; one in error
-    stays in error until its next successful run.
+    stays in error until its next successful run. ``since`` is when this worker started: its
+    own runs, which pool processes may write before this registration, are kept.
     """
     agents = sorted(agents, key=lambda a: a.agent_id)
     agent_ids = [a.agent_id for a in agents]
@@ -542,33 +544,50 @@ def register_worker(
             .where(STATUS.c.agent_id.in_(was_offline))
             .values(status=AgentStatus.ok, task=None)
         )
-    conn.execute(delete(RUN).where(RUN.c.node_name == node_name))
-    stmt = _insert(conn, WORKER)
+    former = delete(RUN).where(RUN.c.node_name == node_name)
+    if since is not None:
+        former = former.where(RUN.c.started_at < since)
+    conn.execute(former)
+    _upsert_worker(conn, node_name=node_name, hostname=hostname, pid=pid, agent_ids=agent_ids)
+    _recompute(conn, agent_ids)
+
+
+def _upsert_worker(
+    conn: Connection, *, node_name: str, hostname: str | None, pid: int | None,
+    agent_ids: Sequence[str],
+) -> None:
     values = {
         "hostname": hostname,
         "pid": pid,
-        "agents": agent_ids,
+        "agents": list(agent_ids),
         "started_at": db_now(),
         "last_seen": db_now(),
         "stopped_at": None,
     }
     conn.execute(
-        stmt.values(node_name=node_name, **values).on_conflict_do_update(
+        _insert(conn, WORKER).values(node_name=node_name, **values).on_conflict_do_update(
             index_elements=["node_name"], set_=values
         )
     )
-    _recompute(conn, agent_ids)
 
 
 def heartbeat(
-    conn: Connection, *, node_name: str, agent_ids: Sequence[str], offline_after: float
+    conn: Connection,
+    *,
+    node_name: str,
+    agents: Sequence[AgentInfo],
+    offline_after: float,
+    hostname: str | None = None,
+    pid: int | None = None,
 ) -> None:
     """Refresh ``last_activity`` of a worker's agents (one statement), and clear dead workers.
 
     A worker silent for ``offline_after`` is dead: its runs in progress stop counting, and the
     agents they kept working are recomputed, so a killed worker does not leave them working.
+    Rows deleted by hand (the agents' or the worker's own) are put back, the agents' status
+    recomputed from their runs in progress and last outcomes.
     """
-    agent_ids = sorted(agent_ids)
+    agent_ids = sorted(a.agent_id for a in agents)
     locked = (
         select(STATUS.c.agent_id)
         .where(STATUS.c.agent_id.in_(agent_ids))
@@ -576,16 +595,21 @@ def heartbeat(
     )
     if _is_postgresql(conn):
         locked = locked.with_for_update()
-    conn.execute(
+    touched = conn.execute(
         update(STATUS)
         .where(STATUS.c.agent_id.in_(locked.scalar_subquery()))
         .values(last_activity=db_now(), updated_at=db_now())
-    )
-    conn.execute(
+    ).rowcount
+    if touched < len(agent_ids):  # rows deleted by hand: back, with what the runs say
+        _ensure_agents(conn, agents)
+        _recompute(conn, agent_ids)
+    seen = conn.execute(
         update(WORKER)
         .where(WORKER.c.node_name == node_name)
         .values(last_seen=db_now(), stopped_at=None)
-    )
+    ).rowcount
+    if seen == 0:
+        _upsert_worker(conn, node_name=node_name, hostname=hostname, pid=pid, agent_ids=agent_ids)
     live = select(_live_workers(conn, offline_after).subquery().c.node_name)
     orphaned = sorted(
         {

@@ -71,6 +71,9 @@ class StatusWriter:
         self.agents = dict(agents)
         self.node_name = node_name
         self._duties_pid = os.getpid() if worker_duties else None
+        # every run of this worker starts later: older runs under its node name are its
+        # former self's (a restart), the others may be written before its registration is
+        self.started_at = time.time()
         self._engine: Any = None
         self._sockets: SocketWatch | None = None
         self._reset()
@@ -108,8 +111,13 @@ class StatusWriter:
             self._sockets.forget()
 
     def prepare(self) -> None:
-        """Build the engine now, before the pool forks, so pool processes inherit it ready."""
+        """Build the engine now, before the pool forks, so pool processes inherit it ready.
+
+        Alembic is imported here too, so the first migration does not wait for it.
+        """
         self._get_engine()
+        if self.settings.auto_migrate:
+            from . import schema  # noqa: F401
 
     @property
     def has_worker_duties(self) -> bool:
@@ -364,7 +372,7 @@ class StatusWriter:
         return timer
 
     def _migrate(self, engine: Any) -> None:
-        from .migrate import migrate
+        from .schema import migrate
 
         migrate(engine)
 
@@ -375,6 +383,7 @@ class StatusWriter:
             hostname=socket.gethostname(),
             pid=os.getpid(),
             agents=list(self.agents.values()),
+            since=self.started_at,
         )
         logger.info(
             "celery-office: %d agents registered in %s",
@@ -385,7 +394,9 @@ class StatusWriter:
         heartbeat(
             conn,
             node_name=self.node_name or socket.gethostname(),
-            agent_ids=list(self.agents),
+            hostname=socket.gethostname(),
+            pid=os.getpid(),
+            agents=list(self.agents.values()),
             offline_after=self.settings.offline_after,
         )
 

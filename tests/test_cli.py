@@ -178,6 +178,34 @@ def test_celery_help_lists_office() -> None:
     assert {"migrate", "status", "check"} <= set(re.findall(r"^\s+(\w+)\s", result.stdout, re.M))
 
 
+def test_other_celery_commands_do_not_load_the_office() -> None:
+    """Celery loads every entry point on each `celery ...` run: ours must not pull in
+    SQLAlchemy, Alembic or PyYAML for commands that are not `celery office`."""
+    code = (
+        "import sys\n"
+        "from importlib.metadata import entry_points\n"
+        "[ep.load() for ep in entry_points(group='celery.commands') if ep.name == 'office']\n"
+        "print(' '.join(m for m in ('sqlalchemy', 'alembic', 'yaml', 'celery_office.cli')"
+        " if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60, env=_env())
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == ""
+
+
+def test_public_names_are_the_functions_not_their_modules() -> None:
+    code = (
+        "import celery_office.cli, celery_office\n"  # imports the submodules first
+        "from celery_office import metrics, migrate, progress, OfficeReporter\n"
+        "print(all(callable(f) and not isinstance(f, type(celery_office))"
+        " for f in (metrics, migrate, progress, celery_office.migrate, celery_office.metrics)))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60, env=_env())
+    assert result.stdout.strip() == "True", result.stderr
+
+
 # ------------------------------------------------------------------------------------ migrate
 
 

@@ -21,7 +21,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Engine, create_engine, inspect, text
 from sqlalchemy.pool import NullPool
 
-from celery_office.migrate import (
+from celery_office.schema import (
     ADVISORY_LOCK_KEY,
     VERSION_TABLE,
     MigrationError,
@@ -138,7 +138,7 @@ def test_migrate_waits_for_the_advisory_lock(fresh_pg_url: str, engine_of) -> No
 def test_concurrent_worker_processes_do_not_race(fresh_pg_url: str) -> None:
     """Workers start together: each process migrates, one does the work, none fails."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), *sys.path])}
-    code = "import sys; from celery_office.migrate import migrate; migrate(sys.argv[1])"
+    code = "import sys; from celery_office.schema import migrate; migrate(sys.argv[1])"
     workers = [
         subprocess.Popen(
             [sys.executable, "-c", code, fresh_pg_url],
@@ -236,7 +236,7 @@ def test_shipped_sql_matches_alembic_offline_output(dialect: str) -> None:
     expected = render_sql_script(dialect)  # type: ignore[arg-type]
     assert sql_script(dialect) == expected, (  # type: ignore[arg-type]
         f"migrations/sql/{dialect}.sql is stale: regenerate it with "
-        f"`python -m celery_office.migrate sql {dialect} > migrations/sql/{dialect}.sql`"
+        f"`python -m celery_office.schema sql {dialect} > migrations/sql/{dialect}.sql`"
     )
     assert (SHIPPED_SQL / f"{dialect}.sql").read_text(encoding="utf-8") == expected
 

@@ -438,6 +438,19 @@ def test_connection_in_a_savepoint_writes_in_the_callers_transaction(
     assert read_row(db_url, "watcher_price_monitor") is None
 
 
+def test_session_in_a_savepoint_leaves_the_commit_to_the_caller(db_url: str, engines: Any) -> None:
+    engine = engines(db_url)
+    reporter = make_reporter(engine)
+    with Session(engine) as session:
+        session.begin_nested()
+        reporter.report_working("Сканирование", db=session)
+        assert session.in_nested_transaction()  # the caller's savepoint is still open
+        assert read_row(db_url, "watcher_price_monitor") is None  # not committed yet
+        session.rollback()  # the savepoint
+        session.rollback()  # the outer transaction
+    assert read_row(db_url, "watcher_price_monitor") is None
+
+
 @pytest.mark.parametrize("wrong", ["sqlite:///office.db", object(), 42], ids=["str", "object", "int"])
 def test_db_of_a_wrong_type_raises_type_error(sqlite_url: str, engines: Any, wrong: Any) -> None:
     reporter = make_reporter(engines(sqlite_url))

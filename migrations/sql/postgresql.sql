@@ -1,4 +1,4 @@
--- celery-office schema for postgresql, generated from its Alembic migrations in offline mode by `python -m celery_office.migrate sql postgresql`; do not edit.
+-- celery-office schema for postgresql, generated from its Alembic migrations in offline mode by `python -m celery_office.schema sql postgresql`; do not edit.
 -- Creates the version table office_alembic_version too, so celery_office.migrate() can take over from here.
 BEGIN;
 

@@ -1,4 +1,4 @@
--- celery-office schema for sqlite, generated from its Alembic migrations in offline mode by `python -m celery_office.migrate sql sqlite`; do not edit.
+-- celery-office schema for sqlite, generated from its Alembic migrations in offline mode by `python -m celery_office.schema sql sqlite`; do not edit.
 -- Creates the version table office_alembic_version too, so celery_office.migrate() can take over from here.
 CREATE TABLE office_alembic_version (
     version_num VARCHAR(32) NOT NULL, 

@@ -127,7 +127,9 @@ class Worker:
 class Office:
     """A test's broker queue, database and workers, and ways to read the table."""
 
-    def __init__(self, db_url: str, broker_url: str, tmp_path: Path) -> None:
+    def __init__(
+        self, db_url: str, broker_url: str, tmp_path: Path, backend_url: str | None = None
+    ) -> None:
         self.db_url = db_url
         self.broker_url = broker_url
         self.tmp_path = tmp_path
@@ -138,7 +140,7 @@ class Office:
             **os.environ,
             "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
             "CELERY_BROKER_URL": broker_url,
-            "CELERY_RESULT_BACKEND": broker_url,
+            "CELERY_RESULT_BACKEND": backend_url or broker_url,
             "OFFICE_TEST_QUEUE": self.queue,
             "OFFICE_DATABASE_URL": db_url,
             "OFFICE_AGENTS_FILE": str(HERE / "agents.yaml"),

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import time
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import text
 
 from celery_office import AgentStatus
 
@@ -152,6 +154,24 @@ def test_heartbeat_moves_last_activity_without_tasks(office_pg):
     seen = office_pg.sql("select last_seen from office_worker")[0].last_seen
     time.sleep(1.2)
     assert office_pg.sql("select last_seen from office_worker")[0].last_seen > seen
+
+
+def test_heartbeat_brings_back_rows_deleted_by_hand(office_pg):
+    """Someone cleans the tables while the worker runs: its next heartbeat restores its
+    agents (idle, from the registry) and its own worker row, and later runs show again."""
+    office_pg.worker(env={"OFFICE_HEARTBEAT_INTERVAL": "0.5"})
+    office_pg.wait_for(lambda r: set(r) == ALL_AGENTS, what="registration")
+    with office_pg.engine.begin() as conn:
+        conn.execute(text("delete from office_agent_status"))
+        conn.execute(text("delete from office_worker"))
+    rows = office_pg.wait_for(lambda r: set(r) == ALL_AGENTS, timeout=10, what="rows restored")
+    assert all(r.status is AgentStatus.ok and r.task is None for r in rows.values())
+    assert rows["watcher_price_monitor"].department == "watcher"
+    assert [r.node_name for r in office_pg.sql("select node_name from office_worker")] == [
+        f"w1@{socket.gethostname()}"
+    ]
+    office_pg.send("fail_scan")
+    office_pg.wait_for(_is("watcher_price_monitor", AgentStatus.error), what="error after restore")
 
 
 def test_warm_shutdown_marks_agents_offline(office_pg):

@@ -10,7 +10,7 @@ while the others wait and then find nothing left to do. (SQLite has no such lock
 one process first, or apply the plain SQL.)
 
 The same DDL ships as plain SQL (``celery_office/migrations/sql/*.sql``, see :func:`sql_script`)
-for teams that apply schema changes by hand; ``python -m celery_office.migrate sql postgresql``
+for teams that apply schema changes by hand; ``python -m celery_office.schema sql postgresql``
 regenerates it from Alembic's offline mode.
 """
 
@@ -233,7 +233,7 @@ def render_sql_script(dialect: Dialect) -> str:
     command.upgrade(config, "head", sql=True)
     header = (
         f"-- celery-office schema for {dialect}, generated from its Alembic migrations in "
-        f"offline mode by `python -m celery_office.migrate sql {dialect}`; do not edit.\n"
+        f"offline mode by `python -m celery_office.schema sql {dialect}`; do not edit.\n"
         f"-- Creates the version table {VERSION_TABLE} too, so celery_office.migrate() can "
         "take over from here.\n"
     )
@@ -260,9 +260,9 @@ def render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | 
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m celery_office.migrate sql postgresql|sqlite``: print the plain SQL script."""
+    """``python -m celery_office.schema sql postgresql|sqlite``: print the plain SQL script."""
     parser = argparse.ArgumentParser(
-        prog="python -m celery_office.migrate", description=main.__doc__
+        prog="python -m celery_office.schema", description=main.__doc__
     )
     commands = parser.add_subparsers(dest="command", required=True)
     sql = commands.add_parser("sql", help="print the SQL that creates the schema")
