@@ -13,7 +13,7 @@ Measured: tasks per second; the worker's CPU time (user + system of the main pro
 pool processes, while the tasks ran) per task and its extra over ``none``; database
 transactions per task (``pg_stat_database`` of the run's own database, read after the worker
 exits so every backend has reported, start-up and shutdown included); the worker's peak
-resident memory (main plus pool processes).
+resident memory (main plus pool processes), as RSS and as PSS (shared pages counted once).
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ class Run:
     cpu: float
     transactions: int
     peak_rss: int
+    peak_pss: int  # at the end of the run; pages shared after fork() counted once
     startup_cpu: float  # CPU seconds from the worker's start to the end of the warm-up
 
     @property
@@ -83,6 +84,16 @@ def _rss(procs: list[psutil.Process]) -> int:
         try:
             total += p.memory_info().rss
         except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def _pss(procs: list[psutil.Process]) -> int:
+    total = 0
+    for p in procs:
+        try:
+            total += p.memory_full_info().pss
+        except (psutil.NoSuchProcess, psutil.AccessDenied, AttributeError):
             pass
     return total
 
@@ -125,7 +136,7 @@ def one_run(variant: str, tasks: int, warmup: int, db_url: str, admin, log_dir: 
         cwd=HERE, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     proc = psutil.Process(worker.pid)
-    peak = 0
+    peak = peak_pss = 0
     start = None  # (time, CPU, tasks done) when the warm-up tasks were seen done
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
@@ -136,6 +147,9 @@ def one_run(variant: str, tasks: int, warmup: int, db_url: str, admin, log_dir: 
             start = (time.monotonic(), _cpu(procs), done)
         if done >= tasks:
             end = (time.monotonic(), _cpu(procs))
+            # PSS walks every mapping of each process under its memory lock, stalling it:
+            # read once, after the timed window, not while the tasks run
+            peak_pss = _pss(procs)
             break
         if worker.poll() is not None:
             raise RuntimeError(f"worker exited early; see {log.name}")
@@ -152,7 +166,7 @@ def one_run(variant: str, tasks: int, warmup: int, db_url: str, admin, log_dir: 
     measured = max(tasks - start[2], 1)
     seconds = (end[0] - start[0]) * tasks / measured
     cpu = (end[1] - start[1]) * tasks / measured
-    return Run(variant, tasks, seconds, cpu, xacts, peak, start[1])
+    return Run(variant, tasks, seconds, cpu, xacts, peak, peak_pss, start[1])
 
 
 def _make_database(admin) -> str:
@@ -184,20 +198,21 @@ def report(runs: list[Run], tasks: int) -> str:
         f"warm-up (start-up CPU shown apart); transactions counted over the whole run",
         "",
         "| variant | tasks/s | vs none | worker CPU/task | extra CPU/task | DB transactions/task "
-        "| peak RSS | start-up + warm-up CPU |",
-        "|---|---|---|---|---|---|---|---|",
+        "| peak RSS | PSS at the end | start-up + warm-up CPU |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for variant, rs in by_variant.items():
         rate = statistics.median(r.rate for r in rs)
         cpu = statistics.median(r.cpu / r.tasks for r in rs)
         xacts = statistics.median(r.transactions / r.tasks for r in rs)
         peak = max(r.peak_rss for r in rs)
+        peak_pss = max(r.peak_pss for r in rs)
         startup = statistics.median(r.startup_cpu for r in rs)
         ratio = f"{rate / base_rate:.3f}x" if base_rate else "-"
         extra = f"{(cpu - base_cpu) * 1e6:+.0f} us" if base_cpu is not None else "-"
         lines.append(
             f"| {variant} | {rate:.0f} | {ratio} | {cpu * 1e6:.0f} us | {extra} | "
-            f"{xacts:.4f} | {peak / 2**20:.0f} MiB | {startup:.2f} s |"
+            f"{xacts:.4f} | {peak / 2**20:.0f} MiB | {peak_pss / 2**20:.0f} MiB | {startup:.2f} s |"
         )
     lines += ["", "runs (variant: tasks/s, CPU us/task, transactions):"]
     lines += [
