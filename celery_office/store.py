@@ -588,6 +588,12 @@ def heartbeat(
     recomputed from their runs in progress and last outcomes.
     """
     agent_ids = sorted(a.agent_id for a in agents)
+    present = conn.execute(
+        select(func.count()).select_from(STATUS).where(STATUS.c.agent_id.in_(agent_ids))
+    ).scalar_one()
+    restore = present < len(agent_ids)  # rows deleted by hand
+    if restore:  # inserted before any lock is taken, as a batch does, so writers never deadlock
+        _ensure_agents(conn, agents)
     locked = (
         select(STATUS.c.agent_id)
         .where(STATUS.c.agent_id.in_(agent_ids))
@@ -595,13 +601,12 @@ def heartbeat(
     )
     if _is_postgresql(conn):
         locked = locked.with_for_update()
-    touched = conn.execute(
+    conn.execute(
         update(STATUS)
         .where(STATUS.c.agent_id.in_(locked.scalar_subquery()))
         .values(last_activity=db_now(), updated_at=db_now())
-    ).rowcount
-    if touched < len(agent_ids):  # rows deleted by hand: back, with what the runs say
-        _ensure_agents(conn, agents)
+    )
+    if restore:  # their status, from the runs in progress and the last outcomes
         _recompute(conn, agent_ids)
     seen = conn.execute(
         update(WORKER)
