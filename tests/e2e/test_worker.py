@@ -184,6 +184,20 @@ def test_warm_shutdown_marks_agents_offline(office_pg):
     assert office_pg.sql("select stopped_at from office_worker")[0].stopped_at is not None
 
 
+@pytest.mark.parametrize("how", ["SIGINT", "celery control shutdown"])
+def test_other_warm_shutdowns_mark_agents_offline(office_pg, how):
+    worker = office_pg.worker()
+    office_pg.wait_for(lambda r: set(r) == ALL_AGENTS, what="registration")
+    if how == "SIGINT":
+        worker.signal(signal.SIGINT)
+    else:
+        office_pg.app.control.shutdown(destination=[f"w1@{socket.gethostname()}"])
+    worker.wait()
+    rows = office_pg.rows()
+    assert {a: r.status for a, r in rows.items()} == {a: AgentStatus.offline for a in ALL_AGENTS}
+    assert office_pg.sql("select stopped_at from office_worker")[0].stopped_at is not None
+
+
 def test_restart_brings_offline_agents_back_and_keeps_errors(office_pg):
     worker = office_pg.worker()
     office_pg.send("fail_scan")
