@@ -9,7 +9,7 @@ under a row lock. So many processes and many workers flushing in any order leave
 from __future__ import annotations
 
 import functools
-import time
+import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -52,6 +52,8 @@ __all__ = [
     "register_worker",
     "heartbeat",
     "retire_worker",
+    "node_runs",
+    "run_key",
     "upsert_status",
     "touch_agents",
     "agent_statuses",
@@ -59,6 +61,7 @@ __all__ = [
 
 STATUS = OfficeAgentStatus.__table__
 RUN = OfficeAgentRun.__table__
+RUN_KEY_MAX = RUN.c.task_id.type.length
 OUTCOME = OfficeAgentOutcome.__table__
 WORKER = OfficeWorker.__table__
 
@@ -292,6 +295,12 @@ class _Statements:
         self.update_status_metrics = self.update_status.values(
             metrics=bindparam("metrics", type_=STATUS.c.metrics.type)
         )
+        # for agents no live worker serves: their silence must keep counting
+        self.update_status_quiet = (
+            update(STATUS)
+            .where(STATUS.c.agent_id == bindparam("a"))
+            .values(status=bindparam("status"), task=bindparam("task"), updated_at=db_now())
+        )
 
 
 @functools.lru_cache(maxsize=None)
@@ -356,20 +365,27 @@ def _write_status(
     conn: Connection,
     states: Mapping[str, _AgentState],
     metrics: Mapping[str, dict[str, Any]] | None = None,
+    *,
+    quiet: Iterable[str] = (),
 ) -> None:
     """Set status, task (and new metrics) of every agent in ``states``.
 
-    An executemany: psycopg2's ``execute_batch`` sends it in one round trip.
+    ``last_activity`` becomes now, except for the ``quiet`` agents (served by no live worker:
+    correcting their row is no sign of life). An executemany: psycopg2's ``execute_batch``
+    sends it in one round trip.
     """
     if not states:
         return
     metrics = metrics or {}
-    plain, with_metrics = [], []
+    quiet = set(quiet)
+    plain, with_metrics, silent = [], [], []
     for agent_id in sorted(states):
         status, task = states[agent_id].status()
         row = {"a": agent_id, "status": status, "task": task}
         if agent_id in metrics:
             with_metrics.append({**row, "metrics": metrics[agent_id]})
+        elif agent_id in quiet:
+            silent.append(row)
         else:
             plain.append(row)
     statements = _statements(conn.dialect.name)
@@ -377,6 +393,8 @@ def _write_status(
         conn.execute(statements.update_status, plain)
     if with_metrics:
         conn.execute(statements.update_status_metrics, with_metrics)
+    if silent:
+        conn.execute(statements.update_status_quiet, silent)
 
 
 def _recompute(conn: Connection, agent_ids: Sequence[str]) -> None:
@@ -443,14 +461,15 @@ def _write_runs(
     started = []
     for task_id, run in runs.items():
         in_progress = states[run.agent_id].runs
+        key = run_key(task_id)
         if run.ended:
-            ended.append(task_id)
-            in_progress.pop(task_id, None)
+            ended.append(key)
+            in_progress.pop(key, None)
             continue
-        started_at = in_progress[task_id][0] if task_id in in_progress else run.started_at
-        in_progress[task_id] = (started_at, run.task)
+        started_at = in_progress[key][0] if key in in_progress else run.started_at
+        in_progress[key] = (started_at, run.task)
         started.append(
-            {"task_id": task_id, "agent_id": run.agent_id, "node_name": node_name,
+            {"task_id": key, "agent_id": run.agent_id, "node_name": node_name,
              "task": run.task, "started_at": started_at}
         )
     statements = _statements(conn.dialect.name)
@@ -458,6 +477,14 @@ def _write_runs(
         conn.execute(statements.delete_runs, {"task_ids": ended})
     if started:
         conn.execute(statements.upsert_runs, started)
+
+
+def run_key(task_id: str) -> str:
+    """The run's key in ``office_agent_run``: the task id, or a digest of one too long for the
+    column (Celery accepts any string as a custom task id)."""
+    if len(task_id) <= RUN_KEY_MAX:
+        return task_id
+    return "sha256:" + hashlib.sha256(task_id.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _write_outcomes(conn: Connection, states: Mapping[str, _AgentState]) -> None:
@@ -511,20 +538,21 @@ def register_worker(
     agent_ids = [a.agent_id for a in agents]
     _ensure_agents(conn, agents)
     _read_locked(conn, agent_ids)
-    conn.execute(
-        update(STATUS)
-        .where(STATUS.c.agent_id == bindparam("a"))
-        .values(
-            department=bindparam("department"),
-            name=bindparam("name"),
-            brand=bindparam("brand"),
-            salary_equivalent=bindparam("salary_equivalent"),
-            fte_coefficient=bindparam("fte_coefficient"),
-            last_activity=db_now(),
-            updated_at=db_now(),
-        ),
-        [{**_agent_values(a), "a": a.agent_id} for a in agents],
-    )
+    if agents:  # an executemany needs rows: a worker may serve no agent at all
+        conn.execute(
+            update(STATUS)
+            .where(STATUS.c.agent_id == bindparam("a"))
+            .values(
+                department=bindparam("department"),
+                name=bindparam("name"),
+                brand=bindparam("brand"),
+                salary_equivalent=bindparam("salary_equivalent"),
+                fte_coefficient=bindparam("fte_coefficient"),
+                last_activity=db_now(),
+                updated_at=db_now(),
+            ),
+            [{**_agent_values(a), "a": a.agent_id} for a in agents],
+        )
     was_offline = [
         row.agent_id
         for row in conn.execute(
@@ -583,31 +611,31 @@ def heartbeat(
     """Refresh ``last_activity`` of a worker's agents (one statement), and clear dead workers.
 
     A worker silent for ``offline_after`` is dead: its runs in progress stop counting, and the
-    agents they kept working are recomputed, so a killed worker does not leave them working.
-    Rows deleted by hand (the agents' or the worker's own) are put back, the agents' status
-    recomputed from their runs in progress and last outcomes.
+    agents they kept working are recomputed, so a killed worker does not leave them working
+    (without refreshing ``last_activity`` of agents this worker does not serve: nobody does).
+    Rows deleted by hand (the agents' or the worker's own) are put back, and agents of this
+    worker found offline (retired by another worker that took this one for dead, during an
+    outage) are recomputed from their runs in progress and last outcomes.
+
+    Every agent row involved is locked in one sorted statement, as every writer does, so a
+    heartbeat never deadlocks with a batch, a registration or a retirement.
     """
     agent_ids = sorted(a.agent_id for a in agents)
     present = conn.execute(
-        select(func.count()).select_from(STATUS).where(STATUS.c.agent_id.in_(agent_ids))
-    ).scalar_one()
-    restore = present < len(agent_ids)  # rows deleted by hand
+        select(STATUS.c.agent_id, STATUS.c.status).where(STATUS.c.agent_id.in_(agent_ids))
+    ).all()
+    restore = len(present) < len(agent_ids)  # rows deleted by hand
     if restore:  # inserted before any lock is taken, as a batch does, so writers never deadlock
         _ensure_agents(conn, agents)
-    locked = (
-        select(STATUS.c.agent_id)
-        .where(STATUS.c.agent_id.in_(agent_ids))
-        .order_by(STATUS.c.agent_id)
-    )
-    if _is_postgresql(conn):
-        locked = locked.with_for_update()
+    live = select(_live_workers(conn, offline_after).subquery().c.node_name)
+    orphan_run = (RUN.c.node_name.is_(None)) | RUN.c.node_name.not_in(live)
+    orphaned = {row.agent_id for row in conn.execute(select(RUN.c.agent_id).where(orphan_run))}
+    states = _read_locked(conn, sorted(set(agent_ids) | orphaned))
     conn.execute(
         update(STATUS)
-        .where(STATUS.c.agent_id.in_(locked.scalar_subquery()))
+        .where(STATUS.c.agent_id.in_(agent_ids))
         .values(last_activity=db_now(), updated_at=db_now())
     )
-    if restore:  # their status, from the runs in progress and the last outcomes
-        _recompute(conn, agent_ids)
     seen = conn.execute(
         update(WORKER)
         .where(WORKER.c.node_name == node_name)
@@ -615,23 +643,28 @@ def heartbeat(
     ).rowcount
     if seen == 0:
         _upsert_worker(conn, node_name=node_name, hostname=hostname, pid=pid, agent_ids=agent_ids)
-    live = select(_live_workers(conn, offline_after).subquery().c.node_name)
-    orphaned = sorted(
-        {
-            row.agent_id
-            for row in conn.execute(
-                select(RUN.c.agent_id).where(
-                    (RUN.c.node_name.is_(None)) | RUN.c.node_name.not_in(live)
-                )
-            )
-        }
+    if orphaned:  # only the runs of agents locked above
+        of_locked = RUN.c.agent_id.in_(sorted(orphaned))
+        dead = conn.execute(select(RUN.c.task_id, RUN.c.agent_id).where(orphan_run).where(of_locked))
+        for row in dead:
+            states.get(row.agent_id, _AgentState()).runs.pop(row.task_id, None)
+        conn.execute(delete(RUN).where(orphan_run).where(of_locked))
+    recompute = set(orphaned)
+    if restore:
+        recompute.update(agent_ids)
+    recompute.update(row.agent_id for row in present if row.status is AgentStatus.offline)
+    served = set(agent_ids)
+    _write_status(
+        conn,
+        {a: states[a] for a in recompute if a in states},
+        quiet=[a for a in recompute if a not in served],
     )
-    if orphaned:
-        _read_locked(conn, orphaned)
-        conn.execute(
-            delete(RUN).where((RUN.c.node_name.is_(None)) | RUN.c.node_name.not_in(live))
-        )
-        _recompute(conn, orphaned)
+
+
+def node_runs(conn: Connection, node_name: str) -> dict[str, str]:
+    """The runs in progress a worker has in the table: task id -> agent id."""
+    rows = conn.execute(select(RUN.c.task_id, RUN.c.agent_id).where(RUN.c.node_name == node_name))
+    return {row.task_id: row.agent_id for row in rows}
 
 
 def retire_worker(
@@ -641,6 +674,10 @@ def retire_worker(
 
     Returns the agents marked offline. The others keep their state and their heartbeats.
     """
+    # the agents' locks first: two workers retiring at once that share agents take turns, and
+    # the second sees the first stopped (READ COMMITTED reads after the lock wait), so the
+    # last of them marks the shared agents offline
+    _read_locked(conn, sorted(agent_ids))
     conn.execute(
         update(WORKER)
         .where(WORKER.c.node_name == node_name)
@@ -652,7 +689,6 @@ def retire_worker(
             served_elsewhere.update(row.agents or ())
     offline = sorted(set(agent_ids) - served_elsewhere)
     still_served = sorted(set(agent_ids) & served_elsewhere)
-    _read_locked(conn, sorted(agent_ids))
     conn.execute(delete(RUN).where(RUN.c.node_name == node_name))
     if offline:
         conn.execute(
@@ -757,8 +793,3 @@ def agent_statuses(conn: Connection, offline_after: float = 300.0) -> list[Agent
             )
         )
     return result
-
-
-def epoch() -> float:
-    """Event time on this host (ordering of one agent's events across processes)."""
-    return time.time()

@@ -19,7 +19,7 @@ import socket
 import threading
 import time
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from celery.utils.log import get_logger
@@ -36,8 +36,10 @@ from .store import (
     apply_batch,
     create_office_engine,
     heartbeat,
+    node_runs,
     register_worker,
     retire_worker,
+    run_key,
     safe_url,
 )
 
@@ -96,7 +98,10 @@ class StatusWriter:
         self._registered = False
         self._migrated = False
         self._retire_requested = False
-        self._pid = os.getpid()
+        self._commit_sent = False
+        # runs of this worker in the table that its main process no longer runs:
+        # task_id -> (agent_id, when first seen so)
+        self._unowned_runs: dict[str, tuple[str, float]] = {}
 
     def after_fork_in_child(self) -> None:
         """Drop what the parent owned: its pending changes, thread, lock and connections.
@@ -202,26 +207,27 @@ class StatusWriter:
                 self._start_thread()
 
     def _start_thread(self) -> None:
-        self._pid = os.getpid()
         self._thread = threading.Thread(
             target=self._loop, name="celery-office-writer", daemon=True
         )
         self._thread.start()
 
-    def flush_now(self) -> None:
-        """Ask the thread to write at once (does not wait)."""
-        self._wake.set()
-
     def stop(self, timeout: float | None = None, *, retire: bool = False) -> bool:
         """Write what is pending (and retire the worker's agents) within ``timeout`` seconds.
 
-        Returns False when the database did not answer in time: the thread is a daemon and is
-        abandoned, so a hung database never keeps a process from exiting.
+        Returns False when something is left unwritten: the database did not answer in time
+        (the thread is a daemon and is abandoned, so a hung database never keeps a process
+        from exiting) or refused the last write. A pool process whose writes were already
+        failing waits one flush interval at most: with ``max_tasks_per_child`` it exits often,
+        and a database that is down must not hold up its replacement.
         """
         timeout = self.settings.shutdown_timeout if timeout is None else timeout
         with self._lock:
             if self._stopping.is_set():
                 return self._done.is_set()
+            was_failing = self._failing
+            if was_failing and not self.has_worker_duties:
+                timeout = min(timeout, self.settings.flush_interval)
             self._stopping.set()
             self._retire_requested = retire and self.has_worker_duties
             if self._thread is None:
@@ -232,14 +238,25 @@ class StatusWriter:
             thread = self._thread
         self._wake.set()
         thread.join(timeout)
+        with self._lock:
+            left = len(self._batch.touched | {r.agent_id for r in self._batch.runs.values()})
+        if not thread.is_alive() and not left and not self._failing:
+            return True
+        # one line per process; a pool process whose failing writes were reported already says
+        # it at info level, or max_tasks_per_child would make it a line per few tasks
+        log = logger.info if was_failing and not self.has_worker_duties else logger.warning
         if thread.is_alive():
-            logger.warning(
+            log(
                 "celery-office: the database at %s did not answer within %.1f s "
                 "(office_shutdown_timeout); the last statuses of this process are not written",
                 safe_url(self.settings.database_url), timeout,
             )
-            return False
-        return True
+        else:
+            log(
+                "celery-office: the last statuses of %d agents of this process could not be "
+                "written to %s", left, safe_url(self.settings.database_url),
+            )
+        return False
 
     # ------------------------------------------------------------------ the thread
 
@@ -265,12 +282,25 @@ class StatusWriter:
             self._done.set()
 
     def _attempt(self, work: Callable[[Any], Any], transaction: bool) -> None:
+        """One try, watched: a database that stops answering is cut off, never waited on.
+
+        ``_commit_sent`` tells a failure before the COMMIT (nothing landed) from one during
+        it (the transaction may have landed).
+        """
         engine = self._get_engine()
-        if transaction:
-            with engine.begin() as conn:
+        watchdog = self._arm_watchdog()
+        try:
+            if not transaction:
+                work(engine)
+                return
+            with engine.connect() as conn:
+                trans = conn.begin()
                 work(conn)
-        else:
-            work(engine)
+                self._commit_sent = True
+                trans.commit()
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
 
     def _retry_delay(self) -> float:
         """While the database is down, retry with a doubling delay up to RETRY_MAX seconds."""
@@ -288,6 +318,12 @@ class StatusWriter:
                 return
         with self._lock:
             batch, self._batch = self._batch, Batch()
+            # from now on the starts of this batch may be in the table: a run that ends (or
+            # reports progress) while the batch is in flight must have its end written
+            maybe_written = {
+                t for t, run in batch.runs.items() if not run.ended and t not in self._written
+            }
+            self._written |= maybe_written
         if not batch:
             return
         if self._guarded(
@@ -298,21 +334,24 @@ class StatusWriter:
                 for task_id, run in batch.runs.items():
                     if run.ended:
                         self._written.discard(task_id)
-                    elif task_id in self._active:
-                        self._written.add(task_id)
+                    elif task_id not in self._active:
+                        # started in another process (seen from here): nothing to end here
+                        self._written.discard(task_id)
         else:
             with self._lock:
                 self._batch.merge_older(batch)
-                # a commit cut off mid-way may have landed: its runs may be in the table, so
-                # their end must be written too, never cancelled in memory
-                self._written.update(t for t, run in batch.runs.items() if not run.ended)
+                if not self._commit_sent:
+                    # nothing of it landed: a run that ends before the next write costs no
+                    # row, and memory stays bounded by the runs in progress, however long
+                    # the database is down
+                    self._written -= maybe_written
 
     def _guarded(
         self, what: str, work: Callable[[Any], Any], *, transaction: bool = True
     ) -> bool:
         """Run ``work(conn)`` in one transaction (``work(engine)`` without one); log the first
         failure and the recovery only, never a line per attempt."""
-        watchdog = self._arm_watchdog()
+        self._commit_sent = False
         try:
             try:
                 self._attempt(work, transaction)
@@ -333,9 +372,6 @@ class StatusWriter:
                     _first_line(exc), exc_info=logger.isEnabledFor(10),
                 )
             return False
-        finally:
-            if watchdog is not None:
-                watchdog.cancel()
         self._failures = 0
         if self._failing:
             self._failing = False
@@ -391,14 +427,53 @@ class StatusWriter:
         )
 
     def _beat(self, conn: Any) -> None:
+        node_name = self.node_name or socket.gethostname()
         heartbeat(
             conn,
-            node_name=self.node_name or socket.gethostname(),
+            node_name=node_name,
             hostname=socket.gethostname(),
             pid=os.getpid(),
             agents=list(self.agents.values()),
             offline_after=self.settings.offline_after,
         )
+        running = _running_task_ids()
+        if running is not None:
+            self._end_lost_runs(node_runs(conn, node_name), running)
+
+    def _end_lost_runs(self, in_table: Mapping[str, str], running: set[str]) -> None:
+        """End the runs this worker has in the table but no longer runs.
+
+        Their end was never written: a pool process that exited while the database was
+        unreachable, a run Celery requeued after its pool process was lost
+        (``reject_on_worker_lost``) or whose process died after storing its result (neither
+        sends a signal). A run must stay unknown to the main process longer than any pool
+        process takes to write its end before it counts as lost.
+        """
+        now = time.monotonic()
+        grace = max(2 * self.settings.flush_interval, RETRY_MAX) + self.settings.statement_timeout
+        unowned = {}
+        lost = {}
+        for task_id, agent_id in in_table.items():
+            if task_id in running:
+                continue
+            first_seen = self._unowned_runs.get(task_id, (agent_id, now))[1]
+            if now - first_seen >= grace:
+                lost[task_id] = agent_id
+            else:
+                unowned[task_id] = (agent_id, first_seen)
+        self._unowned_runs = unowned
+        if not lost:
+            return
+        logger.warning(
+            "celery-office: %d runs of this worker ended without their end being written "
+            "(a pool process lost, a requeued task, or statuses not written at exit); "
+            "they no longer count as in progress", len(lost),
+        )
+        at = time.time()
+        with self._lock:
+            for task_id, agent_id in lost.items():
+                self._batch.runs[task_id] = RunChange(agent_id, None, at, ended=True)
+                self._batch.touched.add(agent_id)
 
     def _retire(self, conn: Any) -> None:
         offline = retire_worker(
@@ -408,6 +483,18 @@ class StatusWriter:
             offline_after=self.settings.offline_after,
         )
         logger.info("celery-office: %d agents offline", len(offline))
+
+
+def _running_task_ids() -> set[str] | None:
+    """Ids of the tasks this worker runs now (its main process's view), or None outside one."""
+    from celery.worker import state
+
+    for _ in range(10):
+        try:  # a WeakSet the consumer thread changes: copying it may meet a change
+            return {run_key(request.id) for request in list(state.active_requests)}
+        except RuntimeError:
+            continue
+    return None
 
 
 class SocketWatch:
@@ -463,7 +550,3 @@ def _after_fork_in_child() -> None:
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-def agents_by_id(agents: Sequence[AgentInfo]) -> dict[str, AgentInfo]:
-    return {agent.agent_id: agent for agent in agents}

@@ -3,17 +3,25 @@ worker reaches only by bad timing, set up here on purpose."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Engine, delete, select, update
 
 from celery_office import AgentStatus, agent_statuses, create_office_engine
 from celery_office.models import OfficeAgentRun, OfficeAgentStatus, OfficeWorker
-from celery_office.store import Batch, RunChange, apply_batch, heartbeat, register_worker
+from celery_office.store import (
+    Batch,
+    RunChange,
+    apply_batch,
+    heartbeat,
+    register_worker,
+    retire_worker,
+)
 
 STATUS = OfficeAgentStatus.__table__
 WORKER = OfficeWorker.__table__
@@ -101,3 +109,121 @@ def test_heartbeat_puts_back_rows_deleted_by_hand(engine) -> None:
         worker = conn.execute(select(WORKER)).one()
     assert (worker.node_name, worker.pid, sorted(worker.agents)) == (NODE, 7, sorted(AGENTS))
     assert worker.stopped_at is None
+
+
+# --------------------------------------------------------------------------- other workers
+
+SCOUT = Agent("scout_trends", department="scout", name="Тренды")
+OTHER = "w2@host"
+
+
+def _register_node(engine: Engine, node: str, agents: list[Agent]) -> None:
+    with engine.begin() as conn:
+        register_worker(conn, node_name=node, hostname="host", pid=2, agents=agents,
+                        since=time.time() - 1)
+
+
+def _beat(engine: Engine) -> None:
+    with engine.begin() as conn:
+        heartbeat(conn, node_name=NODE, hostname="host", pid=1,
+                  agents=list(AGENTS.values()), offline_after=300)
+
+
+def test_a_dead_workers_run_stops_counting_without_faking_life_for_its_agent(engine) -> None:
+    """w2 served the scout agent alone and died mid-run: w1's heartbeat ends the run, and the
+    scout agent keeps its old last_activity, so it still reads offline (nobody serves it)."""
+    _register(engine, since=time.time() - 1)
+    _register_node(engine, OTHER, [SCOUT])
+    batch = Batch()
+    batch.runs["scout-run"] = RunChange(SCOUT.agent_id, "Поиск трендов", time.time())
+    batch.touched.add(SCOUT.agent_id)
+    with engine.begin() as conn:
+        apply_batch(conn, batch, {SCOUT.agent_id: SCOUT}, OTHER)
+    assert _rows(engine)[SCOUT.agent_id].task == "Поиск трендов"
+    with engine.begin() as conn:  # w2 went silent 10 minutes ago, and so did its agent
+        conn.execute(update(WORKER).where(WORKER.c.node_name == OTHER)
+                     .values(last_seen=_minutes_ago(conn, 10)))
+        conn.execute(update(STATUS).where(STATUS.c.agent_id == SCOUT.agent_id)
+                     .values(last_activity=_minutes_ago(conn, 10)))
+    _beat(engine)
+    scout = _rows(engine)[SCOUT.agent_id]
+    assert (scout.status, scout.task) == (AgentStatus.ok, None)  # no run in progress
+    assert scout.effective_status is AgentStatus.offline
+    assert scout.silent_for > 590
+    with engine.connect() as conn:
+        assert conn.execute(select(RUN.c.task_id)).all() == []
+
+
+def test_heartbeat_brings_back_an_agent_another_worker_retired_by_mistake(engine) -> None:
+    """During a long outage w2 took w1 for dead and retired the agents they share: w1's
+    next heartbeat puts them back to what their runs say."""
+    _register(engine, since=time.time() - 1)
+    _start_run(engine, "run-1", time.time())
+    with engine.begin() as conn:
+        conn.execute(update(STATUS).values(status=AgentStatus.offline, task=None))
+    _beat(engine)
+    rows = _rows(engine)
+    assert rows["watcher_price_monitor"].status is AgentStatus.ok
+    assert rows["watcher_price_monitor"].task == "Сканирование цен"
+    assert rows["watcher_night_agent"].status is AgentStatus.ok
+
+
+def test_a_worker_serving_no_agent_registers_and_beats(engine) -> None:
+    with engine.begin() as conn:
+        register_worker(conn, node_name=NODE, hostname="host", pid=1, agents=[])
+        heartbeat(conn, node_name=NODE, agents=[], offline_after=300)
+        assert retire_worker(conn, node_name=NODE, agent_ids=[], offline_after=300) == []
+    with engine.connect() as conn:
+        assert conn.execute(select(WORKER.c.node_name)).scalars().all() == [NODE]
+
+
+def test_a_task_id_too_long_for_the_column_is_still_tracked(engine) -> None:
+    """Celery takes any string as a custom task id: one over 255 characters must neither fail
+    the batch (and block every later write) nor lose its end."""
+    _register(engine, since=time.time() - 1)
+    long_id = "report-" + "x" * 400
+    _start_run(engine, long_id, time.time())
+    assert _rows(engine)["watcher_price_monitor"].task == "Сканирование цен"
+    batch = Batch()
+    batch.runs[long_id] = RunChange("watcher_price_monitor", None, time.time(), ended=True)
+    batch.touched.add("watcher_price_monitor")
+    with engine.begin() as conn:
+        apply_batch(conn, batch, AGENTS, NODE)
+    assert _rows(engine)["watcher_price_monitor"].task is None
+    with engine.connect() as conn:
+        assert conn.execute(select(RUN.c.task_id)).all() == []
+
+
+def test_two_workers_retiring_together_leave_their_shared_agents_offline(pg_url) -> None:
+    """Both stop at once: neither may count the other as live, or nobody marks them offline."""
+    engine = create_office_engine(pg_url)
+    try:
+        _register(engine, since=time.time() - 1)
+        _register_node(engine, OTHER, list(AGENTS.values()))
+        first = engine.connect()
+        first.begin()
+        retire_worker(first, node_name=NODE, agent_ids=sorted(AGENTS), offline_after=300)
+        second: list[list[str]] = []
+        thread = threading.Thread(target=lambda: second.append(_retire(engine, OTHER)))
+        thread.start()
+        time.sleep(0.5)  # the second waits for the first's locks
+        assert thread.is_alive()
+        first.commit()
+        first.close()
+        thread.join(10)
+        assert second == [sorted(AGENTS)]
+        rows = _rows(engine)
+        assert {row.status for row in rows.values()} == {AgentStatus.offline}
+    finally:
+        engine.dispose()
+
+
+def _retire(engine: Engine, node: str) -> list[str]:
+    with engine.begin() as conn:
+        return retire_worker(conn, node_name=node, agent_ids=sorted(AGENTS), offline_after=300)
+
+
+def _minutes_ago(conn, minutes: float):
+    from celery_office.store import _seconds_ago
+
+    return _seconds_ago(conn, minutes * 60)

@@ -1,0 +1,82 @@
+"""The status writer against real databases, at the moments only bad timing reaches: a run
+that reports progress and ends while its start is being written, and a long outage."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import event, select
+
+from celery_office import AgentStatus, agent_statuses, create_office_engine
+from celery_office.models import OfficeAgentRun
+from celery_office.schema import migrate
+from celery_office.settings import OfficeSettings
+from celery_office.writer import StatusWriter
+
+from .test_store import AGENTS
+
+RUN = OfficeAgentRun.__table__
+AGENT = "watcher_price_monitor"
+
+
+@pytest.fixture
+def migrated(db_url: str) -> Iterator[str]:
+    engine = create_office_engine(db_url)
+    migrate(engine)
+    engine.dispose()
+    yield db_url
+
+
+def _writer(url: str, **settings: float) -> StatusWriter:
+    values = {"flush_interval": 0.05, "shutdown_timeout": 5.0, "auto_migrate": False, **settings}
+    return StatusWriter(OfficeSettings(database_url=url, **values), AGENTS, node_name="w1@host")
+
+
+def _wait(check, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def test_a_run_that_progresses_and_ends_while_its_start_is_written_leaves_no_run(
+    migrated: str,
+) -> None:
+    """The start is in flight when the task reports progress and ends: the end must be
+    written after it, or the agent shows working forever."""
+    writer = _writer(migrated)
+    engine = writer._get_engine()
+    in_flight = threading.Event()
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _race(conn, cursor, statement, *args):  # the writer thread, mid-transaction
+        if "office_agent_run" in statement and not in_flight.is_set():
+            in_flight.set()
+            writer.run_progress("t-1", AGENT, "Сканирование: 50%", {"done": 50})
+            writer.run_finished("t-1", AGENT, AgentStatus.ok)
+
+    writer.run_started("t-1", AGENT, "Сканирование цен")
+    _wait(in_flight.is_set)
+    assert writer.stop()
+    with engine.connect() as conn:
+        assert conn.execute(select(RUN.c.task_id)).all() == []
+        row = {r.agent_id: r for r in agent_statuses(conn)}[AGENT]
+    assert (row.status, row.task, row.metrics) == (AgentStatus.ok, None, {"done": 50})
+    engine.dispose()
+
+
+def test_a_long_outage_keeps_one_entry_per_agent_not_per_task() -> None:
+    """Connections refused for the whole run: runs that start and end between two failed
+    writes cost nothing, however many failures they span."""
+    writer = _writer("postgresql://office@127.0.0.1:9/office", connect_timeout=1.0)
+    for i in range(5):
+        failures = writer._failures
+        writer.run_started(f"t-{i}", AGENT, "Сканирование цен")
+        _wait(lambda: writer._failures > failures)  # a write failed while the run was in it
+        writer.run_finished(f"t-{i}", AGENT, AgentStatus.ok)
+    assert writer.pending() == 1  # the agent's newest outcome, no run
+    assert not writer.stop(timeout=0.5)
