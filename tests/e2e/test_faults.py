@@ -133,3 +133,30 @@ def test_connections_killed_and_database_restarted_mid_run(office_pg, proxy):
     office_pg.wait_for(_final_state, timeout=20, what="final state after kills and restarts")
     admin.dispose()
     assert worker.proc.poll() is None
+
+
+def test_a_run_whose_end_was_never_written_stops_counting(office_pg, proxy):
+    """A pool process recycled (max_tasks_per_child) while the database is down takes its
+    run's end with it. Once the database is back, the main process finds the run it no
+    longer runs and ends it: the agent does not show working forever."""
+    worker = office_pg.worker(
+        concurrency=1,
+        env={**TIGHT, "OFFICE_DATABASE_URL": proxy.url(office_pg.db_url)},
+        extra=["--max-tasks-per-child", "1"],
+    )
+    result = office_pg.send("scan_prices", duration=4.0)
+    office_pg.wait_for(
+        _is("watcher_price_monitor", AgentStatus.ok, "Сканирование цен конкурентов"),
+        what="the long run shown working",
+    )
+    proxy.set_mode("refuse")
+    result.get(timeout=30)
+    time.sleep(2.0)  # the pool process exits, its last write refused
+    proxy.set_mode("forward")
+    rows = office_pg.wait_for(
+        _is("watcher_price_monitor", AgentStatus.ok, None),
+        timeout=30, what="the lost run ended by the main process",
+    )
+    assert office_pg.sql("select task_id from office_agent_run") == []
+    assert "ended without their end being written" in worker.log
+    assert rows["watcher_price_monitor"].effective_status is AgentStatus.ok
