@@ -1,8 +1,11 @@
 """The worker bootstep: load ``agents.yaml``, start the main process's writer, retire at the end.
 
-It runs in the worker's main process for every pool. ``requires = Pool`` fixes its place: it
-starts after the pool processes are forked (so no thread or connection of ours is inherited by
-them) and its ``terminate`` runs before the pool's.
+It runs in the worker's main process for every pool. The writer object is built in ``__init__``,
+before the pool forks, so pool processes inherit its routes and its ready engine (never a
+connection: the engine has none yet). ``requires = Pool`` fixes the step's place: it starts
+after the pool processes are forked, so its thread and connections are not inherited; processes
+forked later (``max_tasks_per_child`` replacements) drop them in an at-fork hook. Its
+``terminate`` runs before the pool's.
 
 A bad registry or setting stops the worker here, at start, with one line that names the file,
 the line and the fix, and a non-zero exit: nothing half-configured runs.
@@ -82,6 +85,3 @@ class OfficeStep(bootsteps.StartStopStep):
         """Cold shutdown and the embedded test worker: no ``worker_shutdown`` follows."""
         if self.writer is not None and get_writer() is self.writer:
             self.writer.stop(retire=True)
-
-    def shutdown(self, worker: Any) -> None:
-        self.terminate(worker)

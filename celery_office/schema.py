@@ -40,6 +40,7 @@ from sqlalchemy.pool import NullPool
 
 from celery_office.errors import OfficeError
 from celery_office.models import AwareDateTime
+from celery_office.store import safe_url
 
 __all__ = [
     "ADVISORY_LOCK_KEY",
@@ -114,15 +115,6 @@ def head_revision() -> str:
     return head
 
 
-def _safe_url(url: str | Engine) -> str:
-    if isinstance(url, Engine):
-        return url.url.render_as_string(hide_password=True)
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except SQLAlchemyError:
-        return "<unparsable URL>"
-
-
 def _scrub(message: str, url: str | Engine) -> str:
     """Remove the password from a driver's message, in case the driver echoes its DSN."""
     try:
@@ -139,7 +131,7 @@ def _connection(url: str | Engine, doing: str) -> Iterator[Connection]:
     A URL gets a private engine without a pool, disposed afterwards; an Engine is the caller's
     and stays open.
     """
-    safe = _safe_url(url)
+    safe = safe_url(url)
     engine: Engine | None = None
     try:
         engine = url if isinstance(url, Engine) else _migration_engine(url)
@@ -203,13 +195,13 @@ def migrate(url: str | Engine, revision: str = "head") -> None:
     Safe to call from every worker at start-up: on PostgreSQL concurrent calls wait for each
     other. Raises :class:`MigrationError` when the database cannot be reached or migrated.
     """
-    log.debug("Migrating celery-office tables on %s to %s", _safe_url(url), revision)
+    log.debug("Migrating celery-office tables on %s to %s", safe_url(url), revision)
     _run(url, f"Upgrading celery-office tables to {revision}", command.upgrade, revision)
 
 
 def downgrade(url: str | Engine, revision: str = "base") -> None:
     """Downgrade celery-office's tables at ``url`` to ``revision`` (``base``: drop them all)."""
-    log.info("Downgrading celery-office tables on %s to %s", _safe_url(url), revision)
+    log.info("Downgrading celery-office tables on %s to %s", safe_url(url), revision)
     _run(url, f"Downgrading celery-office tables to {revision}", command.downgrade, revision)
 
 

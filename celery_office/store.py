@@ -127,11 +127,21 @@ class Batch:
 
 
 def safe_url(url: str | Any) -> str:
-    """The URL as text with any password hidden: fit for logs and messages."""
+    """The URL (or an engine's) as text with any password hidden: fit for logs and messages.
+
+    A password passed as a query parameter (``?password=...``) is hidden too.
+    """
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        parsed = url.url if isinstance(url, Engine) else make_url(url)
+        secret = [k for k in parsed.query if k.lower() in _SECRET_QUERY_KEYS]
+        if secret:
+            parsed = parsed.update_query_dict({k: "***" for k in secret})
+        return parsed.render_as_string(hide_password=True)
     except Exception:
         return "<invalid database URL>"
+
+
+_SECRET_QUERY_KEYS = {"password", "passwd", "pwd", "sslpassword"}
 
 
 def create_office_engine(

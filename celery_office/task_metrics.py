@@ -1,7 +1,7 @@
 """Per-task metrics: the ``@metrics`` decorator and ``progress()``.
 
 The decorator only marks the task's function: it does not wrap it, so the task's return value,
-name, signature and retries stay exactly as they were. The worker's ``task_success`` handler
+name, signature and retries stay exactly as they were. The worker's ``task_postrun`` handler
 reads the mark and turns the result into the agent's metrics; a failure there is logged once and
 skipped, never failing the task.
 """

@@ -172,7 +172,7 @@ class StatusWriter:
 
         A run that started in another process (a pool process lost, seen from the main
         process) is ended too; ``only_if_active`` skips runs this process did not start or has
-        ended already (``task_postrun`` after ``task_success``).
+        ended already (``task_postrun`` after ``task_failure``).
         """
         now = time.time()
         with self._lock:
