@@ -367,9 +367,9 @@ class StatusWriter:
                 self._failing = True
                 logger.warning(
                     "celery-office: %s failed on %s (%s: %s); agent statuses are kept in "
-                    "memory and written when the database is back",
+                    "memory and written when the database is back%s",
                     what, safe_url(self.settings.database_url), type(exc).__name__,
-                    _first_line(exc), exc_info=logger.isEnabledFor(10),
+                    _first_line(exc), _hint(exc), exc_info=logger.isEnabledFor(10),
                 )
             return False
         self._failures = 0
@@ -523,6 +523,17 @@ class SocketWatch:
             finally:
                 sock.close()
         logger.warning("celery-office: the database stopped answering; connections were reset")
+
+
+def _hint(exc: BaseException) -> str:
+    """What to do about a failure that waiting alone will not cure."""
+    text = str(exc)
+    if "office_" in text and ("does not exist" in text or "no such table" in text):
+        return (
+            "; the celery-office tables are missing: run `celery -A <your app> office migrate` "
+            "(or leave office_auto_migrate on)"
+        )
+    return ""
 
 
 def _first_line(exc: BaseException) -> str:

@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
-from decimal import Decimal
 
 import pytest
 from sqlalchemy import event, select
 
-from celery_office import AgentStatus, agent_statuses, create_office_engine
+from celery_office import AgentStatus, agent_statuses
 from celery_office.models import OfficeAgentRun
-from celery_office.schema import migrate
 from celery_office.settings import OfficeSettings
 from celery_office.writer import StatusWriter
 
@@ -21,14 +18,6 @@ from .test_store import AGENTS
 
 RUN = OfficeAgentRun.__table__
 AGENT = "watcher_price_monitor"
-
-
-@pytest.fixture
-def migrated(db_url: str) -> Iterator[str]:
-    engine = create_office_engine(db_url)
-    migrate(engine)
-    engine.dispose()
-    yield db_url
 
 
 def _writer(url: str, **settings: float) -> StatusWriter:
@@ -44,11 +33,11 @@ def _wait(check, timeout: float = 10.0) -> None:
 
 
 def test_a_run_that_progresses_and_ends_while_its_start_is_written_leaves_no_run(
-    migrated: str,
+    db_url: str,
 ) -> None:
     """The start is in flight when the task reports progress and ends: the end must be
     written after it, or the agent shows working forever."""
-    writer = _writer(migrated)
+    writer = _writer(db_url)
     engine = writer._get_engine()
     in_flight = threading.Event()
 
@@ -80,3 +69,24 @@ def test_a_long_outage_keeps_one_entry_per_agent_not_per_task() -> None:
         writer.run_finished(f"t-{i}", AGENT, AgentStatus.ok)
     assert writer.pending() == 1  # the agent's newest outcome, no run
     assert not writer.stop(timeout=0.5)
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def empty_db_url(request, tmp_path) -> str:
+    """A database nobody migrated."""
+    if request.param == "postgresql":
+        return request.getfixturevalue("fresh_pg_url")
+    return f"sqlite:///{tmp_path / 'empty.db'}"
+
+
+def test_missing_tables_are_named_with_the_command_that_creates_them(
+    empty_db_url: str, caplog
+) -> None:
+    """office_auto_migrate off and nobody migrated: waiting will not help, so the one warning
+    says what to run."""
+    writer = _writer(empty_db_url)
+    writer.run_started("t-1", AGENT, "Сканирование цен")
+    _wait(lambda: writer._failures > 0)
+    assert not writer.stop(timeout=0.5)
+    warnings = [r.getMessage() for r in caplog.records if "celery-office" in r.getMessage()]
+    assert "office migrate" in warnings[0], warnings
