@@ -251,10 +251,16 @@ class StatusWriter:
                 "(office_shutdown_timeout); the last statuses of this process are not written",
                 safe_url(self.settings.database_url), timeout,
             )
-        else:
+        elif left:
             log(
                 "celery-office: the last statuses of %d agents of this process could not be "
                 "written to %s", left, safe_url(self.settings.database_url),
+            )
+        else:
+            log(
+                "celery-office: this worker's agents could not be marked offline on %s; they "
+                "read offline once silent for office_offline_after (%g s)",
+                safe_url(self.settings.database_url), self.settings.offline_after,
             )
         return False
 
