@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import math
+import re
 import uuid
 from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta
@@ -16,11 +17,19 @@ __all__ = ["json_safe", "metrics_dict", "fit_text"]
 
 ELLIPSIS = "…"
 _INT_DIGITS = 4000  # longer whole Decimals become floats: Python's JSON refuses huge ints
+_INT_BITS = 13000  # about 3,900 digits
+
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def _no_nul(text: str) -> str:
-    """PostgreSQL rejects NUL in text and in JSONB: show it as the replacement character."""
-    return text.replace("\x00", "\ufffd") if "\x00" in text else text
+    """Text any database stores: NUL (PostgreSQL rejects it in text and JSONB) and lone
+    surrogates (no driver encodes them; ``surrogateescape`` puts them in file names and
+    messages) become the replacement character."""
+    if text.isascii() and "\x00" not in text:
+        return text
+    return _UNSTORABLE.sub("\ufffd", text)
 
 
 def fit_text(text: str | None, limit: int = TASK_MAX) -> str | None:
@@ -45,8 +54,11 @@ def json_safe(value: Any) -> Any:
     """
     if isinstance(value, str):
         return _no_nul(value)
-    if value is None or isinstance(value, (bool, int)):
+    if value is None or isinstance(value, bool):
         return value
+    if isinstance(value, int):
+        # Python refuses to print ints of over 4,300 digits (and JSON has no use for them)
+        return value if value.bit_length() < _INT_BITS else None
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, Decimal):

@@ -809,6 +809,18 @@ def test_metrics_with_a_nul_character_are_stored_on_postgresql(pg_url: str, engi
     assert row.metrics["raw"].startswith("a") and row.metrics["raw"].endswith("b")
 
 
+def test_texts_with_lone_surrogates_are_stored(db_url: str, engines: Any) -> None:
+    """``surrogateescape`` puts lone surrogates in file names, hence in exception messages:
+    no driver encodes them, and a status write must not fail on one."""
+    reporter = make_reporter(engines(db_url))
+    reporter.report_error("cannot open /data/\udcffprices.csv")
+    row = read_row(db_url, "watcher_price_monitor")
+    assert row.task == "Ошибка: cannot open /data/\ufffdprices.csv"
+    reporter.report_idle({"file": "\udcff.csv", "rows": 10 ** 5000, "n": 2 ** 70})
+    row = read_row(db_url, "watcher_price_monitor")
+    assert row.metrics == {"file": "\ufffd.csv", "rows": None, "n": 2 ** 70}
+
+
 # --------------------------------------------------------------------------- no password in errors
 
 
