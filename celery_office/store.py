@@ -108,6 +108,21 @@ class Batch:
     def __bool__(self) -> bool:
         return bool(self.touched or self.runs)
 
+    def by_agent(self) -> dict[str, "Batch"]:
+        """This batch cut into one batch per agent (to find the part a database refuses)."""
+        parts: dict[str, Batch] = {}
+        for task_id, run in self.runs.items():
+            parts.setdefault(run.agent_id, Batch()).runs[task_id] = run
+        for agent_id, outcome in self.outcomes.items():
+            parts.setdefault(agent_id, Batch()).outcomes[agent_id] = outcome
+        for agent_id, metrics in self.metrics.items():
+            parts.setdefault(agent_id, Batch()).metrics[agent_id] = metrics
+        for agent_id in self.touched:
+            parts.setdefault(agent_id, Batch())
+        for agent_id, part in parts.items():
+            part.touched.add(agent_id)
+        return parts
+
     def merge_older(self, older: "Batch") -> None:
         """Put back a batch that failed to write, under the changes made since (newer win)."""
         for task_id, run in older.runs.items():

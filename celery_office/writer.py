@@ -24,7 +24,7 @@ from typing import Any
 
 from celery.utils.log import get_logger
 from sqlalchemy import event
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, StatementError
 
 from .models import AgentStatus
 from .settings import OfficeSettings
@@ -48,6 +48,7 @@ __all__ = ["StatusWriter", "get_writer", "configure_writer"]
 logger = get_logger("celery_office")
 
 RETRY_MAX = 5.0  # seconds between two attempts at most while the database is down
+_LOG_EVERY = 60.0  # seconds between two lines about the same refused agent
 
 
 class StatusWriter:
@@ -99,6 +100,9 @@ class StatusWriter:
         self._migrated = False
         self._retire_requested = False
         self._commit_sent = False
+        self._last_error: BaseException | None = None
+        self._rejections = 0  # writes refused in a row for their content
+        self._dropped_logged: dict[str, float] = {}
         # runs of this worker in the table that its main process no longer runs:
         # task_id -> (agent_id, when first seen so)
         self._unowned_runs: dict[str, tuple[str, float]] = {}
@@ -322,35 +326,78 @@ class StatusWriter:
             self._registered = self._guarded("registration", self._register)
             if not self._registered:
                 return
+        batch, maybe_written = self._take()
+        if not batch:
+            return
+        if self._write(batch, maybe_written):
+            self._rejections = 0
+            return
+        with self._lock:
+            self._batch.merge_older(batch)
+        if not _is_rejection(self._last_error):
+            self._rejections = 0
+            return
+        self._rejections += 1
+        if self._rejections >= 2:  # the same content refused twice: no passing fault
+            self._rejections = 0
+            self._write_apart()
+
+    def _take(self) -> tuple[Batch, set[str]]:
+        """Take the pending changes. From then on their starts may be in the table: a run that
+        ends (or reports progress) while they are in flight must have its end written."""
         with self._lock:
             batch, self._batch = self._batch, Batch()
-            # from now on the starts of this batch may be in the table: a run that ends (or
-            # reports progress) while the batch is in flight must have its end written
             maybe_written = {
                 t for t, run in batch.runs.items() if not run.ended and t not in self._written
             }
             self._written |= maybe_written
-        if not batch:
-            return
-        if self._guarded(
+        return batch, maybe_written
+
+    def _write(self, batch: Batch, maybe_written: set[str]) -> bool:
+        """Write ``batch`` in one transaction; on failure the caller keeps or drops it."""
+        ok = self._guarded(
             "status write",
             lambda conn: apply_batch(conn, batch, self.agents, self.node_name, self._known),
-        ):
-            with self._lock:
+        )
+        with self._lock:
+            if ok:
                 for task_id, run in batch.runs.items():
-                    if run.ended:
+                    if run.ended or task_id not in self._active:
+                        # ended, or started in another process (seen from here): no end to
+                        # write from this process
                         self._written.discard(task_id)
-                    elif task_id not in self._active:
-                        # started in another process (seen from here): nothing to end here
-                        self._written.discard(task_id)
-        else:
-            with self._lock:
-                self._batch.merge_older(batch)
-                if not self._commit_sent:
-                    # nothing of it landed: a run that ends before the next write costs no
-                    # row, and memory stays bounded by the runs in progress, however long
-                    # the database is down
-                    self._written -= maybe_written
+            elif not self._commit_sent:
+                # nothing of it landed: a run that ends before the next write costs no row,
+                # and memory stays bounded by the runs in progress, however long the
+                # database is down
+                self._written -= maybe_written
+        return ok
+
+    def _write_apart(self) -> None:
+        """The database refused the same changes twice for what they hold (a value, a
+        constraint, a trigger), not for being away: write each agent's part on its own and
+        drop only the parts it refuses, so one bad value never blocks every later write of
+        the process."""
+        batch, maybe_written = self._take()
+        for agent_id, part in sorted(batch.by_agent().items()):
+            if self._write(part, maybe_written & part.runs.keys()):
+                continue
+            if _is_rejection(self._last_error):
+                self._log_dropped(agent_id, self._last_error)
+            else:  # the database went away meanwhile: keep it for later
+                with self._lock:
+                    self._batch.merge_older(part)
+
+    def _log_dropped(self, agent_id: str, exc: BaseException | None) -> None:
+        now = time.monotonic()
+        if now - self._dropped_logged.get(agent_id, -_LOG_EVERY) < _LOG_EVERY:
+            return
+        self._dropped_logged[agent_id] = now
+        logger.error(
+            "celery-office: the database refuses the status change of agent %s (%s: %s); "
+            "it is dropped so that the other agents' statuses are written",
+            agent_id, type(exc).__name__, _first_line(exc) if exc else "",
+        )
 
     def _guarded(
         self, what: str, work: Callable[[Any], Any], *, transaction: bool = True
@@ -368,6 +415,7 @@ class StatusWriter:
                 # it is discarded now; a fresh one is tried at once, quietly
                 self._attempt(work, transaction)
         except Exception as exc:
+            self._last_error = exc
             self._failures += 1
             if not self._failing:
                 self._failing = True
@@ -529,6 +577,19 @@ class SocketWatch:
             finally:
                 sock.close()
         logger.warning("celery-office: the database stopped answering; connections were reset")
+
+
+def _is_rejection(exc: BaseException | None) -> bool:
+    """Did the database refuse what was sent (a value, a constraint), rather than fail to
+    answer? Retrying cures the second, never the first. Missing tables are no rejection:
+    a migration cures them."""
+    if exc is None or _hint(exc):
+        return False
+    if isinstance(exc, DBAPIError):
+        return not exc.connection_invalidated and not isinstance(
+            exc, (OperationalError, InterfaceError)
+        )
+    return isinstance(exc, (StatementError, ValueError, TypeError))
 
 
 def _hint(exc: BaseException) -> str:

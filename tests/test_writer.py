@@ -90,3 +90,44 @@ def test_missing_tables_are_named_with_the_command_that_creates_them(
     assert not writer.stop(timeout=0.5)
     warnings = [r.getMessage() for r in caplog.records if "celery-office" in r.getMessage()]
     assert "office migrate" in warnings[0], warnings
+
+
+def test_a_change_the_database_refuses_is_dropped_alone(pg_url: str, caplog) -> None:
+    """A value the database refuses (here a trigger; in life a constraint a DBA added, a
+    value no driver encodes) must not block every later write of the process: after two
+    refusals the writer writes agent by agent and drops only the refused part, loudly."""
+    writer = _writer(pg_url)
+    engine = writer._get_engine()
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "create function office_refuse() returns trigger language plpgsql as $$ begin "
+            "if position('poison' in coalesce(new.task, '')) > 0 then raise exception 'refused' "
+            "using errcode = '22023'; end if; return new; end $$"
+        )
+        conn.exec_driver_sql(
+            "create trigger office_refuse before insert or update on office_agent_status "
+            "for each row execute function office_refuse()"
+        )
+    writer.run_finished("t-0", "watcher_night_agent", AgentStatus.ok)  # its row, idle
+    _wait(lambda: "watcher_night_agent" in _statuses(engine))
+    writer.run_started("t-1", AGENT, "Сканирование цен")
+    writer.run_started("t-2", "watcher_night_agent", "poison")
+    _wait(lambda: AGENT in _statuses(engine) and _statuses(engine)[AGENT].task is not None)
+    rows = _statuses(engine)
+    assert rows[AGENT].task == "Сканирование цен"
+    assert rows["watcher_night_agent"].task is None
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1 and "watcher_night_agent" in errors[0], errors
+    # the process keeps writing, the refused agent included
+    writer.run_finished("t-2", "watcher_night_agent", AgentStatus.error, "Ошибка: Timeout")
+    writer.run_finished("t-1", AGENT, AgentStatus.ok)
+    assert writer.stop()
+    rows = _statuses(engine)
+    assert (rows[AGENT].status, rows[AGENT].task) == (AgentStatus.ok, None)
+    assert rows["watcher_night_agent"].task == "Ошибка: Timeout"
+    engine.dispose()
+
+
+def _statuses(engine):
+    with engine.connect() as conn:
+        return {row.agent_id: row for row in agent_statuses(conn)}
