@@ -504,9 +504,10 @@ def _write_runs(
         conn.execute(statements.upsert_runs, started)
 
 
-def run_key(task_id: str) -> str:
+def run_key(task_id: Any) -> str:
     """The run's key in ``office_agent_run``: the task id, or a digest of one too long for the
-    column (Celery accepts any string as a custom task id)."""
+    column (Celery accepts any string as a custom task id, and some pass other types)."""
+    task_id = task_id if isinstance(task_id, str) else str(task_id)
     if len(task_id) <= RUN_KEY_MAX:
         return task_id
     return "sha256:" + hashlib.sha256(task_id.encode("utf-8", "surrogatepass")).hexdigest()
@@ -632,20 +633,25 @@ def heartbeat(
     offline_after: float,
     hostname: str | None = None,
     pid: int | None = None,
+    end_runs: Mapping[str, str] | None = None,
 ) -> None:
     """Refresh ``last_activity`` of a worker's agents (one statement), and clear dead workers.
 
     A worker silent for ``offline_after`` is dead: its runs in progress stop counting, and the
     agents they kept working are recomputed, so a killed worker does not leave them working
-    (without refreshing ``last_activity`` of agents this worker does not serve: nobody does).
-    Rows deleted by hand (the agents' or the worker's own) are put back, and agents of this
-    worker found offline (retired by another worker that took this one for dead, during an
-    outage) are recomputed from their runs in progress and last outcomes.
+    (without refreshing ``last_activity`` of agents this worker does not serve, and leaving
+    those already offline as they are: nobody serves them). ``end_runs`` (run key -> agent) are
+    runs of this worker it knows have ended. Rows deleted by hand (the agents' or the worker's
+    own) are put back, and agents of this worker found offline (retired by another worker that
+    took this one for dead, during an outage) are recomputed from their runs in progress and
+    last outcomes.
 
     Every agent row involved is locked in one sorted statement, as every writer does, so a
     heartbeat never deadlocks with a batch, a registration or a retirement.
     """
+    end_runs = dict(end_runs or {})
     agent_ids = sorted(a.agent_id for a in agents)
+    served = set(agent_ids)
     present = conn.execute(
         select(STATUS.c.agent_id, STATUS.c.status).where(STATUS.c.agent_id.in_(agent_ids))
     ).all()
@@ -654,8 +660,11 @@ def heartbeat(
         _ensure_agents(conn, agents)
     live = select(_live_workers(conn, offline_after).subquery().c.node_name)
     orphan_run = (RUN.c.node_name.is_(None)) | RUN.c.node_name.not_in(live)
-    orphaned = {row.agent_id for row in conn.execute(select(RUN.c.agent_id).where(orphan_run))}
-    states = _read_locked(conn, sorted(set(agent_ids) | orphaned))
+    orphans = {row.task_id: row.agent_id for row in conn.execute(
+        select(RUN.c.task_id, RUN.c.agent_id).where(orphan_run)
+    )}
+    involved = served | set(orphans.values()) | set(end_runs.values())
+    states = _read_locked(conn, sorted(involved))
     conn.execute(
         update(STATUS)
         .where(STATUS.c.agent_id.in_(agent_ids))
@@ -668,17 +677,31 @@ def heartbeat(
     ).rowcount
     if seen == 0:
         _upsert_worker(conn, node_name=node_name, hostname=hostname, pid=pid, agent_ids=agent_ids)
-    if orphaned:  # only the runs of agents locked above
-        of_locked = RUN.c.agent_id.in_(sorted(orphaned))
-        dead = conn.execute(select(RUN.c.task_id, RUN.c.agent_id).where(orphan_run).where(of_locked))
-        for row in dead:
-            states.get(row.agent_id, _AgentState()).runs.pop(row.task_id, None)
-        conn.execute(delete(RUN).where(orphan_run).where(of_locked))
-    recompute = set(orphaned)
+    # read again under the locks (runs of locked agents cannot change now): a worker may have
+    # come back, or a run been taken over by another worker, since the first look
+    ending = select(RUN.c.task_id, RUN.c.agent_id).where(RUN.c.agent_id.in_(sorted(involved)))
+    condition = orphan_run
+    if end_runs:
+        condition = condition | (
+            RUN.c.task_id.in_(sorted(end_runs)) & (RUN.c.node_name == node_name)
+        )
+    ended = {row.task_id: row.agent_id for row in conn.execute(ending.where(condition))}
+    if ended:
+        conn.execute(_statements(conn.dialect.name).delete_runs, {"task_ids": sorted(ended)})
+    for task_id, agent_id in ended.items():
+        if agent_id in states:  # an agent whose row was deleted by hand has none to correct
+            states[agent_id].runs.pop(task_id, None)
+    recompute = {agent_id for agent_id in ended.values() if agent_id in states}
+    if recompute - served:  # nobody serves them: an offline row stays offline
+        offline = conn.execute(
+            select(STATUS.c.agent_id)
+            .where(STATUS.c.agent_id.in_(sorted(recompute - served)))
+            .where(STATUS.c.status == AgentStatus.offline)
+        ).scalars().all()
+        recompute.difference_update(offline)
     if restore:
         recompute.update(agent_ids)
     recompute.update(row.agent_id for row in present if row.status is AgentStatus.offline)
-    served = set(agent_ids)
     _write_status(
         conn,
         {a: states[a] for a in recompute if a in states},

@@ -24,7 +24,7 @@ from typing import Any
 
 from celery.utils.log import get_logger
 from sqlalchemy import event
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, StatementError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 
 from .models import AgentStatus
 from .settings import OfficeSettings
@@ -244,7 +244,8 @@ class StatusWriter:
         thread.join(timeout)
         with self._lock:
             left = len(self._batch.touched | {r.agent_id for r in self._batch.runs.values()})
-        if not thread.is_alive() and not left and not self._failing:
+        retire_failed = self._retire_requested and self._failing
+        if not thread.is_alive() and not left and not retire_failed:
             return True
         # one line per process; a pool process whose failing writes were reported already says
         # it at info level, or max_tasks_per_child would make it a line per few tasks
@@ -371,22 +372,41 @@ class StatusWriter:
                 # and memory stays bounded by the runs in progress, however long the
                 # database is down
                 self._written -= maybe_written
+                for task_id in maybe_written - self._active.keys():
+                    # it ended while in flight: neither its start nor its end is needed
+                    batch.runs.pop(task_id, None)
+                    end = self._batch.runs.get(task_id)
+                    if end is not None and end.ended:
+                        del self._batch.runs[task_id]
         return ok
 
     def _write_apart(self) -> None:
         """The database refused the same changes twice for what they hold (a value, a
         constraint, a trigger), not for being away: write each agent's part on its own and
         drop only the parts it refuses, so one bad value never blocks every later write of
-        the process."""
+        the process. A refused part still gets its runs' ends written, so its agent is never
+        left working; when no part at all gets through, the cause is not one agent's data and
+        everything is kept."""
         batch, maybe_written = self._take()
-        for agent_id, part in sorted(batch.by_agent().items()):
-            if self._write(part, maybe_written & part.runs.keys()):
-                continue
-            if _is_rejection(self._last_error):
-                self._log_dropped(agent_id, self._last_error)
-            else:  # the database went away meanwhile: keep it for later
-                with self._lock:
+        parts = sorted(batch.by_agent().items())
+        refused: list[tuple[str, Batch, BaseException | None]] = []
+        for agent_id, part in parts:
+            if not self._write(part, maybe_written & part.runs.keys()):
+                refused.append((agent_id, part, self._last_error))
+        if len(refused) == len(parts) > 1 or not all(_is_rejection(e) for _, _, e in refused):
+            with self._lock:
+                for _, part, _ in refused:
                     self._batch.merge_older(part)
+            return
+        for agent_id, part, error in refused:
+            ends = Batch(
+                runs={t: r for t, r in part.runs.items() if r.ended}, touched={agent_id}
+            )
+            if ends.runs:
+                self._write(ends, set())
+            with self._lock:
+                self._written -= part.runs.keys() - self._active.keys()
+            self._log_dropped(agent_id, error)
 
     def _log_dropped(self, agent_id: str, exc: BaseException | None) -> None:
         now = time.monotonic()
@@ -482,6 +502,10 @@ class StatusWriter:
 
     def _beat(self, conn: Any) -> None:
         node_name = self.node_name or socket.gethostname()
+        lost: dict[str, str] = {}
+        running = _running_task_ids()  # before reading the table: a run started since is in it
+        if running is not None:
+            lost = self._lost_runs(node_runs(conn, node_name), running)
         heartbeat(
             conn,
             node_name=node_name,
@@ -489,45 +513,34 @@ class StatusWriter:
             pid=os.getpid(),
             agents=list(self.agents.values()),
             offline_after=self.settings.offline_after,
+            end_runs=lost,
         )
-        running = _running_task_ids()
-        if running is not None:
-            self._end_lost_runs(node_runs(conn, node_name), running)
+        if lost:
+            logger.warning(
+                "celery-office: %d runs of this worker ended without their end being written "
+                "(a pool process lost, a requeued task, or statuses not written at exit); "
+                "they no longer count as in progress", len(lost),
+            )
 
-    def _end_lost_runs(self, in_table: Mapping[str, str], running: set[str]) -> None:
-        """End the runs this worker has in the table but no longer runs.
+    def _lost_runs(self, in_table: Mapping[str, str], running: set[str]) -> dict[str, str]:
+        """The runs this worker has in the table but has not run for a while.
 
         Their end was never written: a pool process that exited while the database was
         unreachable, a run Celery requeued after its pool process was lost
         (``reject_on_worker_lost``) or whose process died after storing its result (neither
         sends a signal). A run must stay unknown to the main process longer than any pool
-        process takes to write its end before it counts as lost.
+        process takes to write its end before it counts as lost. The heartbeat ends them in
+        its own transaction, under the agents' locks, so a run restarted with the same id
+        since this look is never ended in its place.
         """
         now = time.monotonic()
         grace = max(2 * self.settings.flush_interval, RETRY_MAX) + self.settings.statement_timeout
         unowned = {}
-        lost = {}
         for task_id, agent_id in in_table.items():
-            if task_id in running:
-                continue
-            first_seen = self._unowned_runs.get(task_id, (agent_id, now))[1]
-            if now - first_seen >= grace:
-                lost[task_id] = agent_id
-            else:
-                unowned[task_id] = (agent_id, first_seen)
+            if task_id not in running:
+                unowned[task_id] = (agent_id, self._unowned_runs.get(task_id, (agent_id, now))[1])
         self._unowned_runs = unowned
-        if not lost:
-            return
-        logger.warning(
-            "celery-office: %d runs of this worker ended without their end being written "
-            "(a pool process lost, a requeued task, or statuses not written at exit); "
-            "they no longer count as in progress", len(lost),
-        )
-        at = time.time()
-        with self._lock:
-            for task_id, agent_id in lost.items():
-                self._batch.runs[task_id] = RunChange(agent_id, None, at, ended=True)
-                self._batch.touched.add(agent_id)
+        return {t: a for t, (a, first_seen) in unowned.items() if now - first_seen >= grace}
 
     def _retire(self, conn: Any) -> None:
         offline = retire_worker(
@@ -540,14 +553,19 @@ class StatusWriter:
 
 
 def _running_task_ids() -> set[str] | None:
-    """Ids of the tasks this worker runs now (its main process's view), or None outside one."""
-    from celery.worker import state
+    """Ids of the tasks this worker runs now (its main process's view), or None outside one
+    or when it cannot be read (the heartbeat goes on without the lost-run check)."""
+    try:
+        from celery.worker import state
 
-    for _ in range(10):
-        try:  # a WeakSet the consumer thread changes: copying it may meet a change
-            return {run_key(request.id) for request in list(state.active_requests)}
-        except RuntimeError:
-            continue
+        for _ in range(10):
+            try:  # a WeakSet the consumer thread changes: copying it may meet a change
+                requests = list(state.active_requests)
+            except RuntimeError:
+                continue
+            return {run_key(request.id) for request in requests if request.id is not None}
+    except Exception:  # never let the check cost the heartbeat
+        pass
     return None
 
 
@@ -580,15 +598,15 @@ class SocketWatch:
 
 
 def _is_rejection(exc: BaseException | None) -> bool:
-    """Did the database refuse what was sent (a value, a constraint), rather than fail to
-    answer? Retrying cures the second, never the first. Missing tables are no rejection:
-    a migration cures them."""
+    """Did the database refuse what was sent, rather than fail to take it? Only a value
+    (SQLSTATE class 22, ``DataError``), a constraint (class 23, ``IntegrityError``) or a value
+    the driver cannot send counts: retrying never cures those. Everything else (down,
+    read-only after a failover, permissions, missing tables) may pass, and nothing is dropped
+    for it."""
     if exc is None or _hint(exc):
         return False
     if isinstance(exc, DBAPIError):
-        return not exc.connection_invalidated and not isinstance(
-            exc, (OperationalError, InterfaceError)
-        )
+        return isinstance(exc, (DataError, IntegrityError)) and not exc.connection_invalidated
     return isinstance(exc, (StatementError, ValueError, TypeError))
 
 

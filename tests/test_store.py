@@ -227,3 +227,44 @@ def _minutes_ago(conn, minutes: float):
     from celery_office.store import _seconds_ago
 
     return _seconds_ago(conn, minutes * 60)
+
+
+def test_heartbeat_ends_only_runs_still_its_own(engine) -> None:
+    """The main process found two runs it no longer runs; one was taken over by w2 since
+    (a requeued task started there): only the first is ended."""
+    _register(engine, since=time.time() - 1)
+    _register_node(engine, OTHER, list(AGENTS.values()))
+    _start_run(engine, "lost-run", time.time())
+    _start_run(engine, "requeued-run", time.time())
+    batch = Batch()  # w2 starts the requeued task: the row is now w2's
+    batch.runs["requeued-run"] = RunChange("watcher_price_monitor", "Повторный запуск", time.time())
+    batch.touched.add("watcher_price_monitor")
+    with engine.begin() as conn:
+        apply_batch(conn, batch, AGENTS, OTHER)
+    with engine.begin() as conn:
+        heartbeat(conn, node_name=NODE, hostname="host", pid=1, agents=list(AGENTS.values()),
+                  offline_after=300,
+                  end_runs={"lost-run": "watcher_price_monitor",
+                            "requeued-run": "watcher_price_monitor"})
+    with engine.connect() as conn:
+        runs = conn.execute(select(RUN.c.task_id, RUN.c.node_name)).all()
+    assert [tuple(r) for r in runs] == [("requeued-run", OTHER)]
+    assert _rows(engine)["watcher_price_monitor"].task == "Повторный запуск"
+
+
+def test_a_dead_workers_run_leaves_an_offline_agent_offline(engine) -> None:
+    """w2 was retired (its agent offline) yet a run of a dead w3 remained: clearing that run
+    must not bring the agent back to ok."""
+    _register(engine, since=time.time() - 1)
+    _register_node(engine, OTHER, [SCOUT])
+    batch = Batch()
+    batch.runs["scout-run"] = RunChange(SCOUT.agent_id, "Поиск трендов", time.time())
+    batch.touched.add(SCOUT.agent_id)
+    with engine.begin() as conn:
+        apply_batch(conn, batch, {SCOUT.agent_id: SCOUT}, "w3@host")  # w3: never registered
+        conn.execute(update(STATUS).where(STATUS.c.agent_id == SCOUT.agent_id)
+                     .values(status=AgentStatus.offline, task=None))
+    _beat(engine)
+    assert _rows(engine)[SCOUT.agent_id].status is AgentStatus.offline
+    with engine.connect() as conn:
+        assert conn.execute(select(RUN.c.task_id)).all() == []

@@ -131,3 +131,24 @@ def test_a_change_the_database_refuses_is_dropped_alone(pg_url: str, caplog) -> 
 def _statuses(engine):
     with engine.connect() as conn:
         return {row.agent_id: row for row in agent_statuses(conn)}
+
+
+def test_runs_that_end_during_failed_writes_leave_nothing_behind() -> None:
+    """Each run ends while a write that will fail holds its start: once the write fails
+    before COMMIT, neither its start nor its end is kept, however long the outage."""
+    writer = _writer("postgresql://office@127.0.0.1:9/office", connect_timeout=1.0)
+    engine = writer._get_engine()
+    ending: list[str] = []
+
+    @event.listens_for(engine, "do_connect")
+    def _end_in_flight(*args):  # the writer thread, its batch taken, about to fail
+        while ending:
+            writer.run_finished(ending.pop(), AGENT, AgentStatus.ok)
+
+    for i in range(5):
+        failures = writer._failures
+        ending.append(f"t-{i}")
+        writer.run_started(f"t-{i}", AGENT, "Сканирование цен")
+        _wait(lambda: writer._failures > failures and not ending)
+    _wait(lambda: writer.pending() == 1)  # the agent's newest outcome, no run
+    assert not writer.stop(timeout=0.5)
