@@ -55,12 +55,15 @@ def _register(engine: Engine, since: float | None) -> None:
                         agents=list(AGENTS.values()), since=since)
 
 
-def _start_run(engine: Engine, task_id: str, started_at: float) -> None:
+def _start_run(
+    engine: Engine, task_id: str, started_at: float, *, agent: Agent = AGENTS["watcher_price_monitor"],
+    text: str = "Сканирование цен", node: str = NODE,
+) -> None:
     batch = Batch()
-    batch.runs[task_id] = RunChange("watcher_price_monitor", "Сканирование цен", started_at)
-    batch.touched.add("watcher_price_monitor")
+    batch.runs[task_id] = RunChange(agent.agent_id, text, started_at)
+    batch.touched.add(agent.agent_id)
     with engine.begin() as conn:
-        apply_batch(conn, batch, AGENTS, NODE)
+        apply_batch(conn, batch, {agent.agent_id: agent}, node)
 
 
 def _rows(engine: Engine) -> dict[str, object]:
@@ -134,11 +137,7 @@ def test_a_dead_workers_run_stops_counting_without_faking_life_for_its_agent(eng
     scout agent keeps its old last_activity, so it still reads offline (nobody serves it)."""
     _register(engine, since=time.time() - 1)
     _register_node(engine, OTHER, [SCOUT])
-    batch = Batch()
-    batch.runs["scout-run"] = RunChange(SCOUT.agent_id, "Поиск трендов", time.time())
-    batch.touched.add(SCOUT.agent_id)
-    with engine.begin() as conn:
-        apply_batch(conn, batch, {SCOUT.agent_id: SCOUT}, OTHER)
+    _start_run(engine, "scout-run", time.time(), agent=SCOUT, text="Поиск трендов", node=OTHER)
     assert _rows(engine)[SCOUT.agent_id].task == "Поиск трендов"
     with engine.begin() as conn:  # w2 went silent 10 minutes ago, and so did its agent
         conn.execute(update(WORKER).where(WORKER.c.node_name == OTHER)
@@ -236,11 +235,8 @@ def test_heartbeat_ends_only_runs_still_its_own(engine) -> None:
     _register_node(engine, OTHER, list(AGENTS.values()))
     _start_run(engine, "lost-run", time.time())
     _start_run(engine, "requeued-run", time.time())
-    batch = Batch()  # w2 starts the requeued task: the row is now w2's
-    batch.runs["requeued-run"] = RunChange("watcher_price_monitor", "Повторный запуск", time.time())
-    batch.touched.add("watcher_price_monitor")
-    with engine.begin() as conn:
-        apply_batch(conn, batch, AGENTS, OTHER)
+    # w2 starts the requeued task: the row is now w2's
+    _start_run(engine, "requeued-run", time.time(), text="Повторный запуск", node=OTHER)
     with engine.begin() as conn:
         heartbeat(conn, node_name=NODE, hostname="host", pid=1, agents=list(AGENTS.values()),
                   offline_after=300,
@@ -257,11 +253,9 @@ def test_a_dead_workers_run_leaves_an_offline_agent_offline(engine) -> None:
     must not bring the agent back to ok."""
     _register(engine, since=time.time() - 1)
     _register_node(engine, OTHER, [SCOUT])
-    batch = Batch()
-    batch.runs["scout-run"] = RunChange(SCOUT.agent_id, "Поиск трендов", time.time())
-    batch.touched.add(SCOUT.agent_id)
+    # w3 never registered: its run is an orphan from the start
+    _start_run(engine, "scout-run", time.time(), agent=SCOUT, text="Поиск трендов", node="w3@host")
     with engine.begin() as conn:
-        apply_batch(conn, batch, {SCOUT.agent_id: SCOUT}, "w3@host")  # w3: never registered
         conn.execute(update(STATUS).where(STATUS.c.agent_id == SCOUT.agent_id)
                      .values(status=AgentStatus.offline, task=None))
     _beat(engine)
