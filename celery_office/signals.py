@@ -13,28 +13,23 @@ process they run in.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from typing import Any
 
 from celery import signals
-from celery.utils.log import get_logger
 
 from .jsonsafe import fit_text, json_safe
 from .models import AgentStatus
 from . import writer as _writer_module
+from .logs import log_once
 
 __all__ = ["OfficeSignals", "set_routes", "route_of", "ERROR_PREFIX", "RETRY_PREFIX"]
 
-logger = get_logger("celery_office")
-
 ERROR_PREFIX = "Ошибка: "
 RETRY_PREFIX = "Повтор: "
-_LOG_EVERY = 60.0
 
 _routes: Mapping[str, Any] = {}  # task name -> registry.TaskRoute, set by the bootstep
 _fast: dict[str, tuple[str, str]] = {}  # task name -> (agent_id, working text), for handlers
-_last_logged: dict[str, float] = {}
 
 
 def set_routes(routes: Mapping[str, Any]) -> None:
@@ -47,16 +42,6 @@ def set_routes(routes: Mapping[str, Any]) -> None:
 def route_of(task_name: str | None) -> Any:
     """The route of a task name, or None when no agent covers it."""
     return _routes.get(task_name) if task_name else None
-
-
-def log_once(kind: str, message: str, *args: Any, exc_info: bool = False) -> None:
-    """Log ``message`` unless a line of the same kind was logged in the last minute."""
-    now = time.monotonic()
-    last = _last_logged.get(kind)
-    if last is not None and now - last < _LOG_EVERY:
-        return
-    _last_logged[kind] = now
-    logger.warning(message, *args, exc_info=exc_info)
 
 
 def describe(exc: Any) -> str:

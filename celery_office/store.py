@@ -307,24 +307,15 @@ class _Statements:
             index_elements=["agent_id"],
             set_={k: outcome.excluded[k] for k in ("finished_at", "status", "task", "metrics_at")},
         )
-        self.update_status = (
-            update(STATUS)
-            .where(STATUS.c.agent_id == bindparam("a"))
-            .values(
-                status=bindparam("status"),
-                task=bindparam("task"),
-                last_activity=db_now(),
-                updated_at=db_now(),
-            )
-        )
-        self.update_status_metrics = self.update_status.values(
-            metrics=bindparam("metrics", type_=STATUS.c.metrics.type)
-        )
         # for agents no live worker serves: their silence must keep counting
         self.update_status_quiet = (
             update(STATUS)
             .where(STATUS.c.agent_id == bindparam("a"))
             .values(status=bindparam("status"), task=bindparam("task"), updated_at=db_now())
+        )
+        self.update_status = self.update_status_quiet.values(last_activity=db_now())
+        self.update_status_metrics = self.update_status.values(
+            metrics=bindparam("metrics", type_=STATUS.c.metrics.type)
         )
 
 
@@ -649,7 +640,7 @@ def heartbeat(
     Every agent row involved is locked in one sorted statement, as every writer does, so a
     heartbeat never deadlocks with a batch, a registration or a retirement.
     """
-    end_runs = dict(end_runs or {})
+    end_runs = end_runs or {}
     agent_ids = sorted(a.agent_id for a in agents)
     served = set(agent_ids)
     present = conn.execute(

@@ -14,7 +14,8 @@ from typing import Any, TypeVar, overload
 from celery import current_task
 
 from .jsonsafe import fit_text, json_safe
-from .signals import log_once, route_of
+from .logs import log_once
+from .signals import route_of
 from .writer import get_writer
 
 __all__ = ["metrics", "progress"]

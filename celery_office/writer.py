@@ -14,6 +14,7 @@ per task), one warning is logged when writes start failing and one line when the
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
@@ -26,6 +27,7 @@ from celery.utils.log import get_logger
 from sqlalchemy import event
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 
+from .logs import log_once
 from .models import AgentStatus
 from .settings import OfficeSettings
 from .store import (
@@ -48,7 +50,6 @@ __all__ = ["StatusWriter", "get_writer", "configure_writer"]
 logger = get_logger("celery_office")
 
 RETRY_MAX = 5.0  # seconds between two attempts at most while the database is down
-_LOG_EVERY = 60.0  # seconds between two lines about the same refused agent
 
 
 class StatusWriter:
@@ -102,7 +103,6 @@ class StatusWriter:
         self._commit_sent = False
         self._last_error: BaseException | None = None
         self._rejections = 0  # writes refused in a row for their content
-        self._dropped_logged: dict[str, float] = {}
         # runs of this worker in the table that its main process no longer runs:
         # task_id -> (agent_id, when first seen so)
         self._unowned_runs: dict[str, tuple[str, float]] = {}
@@ -406,18 +406,13 @@ class StatusWriter:
                 self._write(ends, set())
             with self._lock:
                 self._written -= part.runs.keys() - self._active.keys()
-            self._log_dropped(agent_id, error)
-
-    def _log_dropped(self, agent_id: str, exc: BaseException | None) -> None:
-        now = time.monotonic()
-        if now - self._dropped_logged.get(agent_id, -_LOG_EVERY) < _LOG_EVERY:
-            return
-        self._dropped_logged[agent_id] = now
-        logger.error(
-            "celery-office: the database refuses the status change of agent %s (%s: %s); "
-            "it is dropped so that the other agents' statuses are written",
-            agent_id, type(exc).__name__, _first_line(exc) if exc else "",
-        )
+            log_once(
+                f"refused:{agent_id}",
+                "celery-office: the database refuses the status change of agent %s (%s: %s); "
+                "it is dropped so that the other agents' statuses are written",
+                agent_id, type(error).__name__, _first_line(error) if error else "",
+                level=logging.ERROR,
+            )
 
     def _guarded(
         self, what: str, work: Callable[[Any], Any], *, transaction: bool = True
