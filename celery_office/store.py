@@ -18,19 +18,16 @@ from typing import Any, Protocol
 
 from sqlalchemy import (
     Connection,
-    Engine,
     bindparam,
-    create_engine,
     delete,
-    event,
     func,
     literal,
     select,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import make_url
 
+from .engine import create_office_engine, safe_url  # re-exported: the engine lives in engine.py
 from .models import (
     AgentStatus,
     OfficeAgentOutcome,
@@ -136,99 +133,6 @@ class Batch:
             if mine_m is None or mine_m[1] < metrics[1]:
                 self.metrics[agent_id] = metrics
         self.touched |= older.touched
-
-
-# --------------------------------------------------------------------------- engines
-
-
-def safe_url(url: str | Any) -> str:
-    """The URL (or an engine's) as text with any password hidden: fit for logs and messages.
-
-    A password passed as a query parameter (``?password=...``) is hidden too.
-    """
-    try:
-        parsed = url.url if isinstance(url, Engine) else make_url(url)
-        secret = [k for k in parsed.query if k.lower() in _SECRET_QUERY_KEYS]
-        if secret:
-            parsed = parsed.update_query_dict({k: "***" for k in secret})
-        return parsed.render_as_string(hide_password=True)
-    except Exception:
-        return "<invalid database URL>"
-
-
-_SECRET_QUERY_KEYS = {"password", "passwd", "pwd", "sslpassword"}
-
-
-def create_office_engine(
-    url: str, *, connect_timeout: float = 5.0, statement_timeout: float = 10.0, **kwargs: Any
-) -> Engine:
-    """An engine whose every wait on the database is bounded.
-
-    PostgreSQL: ``connect_timeout`` bounds connecting, ``statement_timeout`` and
-    ``lock_timeout`` bound each statement on the server, TCP keepalives notice a dead peer.
-    SQLite: a busy timeout, WAL journal (readers never block the writers), and ``BEGIN
-    IMMEDIATE`` so that concurrent writers queue instead of failing to upgrade their lock.
-    """
-    parsed = _with_installed_driver(make_url(url))
-    backend = parsed.get_backend_name()
-    if backend == "postgresql" and parsed.get_driver_name() in _LIBPQ_DRIVERS:
-        ms = int(statement_timeout * 1000)
-        kwargs.setdefault(
-            "connect_args",
-            {
-                "connect_timeout": max(2, int(round(connect_timeout))),
-                "options": f"-c statement_timeout={ms} -c lock_timeout={ms}",
-                "keepalives": 1,
-                "keepalives_idle": 10,
-                "keepalives_interval": 5,
-                "keepalives_count": 3,
-                "application_name": "celery-office",
-            },
-        )
-        if parsed.get_driver_name() == "psycopg2":
-            # executemany in one round trip (psycopg2's execute_batch), not one per row
-            kwargs.setdefault("executemany_mode", "values_plus_batch")
-        if "poolclass" not in kwargs:
-            kwargs.setdefault("pool_size", 2)
-            kwargs.setdefault("max_overflow", 2)
-            kwargs.setdefault("pool_timeout", connect_timeout)
-        return create_engine(parsed, **kwargs)
-    if backend == "sqlite":
-        kwargs.setdefault("connect_args", {"timeout": statement_timeout})
-        engine = create_engine(parsed, **kwargs)
-        _sqlite_immediate_transactions(engine)
-        return engine
-    kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(parsed, **kwargs)
-
-
-_LIBPQ_DRIVERS = ("psycopg2", "psycopg2cffi", "psycopg")
-
-
-def _with_installed_driver(url: Any) -> Any:
-    """``postgresql://`` names SQLAlchemy's default driver (psycopg 3 in SQLAlchemy 2.1);
-    when that is not installed, use psycopg2, which this package depends on."""
-    if url.drivername == "postgresql":
-        try:
-            url.get_dialect().import_dbapi()
-        except ImportError:
-            return url.set(drivername="postgresql+psycopg2")
-    return url
-
-
-def _sqlite_immediate_transactions(engine: Engine) -> None:
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None  # SQLAlchemy emits BEGIN itself
-        cursor = dbapi_connection.cursor()
-        if engine.url.database not in (None, "", ":memory:"):
-            cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _insert(conn: Connection, table: Any) -> Any:
