@@ -4,10 +4,16 @@ Why a history of its own: celery-office lives in a host application's database, 
 application's Alembic history. Its version table is ``office_alembic_version``, so neither
 history ever reads or moves the other's ``alembic_version``.
 
-Why a lock: every worker calls :func:`migrate` when it starts, and many start at once. On
-PostgreSQL the run holds a session-level advisory lock with a fixed key, so one worker migrates
-while the others wait and then find nothing left to do. (SQLite has no such lock: there, start
-one process first, or apply the plain SQL.)
+Why one transaction and a lock: every worker calls :func:`migrate` when it starts, and many
+start at once, often through PgBouncer in transaction pooling, which keeps no session state
+between transactions. So the whole run (lock, contract check, Alembic) is one transaction: on
+PostgreSQL it opens with ``pg_advisory_xact_lock`` on a fixed key, so one worker migrates while
+the others wait and then find nothing left to do, and the lock ends with the transaction. On
+SQLite the engine's ``BEGIN IMMEDIATE`` serialises the runs the same way.
+
+Why a contract check: the dashboard's ``office_agent_status`` often exists already (made by the
+ADOLF spec's model). Before Alembic runs, :mod:`celery_office.contract` checks it and stops with
+one line naming what breaks; the initial revision then adopts it, creating only what is missing.
 
 The same DDL ships as plain SQL (``celery_office/migrations/sql/*.sql``, see :func:`sql_script`)
 for teams that apply schema changes by hand; ``python -m celery_office.schema sql postgresql``
@@ -46,6 +52,7 @@ __all__ = [
     "ADVISORY_LOCK_KEY",
     "VERSION_TABLE",
     "MigrationError",
+    "check",
     "current_revision",
     "downgrade",
     "head_revision",
@@ -59,7 +66,7 @@ log = logging.getLogger(__name__)
 
 VERSION_TABLE = "office_alembic_version"
 
-# Key of pg_advisory_lock: the first 8 bytes of sha256('celery_office') as a signed bigint, so
+# Key of pg_advisory_xact_lock: the first 8 bytes of sha256('celery_office') as a signed bigint, so
 # it is the same on every host and Python version (hash() is salted per process).
 ADVISORY_LOCK_KEY = int.from_bytes(
     hashlib.sha256(b"celery_office").digest()[:8], "big", signed=True
@@ -163,40 +170,60 @@ def _migration_engine(url: str) -> Engine:
 
 
 @contextmanager
-def _migration_lock(connection: Connection) -> Iterator[None]:
-    """Serialise migrations of all workers on PostgreSQL (elsewhere: nothing to lock).
+def _locked_transaction(connection: Connection) -> Iterator[None]:
+    """One transaction holding PostgreSQL's migration lock until it commits or rolls back.
 
-    The lock is session-level, so it outlives the transactions Alembic commits, and it is
-    released explicitly because a caller's pooled connection may live on after this.
+    Alembic, handed a connection already in a transaction, runs inside it and commits nothing,
+    so the lock, the check and the DDL are one unit: all of it or, on any error, none of it.
     """
-    if connection.dialect.name != "postgresql":
+    if connection.in_transaction():  # a caller's connection left in autobegin: start afresh
+        connection.rollback()
+    with connection.begin():
+        if connection.dialect.name == "postgresql":
+            connection.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY}
+            )
         yield
-        return
-    connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
-    connection.commit()
-    try:
-        yield
-    finally:
-        connection.rollback()  # after a failure the transaction is aborted and cannot unlock
-        connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": ADVISORY_LOCK_KEY})
-        connection.commit()
 
 
 def _run(
-    url: str | Engine, doing: str, step: Callable[[Config, str], None], revision: str
+    url: str | Engine,
+    doing: str,
+    step: Callable[[Config, str], None],
+    revision: str,
+    *,
+    check: bool = False,
 ) -> None:
-    with _ALEMBIC_IN_USE, _connection(url, doing) as connection, _migration_lock(connection):
-        step(_config(attributes={"connection": connection}), revision)
+    with _ALEMBIC_IN_USE, _connection(url, doing) as connection:
+        with _locked_transaction(connection):
+            if check:
+                from .contract import check as check_contract
+
+                check_contract(connection, database=safe_url(url))
+            step(_config(attributes={"connection": connection}), revision)
+
+
+def check(url: str | Engine) -> None:
+    """Raise :class:`~celery_office.contract.ContractError` if an existing
+    ``office_agent_status`` cannot be adopted as it is; change nothing. For ``office check``."""
+    from .contract import check as check_contract
+
+    with _connection(url, "Checking the celery-office tables") as connection:
+        check_contract(connection, database=safe_url(url))
 
 
 def migrate(url: str | Engine, revision: str = "head") -> None:
     """Upgrade celery-office's tables at ``url`` to ``revision``; a no-op when already there.
 
-    Safe to call from every worker at start-up: on PostgreSQL concurrent calls wait for each
-    other. Raises :class:`MigrationError` when the database cannot be reached or migrated.
+    Safe to call from every worker at start-up: concurrent calls wait for each other. An
+    existing ``office_agent_status`` is adopted, or, when it breaks the contract, left as it is
+    with a :class:`~celery_office.contract.ContractError` (a :class:`MigrationError`) naming
+    the fix. Raises :class:`MigrationError` when the database cannot be reached or migrated.
     """
     log.debug("Migrating celery-office tables on %s to %s", safe_url(url), revision)
-    _run(url, f"Upgrading celery-office tables to {revision}", command.upgrade, revision)
+    _run(
+        url, f"Upgrading celery-office tables to {revision}", command.upgrade, revision, check=True
+    )
 
 
 def downgrade(url: str | Engine, revision: str = "base") -> None:

@@ -9,6 +9,8 @@ CREATE TABLE office_alembic_version (
 
 -- Running upgrade  -> 0001_initial
 
+CREATE TYPE agentstatus AS ENUM ('ok', 'warning', 'error', 'offline');
+
 CREATE TABLE office_agent_run (
     task_id VARCHAR(255) NOT NULL, 
     agent_id VARCHAR(100) NOT NULL, 
@@ -21,8 +23,6 @@ CREATE TABLE office_agent_run (
 CREATE INDEX ix_office_agent_run_agent_id ON office_agent_run (agent_id);
 
 CREATE INDEX ix_office_agent_run_node_name ON office_agent_run (node_name);
-
-CREATE TYPE agentstatus AS ENUM ('ok', 'warning', 'error', 'offline');
 
 CREATE TABLE office_agent_status (
     id SERIAL NOT NULL, 
@@ -73,7 +73,7 @@ CREATE TABLE office_agent_outcome (
 CREATE VIEW office_agent_status_effective AS
 SELECT id, agent_id, department, name, brand, status, last_activity, task, metrics, salary_equivalent, fte_coefficient, created_at, updated_at,
     CASE WHEN last_activity IS NULL OR last_activity < now() - interval '300 seconds'
-        THEN 'offline'::agentstatus ELSE status END AS effective_status
+        THEN 'offline' ELSE status END AS effective_status
 FROM office_agent_status;
 
 INSERT INTO office_alembic_version (version_num) VALUES ('0001_initial') RETURNING office_alembic_version.version_num;

@@ -10,6 +10,12 @@ them from ``celery_office.models``, which will move on while this file must not.
 ``office_agent_status_effective`` is for readers that cannot trust a row's ``status`` alone: an
 agent whose worker died never writes "offline", so the view derives it from ``last_activity``
 being older than 300 seconds by the database clock (never a reader's clock).
+
+Adoption: ``office_agent_status`` (and its ``agentstatus`` type) often exists already, made by
+the ADOLF spec's own model. :mod:`celery_office.contract` has checked it before this runs; here
+the table and the type are created only when absent, and an existing table is not touched
+(no index added, no column changed): the side tables and the view are built around it. Offline
+(``--sql``) output is for an empty database and creates everything.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql.named_types import CreateEnumType, DropEnumType
 
 revision: str = "0001_initial"
 down_revision: str | Sequence[str] | None = None
@@ -28,9 +35,13 @@ depends_on: str | Sequence[str] | None = None
 VIEW = "office_agent_status_effective"
 OFFLINE_AFTER_SECONDS = 300
 
-# One named type shared by two tables: PostgreSQL creates it once with the first table (Alembic
-# remembers it for the second); SQLite stores VARCHAR(7).
-agentstatus = sa.Enum("ok", "warning", "error", "offline", name="agentstatus")
+# One named type shared by two tables, created by upgrade() itself when absent (create_type=False:
+# not by create_table); SQLite stores VARCHAR(7).
+agentstatus = sa.Enum("ok", "warning", "error", "offline", name="agentstatus").with_variant(
+    postgresql.ENUM("ok", "warning", "error", "offline", name="agentstatus", create_type=False),
+    "postgresql",
+)
+agentstatus_type = postgresql.ENUM("ok", "warning", "error", "offline", name="agentstatus")
 json_document = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 aware_datetime = sa.DateTime(timezone=True)
 
@@ -45,11 +56,34 @@ STALE_BEFORE = {
     "postgresql": f"now() - interval '{OFFLINE_AFTER_SECONDS} seconds'",
     "sqlite": f"strftime('%Y-%m-%d %H:%M:%f000', 'now', '-{OFFLINE_AFTER_SECONDS} seconds')",
 }
-# PostgreSQL: keep the column's type agentstatus instead of text.
-OFFLINE = {"postgresql": "'offline'::agentstatus", "sqlite": "'offline'"}
+# An untyped literal: a CASE takes the type of its other branch, the status column's, whether
+# that is agentstatus or the text of an adopted table stored with native_enum=False.
+OFFLINE = "'offline'"
+# Adopting takes a brief lock on the dashboard's table (the foreign key of office_agent_outcome):
+# give up rather than queue the dashboard's writers behind a long transaction of its own.
+ADOPTION_LOCK_TIMEOUT = "5s"
+
+
+def _existing() -> tuple[bool, bool]:
+    """Whether office_agent_status and PostgreSQL's agentstatus type already exist (never in
+    offline mode, whose SQL is for an empty database)."""
+    if op.get_context().as_sql:
+        return False, False
+    bind = op.get_bind()
+    inspector = sa.inspect(bind)
+    has_type = bind.dialect.name == "postgresql" and any(
+        enum["name"] == "agentstatus" and enum["visible"] for enum in inspector.get_enums()
+    )
+    return inspector.has_table("office_agent_status"), has_type
 
 
 def upgrade() -> None:
+    dialect = op.get_context().dialect.name
+    has_table, has_type = _existing()
+    if dialect == "postgresql" and not has_type:
+        op.execute(CreateEnumType(agentstatus_type))
+    if dialect == "postgresql" and has_table:
+        op.execute(f"SET LOCAL lock_timeout = '{ADOPTION_LOCK_TIMEOUT}'")
     op.create_table(
         "office_agent_run",
         sa.Column("task_id", sa.String(length=255), nullable=False),
@@ -66,35 +100,39 @@ def upgrade() -> None:
         op.f("ix_office_agent_run_node_name"), "office_agent_run", ["node_name"], unique=False
     )
 
-    op.create_table(
-        "office_agent_status",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("agent_id", sa.String(length=100), nullable=False),
-        sa.Column("department", sa.String(length=50), nullable=False),
-        sa.Column("name", sa.String(length=100), nullable=False),
-        sa.Column("brand", sa.String(length=20), nullable=True),
-        sa.Column("status", agentstatus, nullable=False),
-        sa.Column("last_activity", aware_datetime, nullable=True),
-        sa.Column("task", sa.String(length=255), nullable=True),
-        sa.Column("metrics", json_document, nullable=True),
-        sa.Column("salary_equivalent", sa.Integer(), nullable=True),
-        sa.Column("fte_coefficient", sa.Numeric(precision=3, scale=2), nullable=True),
-        sa.Column("created_at", aware_datetime, nullable=True),
-        sa.Column("updated_at", aware_datetime, nullable=True),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_office_agent_status")),
-    )
-    op.create_index(
-        op.f("ix_office_agent_status_agent_id"), "office_agent_status", ["agent_id"], unique=True
-    )
-    op.create_index(
-        op.f("ix_office_agent_status_brand"), "office_agent_status", ["brand"], unique=False
-    )
-    op.create_index(
-        op.f("ix_office_agent_status_department"),
-        "office_agent_status",
-        ["department"],
-        unique=False,
-    )
+    if not has_table:
+        op.create_table(
+            "office_agent_status",
+            sa.Column("id", sa.Integer(), nullable=False),
+            sa.Column("agent_id", sa.String(length=100), nullable=False),
+            sa.Column("department", sa.String(length=50), nullable=False),
+            sa.Column("name", sa.String(length=100), nullable=False),
+            sa.Column("brand", sa.String(length=20), nullable=True),
+            sa.Column("status", agentstatus, nullable=False),
+            sa.Column("last_activity", aware_datetime, nullable=True),
+            sa.Column("task", sa.String(length=255), nullable=True),
+            sa.Column("metrics", json_document, nullable=True),
+            sa.Column("salary_equivalent", sa.Integer(), nullable=True),
+            sa.Column("fte_coefficient", sa.Numeric(precision=3, scale=2), nullable=True),
+            sa.Column("created_at", aware_datetime, nullable=True),
+            sa.Column("updated_at", aware_datetime, nullable=True),
+            sa.PrimaryKeyConstraint("id", name=op.f("pk_office_agent_status")),
+        )
+        op.create_index(
+            op.f("ix_office_agent_status_agent_id"),
+            "office_agent_status",
+            ["agent_id"],
+            unique=True,
+        )
+        op.create_index(
+            op.f("ix_office_agent_status_brand"), "office_agent_status", ["brand"], unique=False
+        )
+        op.create_index(
+            op.f("ix_office_agent_status_department"),
+            "office_agent_status",
+            ["department"],
+            unique=False,
+        )
 
     op.create_table(
         "office_worker",
@@ -127,12 +165,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("agent_id", name=op.f("pk_office_agent_outcome")),
     )
 
-    dialect = op.get_context().dialect.name
     op.execute(
         f"CREATE VIEW {VIEW} AS\n"
         f"SELECT {STATUS_COLUMNS},\n"
         f"    CASE WHEN last_activity IS NULL OR last_activity < {STALE_BEFORE[dialect]}\n"
-        f"        THEN {OFFLINE[dialect]} ELSE status END AS effective_status\n"
+        f"        THEN {OFFLINE} ELSE status END AS effective_status\n"
         f"FROM office_agent_status"
     )
 
@@ -150,4 +187,5 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_office_agent_run_agent_id"), table_name="office_agent_run")
     op.drop_table("office_agent_run")
     # drop_table leaves a named PostgreSQL type behind; without this a second upgrade fails.
-    agentstatus.drop(op.get_bind(), checkfirst=False)
+    if op.get_context().dialect.name == "postgresql":
+        op.execute(DropEnumType(agentstatus_type))
