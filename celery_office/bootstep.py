@@ -52,6 +52,7 @@ class OfficeStep(bootsteps.StartStopStep):
             if getattr(worker, "logfile", None):
                 logger.critical("celery-office: %s", exc)
             raise SystemExit(f"celery-office: {exc}") from None
+        settings.warn_if_default_database()  # one warning naming the SQLite file, if no URL set
         agents = {route.agent.agent_id: route.agent for route in routes.values()}
         if not agents:
             logger.warning(

@@ -12,6 +12,7 @@ from dataclasses import dataclass, fields
 from typing import Any, Mapping
 
 from .errors import OfficeConfigError
+from .logs import logger
 
 __all__ = ["OfficeSettings", "DEFAULT_DATABASE_URL"]
 
@@ -61,6 +62,24 @@ class OfficeSettings:
                 f"office_heartbeat_interval ({self.heartbeat_interval:g} s) must be shorter than "
                 f"office_offline_after ({self.offline_after:g} s), or every agent reads as offline "
                 "between two heartbeats"
+            )
+
+    def default_database_file(self) -> str | None:
+        """The absolute path of the SQLite file written when no database URL was set."""
+        if self.database_url != DEFAULT_DATABASE_URL:
+            return None
+        return os.path.abspath(DEFAULT_DATABASE_URL.removeprefix("sqlite:///"))
+
+    def warn_if_default_database(self) -> None:
+        """Say at start, once, where statuses go when nobody named a database: a file in the
+        working directory that no dashboard reads is easy to miss at info level."""
+        path = self.default_database_file()
+        if path is not None:
+            logger.warning(
+                "celery-office: office_database_url is not set, so agent statuses are written "
+                "to the SQLite file %s; set OFFICE_DATABASE_URL (or office_database_url in the "
+                "app's config) to the dashboard's database, e.g. "
+                "postgresql+psycopg2://user:password@host/adolf", path,
             )
 
     @classmethod

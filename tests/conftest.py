@@ -19,6 +19,8 @@ from sqlalchemy.engine import make_url
 # pytest-celery 1.x replaces `celery_worker` with a Docker-based fixture; restore the classic one.
 from celery.contrib.pytest import celery_worker  # noqa: F401
 
+from .pgbouncer import PgBouncer, pgbouncer_binary
+
 PG_ADMIN_URL = os.environ.get(
     "OFFICE_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 )
@@ -68,6 +70,55 @@ def make_pg_database(prefix: str = "office_test") -> str:
     return make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
 
 
+# --------------------------------------------------------------------------- PostgreSQL drivers
+
+# In these modules every test on PostgreSQL runs with both drivers: psycopg 3 sends typed
+# parameters (the status enum) and would prepare statements, so the store's SQL must be proven
+# on it too. Elsewhere the driver of OFFICE_TEST_PG_URL (psycopg2) alone keeps the suite short.
+BOTH_DRIVERS_MODULES = ("test_store", "test_writer")
+PG_DRIVERS = ("psycopg2", "psycopg")
+
+
+def with_pg_driver(url: str, driver: str | None) -> str:
+    """``url`` with its PostgreSQL driver replaced (``None``: unchanged)."""
+    if driver is None:
+        return url
+    parsed = make_url(url)
+    return parsed.set(drivername=f"{parsed.get_backend_name()}+{driver}").render_as_string(
+        hide_password=False
+    )
+
+
+@pytest.fixture
+def pg_driver() -> str | None:
+    """The PostgreSQL driver of ``fresh_pg_url`` and ``pg_url``; ``None``: that of
+    OFFICE_TEST_PG_URL. Parametrized with both drivers in ``BOTH_DRIVERS_MODULES``."""
+    return None
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    module = metafunc.module.__name__.rsplit(".", 1)[-1]
+    names = set(metafunc.fixturenames)
+    if module in BOTH_DRIVERS_MODULES and names & {"pg_driver", "db_url"}:
+        if "pg_driver" not in names:  # db_url reaches pg_url at run time only
+            metafunc.fixturenames.append("pg_driver")
+        metafunc.parametrize("pg_driver", PG_DRIVERS, ids=["psycopg2", "psycopg3"])
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A SQLite run of a both-drivers test is the same with either PostgreSQL driver: once."""
+    keep, drop = [], []
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if params.get("db_url") == "sqlite" and params.get("pg_driver", PG_DRIVERS[0]) != PG_DRIVERS[0]:
+            drop.append(item)
+        else:
+            keep.append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
 def drop_pg_database(url: str) -> None:
     name = make_url(url).database
     engine = _admin_engine()
@@ -77,9 +128,9 @@ def drop_pg_database(url: str) -> None:
 
 
 @pytest.fixture
-def fresh_pg_url() -> Iterator[str]:
+def fresh_pg_url(pg_driver: str | None) -> Iterator[str]:
     """URL of a new, empty PostgreSQL database (no tables), dropped after the test."""
-    url = make_pg_database()
+    url = with_pg_driver(make_pg_database(), pg_driver)
     try:
         yield url
     finally:
@@ -111,3 +162,46 @@ def db_url(request) -> str:
     if request.param == "postgresql":
         return request.getfixturevalue("pg_url")
     return request.getfixturevalue("sqlite_url")
+
+
+# --------------------------------------------------------------------------- PgBouncer
+
+
+@pytest.fixture(scope="session")
+def pgbouncer() -> Iterator[PgBouncer]:
+    """A real PgBouncer (transaction pooling, stock settings) in front of the tests' PostgreSQL,
+    on a free loopback port. Skips where pgbouncer is not installed, except in CI: fails."""
+    require_postgres()
+    if pgbouncer_binary() is None:
+        message = "pgbouncer is not installed (Debian: apt-get install -y pgbouncer)"
+        if IN_CI:
+            pytest.fail(message + " (CI requires the PgBouncer tests; .ci/run installs it)")
+        pytest.skip(message)
+    bouncer = PgBouncer(PG_ADMIN_URL).start()
+    yield bouncer
+    bouncer.stop()
+
+
+@pytest.fixture
+def fresh_pgbouncer_url(fresh_pg_url: str, pgbouncer: PgBouncer) -> str:
+    """``fresh_pg_url`` (a new, empty database) reached through PgBouncer."""
+    return pgbouncer.url(fresh_pg_url)
+
+
+@pytest.fixture
+def pgbouncer_url(fresh_pgbouncer_url: str) -> str:
+    """A new database migrated to head through PgBouncer, and its URL through PgBouncer."""
+    from celery_office import migrate
+
+    migrate(fresh_pgbouncer_url)
+    return fresh_pgbouncer_url
+
+
+@pytest.fixture(autouse=True)
+def _fresh_log_once() -> Iterator[None]:
+    """Each test starts with no line rate-limited: ``log_once`` remembers kinds for a minute,
+    so a test would otherwise miss a line an earlier test of the same process logged."""
+    from celery_office import logs
+
+    logs._last_logged.clear()
+    yield
