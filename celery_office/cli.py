@@ -59,14 +59,16 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
-from .errors import OfficeError
-from .jsonsafe import json_safe
+from .engine import require_sync_driver
+from .errors import OfficeError, invalid_url
+from .jsonsafe import cut, json_safe
 from .schema import MigrationError, current_revision, head_revision
 from .schema import migrate as migrate_tables
 from .models import AgentStatus
 from .registry import DEFAULT_SETTING_HINT, RegistryError, load_registry
 from .settings import OfficeSettings
 from .store import AgentRow, agent_statuses, create_office_engine, safe_url
+from .validation import SHOWN_MAX
 
 __all__ = [
     "office",
@@ -89,7 +91,6 @@ __all__ = [
 
 DATABASE_HINT = "office_database_url / OFFICE_DATABASE_URL"
 THIN_SPACE = "\u2009"
-ELLIPSIS = "…"
 EMPTY = "—"
 GAP = 2  # spaces between table columns
 MIN_SHRUNK = 8  # a cut column keeps at least this many characters
@@ -182,19 +183,8 @@ def display_width(text: str) -> int:
 
 
 def truncate(text: str, width: int) -> str:
-    """``text`` cut to ``width`` columns, the cut marked with ``…``."""
-    if display_width(text) <= width:
-        return text
-    if width <= 0:
-        return ""
-    kept, used = [], 0
-    for ch in text:
-        w = _char_width(ch)
-        if used + w > width - 1:
-            break
-        kept.append(ch)
-        used += w
-    return "".join(kept) + ELLIPSIS
+    """``text`` cut to ``width`` terminal columns, the cut marked with ``…``."""
+    return cut(text, width, width=_char_width)
 
 
 def fit_widths(
@@ -457,7 +447,7 @@ def _no_color(ctx: click.Context, flag: bool) -> bool:
 def _password(url: str) -> str | None:
     try:
         return make_url(url).password
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         return None
 
 
@@ -471,13 +461,11 @@ class _Database:
         self.settings = settings
         self.safe = safe_url(self.url)
         try:
-            self.parsed = make_url(self.url)
-        except ArgumentError:
-            _fail(
-                ctx,
-                "the database URL is not valid; expected "
-                f"dialect+driver://user:password@host:port/database. Check {self.hint}.",
-            )
+            self.parsed = require_sync_driver(self.url)
+        except OfficeError as exc:  # an asynchronous driver: names the synchronous one
+            _fail(ctx, f"{exc}. Check {self.hint}.")
+        except (ArgumentError, ValueError) as exc:  # e.g. a port that is not a number
+            _fail(ctx, str(invalid_url(exc, check=self.hint)))
         self.is_sqlite = self.parsed.get_backend_name() == "sqlite"
 
     def fail(self, message: str) -> NoReturn:
@@ -526,7 +514,9 @@ class _Database:
                 advice = ("Name the driver celery-office installs: postgresql+psycopg2://..., "
                           f"in {self.hint}; or install psycopg")
             self.fail(f"the database driver for {self.safe} is not installed: {exc}. {advice}.")
-        except (ArgumentError, SQLAlchemyError) as exc:
+        except OfficeError as exc:
+            self.fail(f"{exc}. Check {self.hint}.")
+        except (ArgumentError, SQLAlchemyError, ValueError) as exc:
             self.fail(f"cannot use the database URL {self.safe}: {self.reason(exc)}. "
                       f"Check {self.hint}.")
 
@@ -611,7 +601,7 @@ def _check_filter(ctx: click.Context, kind: str, given: Sequence[str], known: se
     if not unknown:
         return
     plural = "s" if len(unknown) > 1 else ""
-    names = ", ".join(repr(name) for name in unknown)
+    names = ", ".join(cut(repr(name), SHOWN_MAX) for name in unknown)
     listing = ", ".join(sorted(known)) if known else "none (no agent has reported yet)"
     kinds = {"department": "departments", "brand": "brands"}[kind]
     _fail(ctx, f"unknown {kind}{plural} {names}; known {kinds}: {listing}")

@@ -6,14 +6,14 @@ import enum
 import math
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
 from .models import TASK_MAX
 
-__all__ = ["json_safe", "metrics_dict", "fit_text"]
+__all__ = ["json_safe", "metrics_dict", "fit_text", "cut", "unstorable_at"]
 
 ELLIPSIS = "…"
 _INT_DIGITS = 4000  # longer whole Decimals become floats: Python's JSON refuses huge ints
@@ -95,3 +95,34 @@ def metrics_dict(metrics: Any, argument: str = "metrics") -> dict[str, Any] | No
             f"{argument} must be a dict of JSON-compatible values, got {type(metrics).__name__}"
         )
     return json_safe(metrics)
+
+
+def cut(text: str, limit: int, *, width: Callable[[str], int] | None = None) -> str:
+    """``text`` within ``limit`` characters, the cut marked with an ellipsis: the one way
+    celery-office shortens what it shows (values in error messages, table cells).
+
+    ``width`` counts the columns of one character (wide East Asian characters take two in a
+    terminal); without it every character counts one.
+    """
+    if width is None:
+        if len(text) <= limit:
+            return text
+        return text[: limit - 1] + ELLIPSIS if limit > 0 else ""
+    if sum(map(width, text)) <= limit:
+        return text
+    if limit <= 0:
+        return ""
+    kept, used = [], 0
+    for ch in text:
+        used += width(ch)
+        if used > limit - 1:
+            break
+        kept.append(ch)
+    return "".join(kept) + ELLIPSIS
+
+
+def unstorable_at(text: str) -> int | None:
+    """Index of the first character no database stores in text (NUL, a lone surrogate), or
+    None: the same characters ``fit_text`` and ``json_safe`` replace."""
+    found = _UNSTORABLE.search(text)
+    return None if found is None else found.start()

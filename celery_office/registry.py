@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
-import math
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -27,15 +26,11 @@ import yaml
 from yaml.constructor import ConstructorError
 from yaml.reader import ReaderError
 
-from celery_office.models import (
-    AGENT_ID_MAX,
-    BRAND_MAX,
-    DEPARTMENT_MAX,
-    FTE_MAX,
-    NAME_MAX,
-    SALARY_MAX,
-    TASK_MAX,
-)
+from celery_office import validation
+from celery_office.errors import FieldError, OfficeError
+from celery_office.jsonsafe import cut
+from celery_office.models import DEPARTMENT_MAX, NAME_MAX, TASK_MAX
+from celery_office.validation import SHOWN_MAX, describe
 
 __all__ = [
     "AgentSpec",
@@ -63,9 +58,7 @@ BUILTIN_DEFAULTS: Mapping[str, Any] = MappingProxyType(
     {"brand": None, "salary_equivalent": 60000, "fte_coefficient": Decimal("1.00")}
 )
 
-_AGENT_ID_RE = re.compile(r"[A-Za-z0-9_.:-]+")
 _GLOB_CHARS = frozenset("*?[")
-_CENT = Decimal("0.01")
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _ROUTE_CACHE_MAX = 10_000  # far above any worker's task count; bounds memory on odd callers
 
@@ -74,11 +67,12 @@ _ROUTE_CACHE_MAX = 10_000  # far above any worker's task count; bounds memory on
 # Public types
 
 
-class RegistryError(ValueError):
+class RegistryError(OfficeError, ValueError):
     """A problem in agents.yaml, located as precisely as the file allows.
 
     ``str(err)`` reads ``"{path}:{line}: agent '{agent}': field '{field}': {problem}"``, the parts
-    that are ``None`` left out, so editors and CI logs can jump to the line.
+    that are ``None`` left out, so editors and CI logs can jump to the line. Agent ids and keys
+    are shown cut to a readable length, with unprintable characters escaped.
     """
 
     def __init__(
@@ -100,15 +94,27 @@ class RegistryError(ValueError):
         where = self.path if self.line is None else f"{self.path}:{self.line}"
         parts = [where]
         if self.agent is not None:
-            parts.append(f"agent '{self.agent}'")
+            parts.append(f"agent '{_shown(self.agent)}'")
         if self.field is not None:
-            parts.append(f"field '{self.field}'")
+            parts.append(f"field '{_shown(self.field)}'")
         parts.append(self.problem)
         return ": ".join(parts)
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Exceptions may cross process boundaries (Celery pickles them): keep every attribute.
         return (type(self), (self.path, self.problem, self.line, self.agent, self.field))
+
+
+def _shown(name: str) -> str:
+    """A name from the file as a message shows it: cut, unprintable characters escaped."""
+    if not name.isprintable():
+        name = repr(name)[1:-1]
+    return cut(name, SHOWN_MAX)
+
+
+def _quoted(value: Any) -> str:
+    """A task name or pattern quoted in a message, cut like any shown value."""
+    return cut(repr(value), SHOWN_MAX)
 
 
 @dataclass(frozen=True)
@@ -160,11 +166,7 @@ def _matches(pattern: str, task_name: str) -> bool:
 
 def _shown_text(text: str | None, task_name: str) -> str:
     """The registry text, else the task's own name cut to fit the ``task`` column."""
-    if text is not None:
-        return text
-    if len(task_name) <= TASK_MAX:
-        return task_name
-    return task_name[: TASK_MAX - 1] + "…"
+    return text if text is not None else cut(task_name, TASK_MAX)
 
 
 def _pattern_line(agent: AgentSpec, pattern: str) -> int:
@@ -253,10 +255,10 @@ class Registry:
         line_a, line_b = _pattern_line(agent_a, pattern_a), _pattern_line(agent_b, pattern_b)
         raise RegistryError(
             self.path,
-            f"task {task_name!r} is matched by pattern {pattern_a!r} of agent "
-            f"{agent_a.agent_id!r} (line {line_a}) and by pattern {pattern_b!r} of agent "
-            f"{agent_b.agent_id!r} (line {line_b}); add an exact entry for {task_name!r} under "
-            f"the agent that runs it, or narrow one of the patterns",
+            f"task {_quoted(task_name)} is matched by pattern {_quoted(pattern_a)} of agent "
+            f"{agent_a.agent_id!r} (line {line_a}) and by pattern {_quoted(pattern_b)} of agent "
+            f"{agent_b.agent_id!r} (line {line_b}); add an exact entry for {_quoted(task_name)} "
+            f"under the agent that runs it, or narrow one of the patterns",
             line=line_b,
         )
 
@@ -338,24 +340,13 @@ _Loader.add_constructor(
 
 
 # --------------------------------------------------------------------------------------------
-# Value checks (the caller knows where the value is; these only say what is wrong)
+# Value checks: the rules live in celery_office.validation; here only what YAML adds
 
 
-class _Invalid(Exception):
-    """A value's problem, before the caller attaches its location."""
-
-
-def _describe(value: Any) -> str:
-    if value is None:
-        return "null (an empty value)"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    text = repr(value)
-    if len(text) > 60:
-        text = text[:57] + "..."
-    return f"{text} ({type(value).__name__})"
+_TEXT_FIELDS = frozenset({"department", "name", "brand"})
+_FIELD_CHECKS: Mapping[str, Callable[[Any], Any]] = MappingProxyType(
+    {key: validation.FIELD_RULES[key] for key in (*_TEXT_FIELDS, *DEFAULT_KEYS)}
+)
 
 
 def _quote_hint(value: Any) -> str:
@@ -363,55 +354,6 @@ def _quote_hint(value: Any) -> str:
     if value is None or isinstance(value, (str, dict, list)):
         return ""
     return "; put the value in quotes if it is meant as text"
-
-
-def _string(value: Any, limit: int, *, nullable: bool = False) -> str | None:
-    if value is None and nullable:
-        return None
-    if not isinstance(value, str):
-        expected = "a string or null" if nullable else "a string"
-        raise _Invalid(f"expected {expected}, got {_describe(value)}{_quote_hint(value)}")
-    if not value.strip():
-        raise _Invalid("must not be empty" + ("; use null for none" if nullable else ""))
-    if len(value) > limit:
-        raise _Invalid(f"must be at most {limit} characters, got {len(value)}")
-    return value
-
-
-def _salary(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _Invalid(f"expected an integer, got {_describe(value)}")
-    if value < 0:
-        raise _Invalid(f"must be 0 or more, got {value}")
-    if value > SALARY_MAX:
-        raise _Invalid(f"must be at most {SALARY_MAX}, got {value}")
-    return value
-
-
-def _fte(value: Any) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise _Invalid(f"expected a number such as 1.0 or 0.5, got {_describe(value)}")
-    if isinstance(value, float) and not math.isfinite(value):
-        raise _Invalid(f"must be a finite number, got {value}")
-    number = Decimal(value) if isinstance(value, int) else Decimal(repr(value))
-    if number < 0:
-        raise _Invalid(f"must be 0 or more, got {value}")
-    if number > FTE_MAX:
-        raise _Invalid(f"must be at most {FTE_MAX}, got {value}")
-    if number != number.quantize(_CENT):
-        raise _Invalid(f"must have at most 2 decimal places, got {value}")
-    return number.quantize(_CENT)
-
-
-_VALUE_CHECKS: Mapping[str, Callable[[Any], Any]] = MappingProxyType(
-    {
-        "department": lambda value: _string(value, DEPARTMENT_MAX),
-        "name": lambda value: _string(value, NAME_MAX),
-        "brand": lambda value: _string(value, BRAND_MAX, nullable=True),
-        "salary_equivalent": _salary,
-        "fte_coefficient": _fte,
-    }
-)
 
 
 def _duplicate(first: int) -> str:
@@ -509,7 +451,7 @@ class _Parser:
             self.fail(
                 line,
                 f"the top level must be a mapping with 'agents' (and optionally 'defaults'), "
-                f"got {_describe(data)}",
+                f"got {describe(data)}",
             )
         for key, first, again in data.duplicates:
             self.fail(again, "duplicate top-level " + _duplicate(first), field=str(key))
@@ -533,13 +475,13 @@ class _Parser:
             self.fail(
                 line,
                 "expected a mapping of agent id -> department, name and tasks, "
-                f"got {_describe(entries)}",
+                f"got {describe(entries)}",
                 field="agents",
             )
         for key, first, again in entries.duplicates:
             self.fail(
                 again,
-                f"duplicate agent id {key!r} (first defined at line {first}); "
+                f"duplicate agent id {_quoted(key)} (first defined at line {first}); "
                 f"agent ids must be unique: rename or remove one",
                 agent=str(key),
             )
@@ -554,7 +496,7 @@ class _Parser:
         if not isinstance(given, _MarkedDict):
             self.fail(
                 top.value_lines["defaults"],
-                f"expected a mapping of {', '.join(DEFAULT_KEYS)}, got {_describe(given)}",
+                f"expected a mapping of {', '.join(DEFAULT_KEYS)}, got {describe(given)}",
                 field="defaults",
             )
         for key, first, again in given.duplicates:
@@ -581,33 +523,20 @@ class _Parser:
         self, mapping: _MarkedDict, key: str, value: Any, *, agent: str | None, field: str
     ) -> Any:
         try:
-            return _VALUE_CHECKS[key](value)
-        except _Invalid as exc:
-            self.fail(mapping.value_lines[key], str(exc), agent=agent, field=field)
+            return _FIELD_CHECKS[key](value)
+        except FieldError as exc:
+            hint = _quote_hint(value) if key in _TEXT_FIELDS else ""
+            self.fail(mapping.value_lines[key], exc.problem + hint, agent=agent, field=field)
 
     # -- agents
 
     def _check_agent_id(self, agent_id: Any, line: int) -> None:
-        if not isinstance(agent_id, str):
-            self.fail(
-                line,
-                f"agent id must be a string, got {_describe(agent_id)}{_quote_hint(agent_id)}",
-            )
-        if not agent_id:
-            self.fail(line, "agent id must not be empty")
-        if len(agent_id) > AGENT_ID_MAX:
-            self.fail(
-                line,
-                f"agent id must be at most {AGENT_ID_MAX} characters, got {len(agent_id)}",
-                agent=agent_id,
-            )
-        if not _AGENT_ID_RE.fullmatch(agent_id):
-            self.fail(
-                line,
-                "invalid agent id: use only Latin letters, digits, '_', '.', ':' and '-' "
-                "(no spaces)",
-                agent=agent_id,
-            )
+        try:
+            validation.agent_id(agent_id)
+        except FieldError as exc:
+            named = isinstance(agent_id, str) and agent_id.strip() != ""
+            hint = _quote_hint(agent_id)
+            self.fail(line, f"agent id {exc.problem}{hint}", agent=agent_id if named else None)
 
     def _agent(
         self, agent_id: Any, body: Any, line: int, defaults: Mapping[str, Any]
@@ -636,7 +565,7 @@ class _Parser:
         if not isinstance(body, _MarkedDict):
             self.fail(
                 line,
-                f"expected a mapping with department, name and tasks, got {_describe(body)}",
+                f"expected a mapping with department, name and tasks, got {describe(body)}",
                 agent=agent_id,
             )
         for key, first, again in body.duplicates:
@@ -669,14 +598,14 @@ class _Parser:
             self.fail(
                 line,
                 f"expected a mapping of task name or pattern -> text shown while it runs "
-                f"(null shows the task's name), got {_describe(raw)}",
+                f"(null shows the task's name), got {describe(raw)}",
                 agent=agent_id,
                 field="tasks",
             )
         for key, first, again in raw.duplicates:
             self.fail(
                 again,
-                f"duplicate task pattern {key!r} (first listed at line {first}); keep one",
+                f"duplicate task pattern {_quoted(key)} (first listed at line {first}); keep one",
                 agent=agent_id,
                 field="tasks",
             )
@@ -688,7 +617,7 @@ class _Parser:
         if not isinstance(pattern, str):
             self.fail(
                 raw.key_lines[pattern],
-                f"task pattern must be a string, got {_describe(pattern)}{_quote_hint(pattern)}",
+                f"task pattern must be a string, got {describe(pattern)}{_quote_hint(pattern)}",
                 agent=agent_id,
                 field="tasks",
             )
@@ -696,9 +625,9 @@ class _Parser:
             problem = "task pattern must not be empty"
             self.fail(raw.key_lines[pattern], problem, agent=agent_id, field="tasks")
         try:
-            _string(text, TASK_MAX, nullable=True)
-        except _Invalid as exc:
-            problem = f"text for {pattern!r}: {exc}"
+            validation.check("task", text)
+        except FieldError as exc:
+            problem = f"text for {_quoted(pattern)}: {exc.problem}"
             self.fail(raw.value_lines[pattern], problem, agent=agent_id, field="tasks")
 
     def _check_shared_patterns(self, agents: Mapping[str, AgentSpec]) -> None:
@@ -712,7 +641,7 @@ class _Parser:
                 kind = "pattern" if _is_glob(pattern) else "task"
                 self.fail(
                     _pattern_line(agent, pattern),
-                    f"{kind} {pattern!r} is also listed under agent {other.agent_id!r} "
+                    f"{kind} {_quoted(pattern)} is also listed under agent {other.agent_id!r} "
                     f"(line {_pattern_line(other, pattern)}); a task belongs to one agent: "
                     f"remove one of the two entries",
                     agent=agent.agent_id,

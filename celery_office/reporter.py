@@ -10,7 +10,8 @@ clock (the spec's naive ``datetime.utcnow()`` is wrong on any server not set to 
 of an agent with no row registers it as idle (the spec's did nothing, and passed a raw SQL string
 that SQLAlchemy 2 rejects); ``metrics=None`` keeps the row's metrics (the spec's ``metrics or {}``
 blanked them on every report without metrics); long texts are cut to the column's 255
-characters instead of failing.
+characters instead of failing. The agent's own fields follow the rules of ``agents.yaml``
+(:mod:`celery_office.validation`), so a module moved from hand calls to the worker keeps its row.
 """
 
 from __future__ import annotations
@@ -18,22 +19,17 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session
 
+from . import validation
+from .errors import OfficeError, invalid_url
 from .jsonsafe import fit_text, metrics_dict
-from .models import (
-    AGENT_ID_MAX,
-    BRAND_MAX,
-    DEPARTMENT_MAX,
-    FTE_MAX,
-    NAME_MAX,
-    SALARY_MAX,
-    AgentStatus,
-)
+from .models import AgentStatus
 from .settings import DEFAULT_DATABASE_URL
 from .store import create_office_engine, touch_agents, upsert_status
 from .signals import ERROR_PREFIX
@@ -47,14 +43,19 @@ class OfficeReporter:
     """Reports one agent's status by hand, as in the ADOLF integration spec.
 
     Parameters:
-        agent_id: unique id of the agent (at most 100 characters).
+        agent_id: unique id of the agent (at most 100 characters: Latin letters, digits,
+            ``_ . : -``).
         department: the module, e.g. ``watcher`` (at most 50).
         name: the name the dashboard shows (at most 100).
         brand: optional brand (at most 20).
         salary_equivalent: monthly salary of a human doing the same work (non-negative integer).
-        fte_coefficient: full-time equivalent, 0 to 9.99 with two decimals.
+        fte_coefficient: full-time equivalent, a number (not text) from 0 to 9.99 with two
+            decimals.
         engine: where to write; default: the process's engine from ``OFFICE_DATABASE_URL``
             (``sqlite:///office.db`` when unset).
+
+    A field breaking these rules raises :class:`~celery_office.errors.FieldError` (a
+    ``ValueError``) naming the field and the limit, the same rules as ``agents.yaml``.
     """
 
     def __init__(
@@ -68,12 +69,12 @@ class OfficeReporter:
         *,
         engine: Engine | None = None,
     ) -> None:
-        self.agent_id = _text("agent_id", agent_id, AGENT_ID_MAX)
-        self.department = _text("department", department, DEPARTMENT_MAX)
-        self.name = _text("name", name, NAME_MAX)
-        self.brand = None if brand is None else _text("brand", brand, BRAND_MAX)
-        self.salary_equivalent = _salary(salary_equivalent)
-        self.fte_coefficient = _fte(fte_coefficient)
+        self.agent_id: str = validation.check("agent_id", agent_id)
+        self.department: str = validation.check("department", department)
+        self.name: str = validation.check("name", name)
+        self.brand: str | None = validation.check("brand", brand)
+        self.salary_equivalent: int = validation.check("salary_equivalent", salary_equivalent)
+        self.fte_coefficient: Decimal = validation.check("fte_coefficient", fte_coefficient)
         self._engine = engine
 
     def __repr__(self) -> str:
@@ -134,42 +135,6 @@ class OfficeReporter:
             )
 
 
-def _text(field: str, value: Any, limit: int) -> str:
-    if not isinstance(value, str):
-        raise ValueError(f"{field} must be a string, got {type(value).__name__}")
-    if not value.strip():
-        raise ValueError(f"{field} must not be empty")
-    if len(value) > limit:
-        raise ValueError(f"{field} must be at most {limit} characters, got {len(value)}")
-    return value
-
-
-def _salary(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"salary_equivalent must be an integer, got {value!r}")
-    if not 0 <= value <= SALARY_MAX:
-        raise ValueError(f"salary_equivalent must be between 0 and {SALARY_MAX}, got {value}")
-    return value
-
-
-def _fte(value: Any) -> Decimal:
-    if isinstance(value, bool):
-        raise ValueError(f"fte_coefficient must be a number, got {value!r}")
-    try:
-        number = Decimal(str(value))
-    except (InvalidOperation, ValueError):
-        raise ValueError(f"fte_coefficient must be a number, got {value!r}") from None
-    if not number.is_finite() or not Decimal(0) <= number <= FTE_MAX:
-        raise ValueError(
-            f"fte_coefficient must be between 0 and {FTE_MAX} (the column is NUMERIC(3, 2)), got {value}"
-        )
-    if number != number.quantize(Decimal("0.01")):
-        raise ValueError(
-            f"fte_coefficient must have at most 2 decimal places (NUMERIC(3, 2)), got {value}"
-        )
-    return number
-
-
 _engines: dict[tuple[int, str], Engine] = {}
 _engines_lock = threading.Lock()
 
@@ -177,12 +142,23 @@ _engines_lock = threading.Lock()
 def default_engine(url: str | None = None) -> Engine:
     """The process's engine for ``url`` (default ``OFFICE_DATABASE_URL``), made lazily.
 
-    Keyed by process id, so a forked child never uses its parent's connections.
+    Keyed by process id, so a forked child never uses its parent's connections. A URL it
+    cannot use raises :class:`~celery_office.errors.OfficeConfigError`, one line naming the
+    fix and never the password (an asynchronous driver: the synchronous one to use instead).
     """
     url = url or os.environ.get("OFFICE_DATABASE_URL") or DEFAULT_DATABASE_URL
     key = (os.getpid(), url)
     with _engines_lock:
         engine = _engines.get(key)
         if engine is None:
-            engine = _engines[key] = create_office_engine(url)
+            engine = _engines[key] = _create(url)
         return engine
+
+
+def _create(url: str) -> Engine:
+    try:
+        return create_office_engine(url)
+    except OfficeError:
+        raise
+    except (ArgumentError, ValueError) as exc:  # make_url: no form it knows, a port not a number
+        raise invalid_url(exc, check="OFFICE_DATABASE_URL, or pass engine= to OfficeReporter") from None

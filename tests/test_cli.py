@@ -389,6 +389,46 @@ def test_status_bad_setting_and_url() -> None:
     assert "not valid" in line
 
 
+@pytest.mark.parametrize("command", ["status", "migrate"])
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        (
+            f"postgresql+psycopg2://office:{SECRET}@127.0.0.1:notaport/office",
+            "the database URL is not valid: its port is not a number; expected "
+            "dialect+driver://user:password@host:port/database. Check {hint}.",
+        ),
+        (
+            f"postgresql+asyncpg://office:{SECRET}@127.0.0.1:1/x",
+            "the database URL postgresql+asyncpg://office:***@127.0.0.1:1/x names the "
+            "asynchronous driver 'asyncpg'",
+        ),
+        ("sqlite+aiosqlite:///office.db", "names the asynchronous driver 'aiosqlite'"),
+    ],
+    ids=["port-not-a-number", "asyncpg", "aiosqlite"],
+)
+def test_database_url_problems_are_one_line(command: str, url: str, expected: str) -> None:
+    """Every command says what is wrong with the URL in one line (never a traceback, never
+    the password), from the setting or from the option."""
+    for args, hint in (((), "office_database_url / OFFICE_DATABASE_URL"),
+                       (("--database-url", url), "--database-url")):
+        result = office(command, *args, url=url if not args else "sqlite://")
+        line = assert_one_line_error(result, command)
+        assert SECRET not in result.stdout + result.stderr
+        assert expected.format(hint=hint) in line, line
+        assert line.endswith(f"Check {hint}."), line
+        if "asynchronous" in expected:  # it names the synchronous driver to use instead
+            sync = "postgresql+psycopg2://office:***@" if "asyncpg" in url else "sqlite:///"
+            assert f"use {sync}" in line, line
+
+
+def test_status_unknown_department_is_cut_in_the_message(office_pg: str) -> None:
+    line = assert_one_line_error(office("status", "--department", "d" * 500, url=office_pg),
+                                 "status")
+    assert f"unknown department '{'d' * 98}…;" in line, line
+    assert "d" * 120 not in line
+
+
 def test_status_truncates_to_terminal_width(office_pg: str) -> None:
     result = office("status", url=office_pg, COLUMNS="100")
     assert result.returncode == 0, result.stderr
@@ -546,6 +586,17 @@ def test_check_registry_error_names_file_and_line() -> None:
     assert "salary_equivalent" in line  # the suggestion
     line = assert_one_line_error(office("check", "--agents-file", "missing.yaml"), "check")
     assert "missing.yaml: file not found" in line
+
+
+def test_check_refuses_a_character_the_database_cannot_store() -> None:
+    """A NUL in a task's text once passed `office check` and the worker's start; PostgreSQL
+    then refused every run of that task."""
+    line = assert_one_line_error(office("check", agents_file="agents_nul.yaml"), "check")
+    assert line == (
+        "celery office check: agents_nul.yaml:8: agent 'watcher_price_monitor': field 'tasks': "
+        "text for 'cli_app.scan_prices': contains a NUL character (U+0000) at character 13, "
+        "which the database cannot store; remove it"
+    )
 
 
 def test_check_glob_conflict_between_agents() -> None:

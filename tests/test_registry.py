@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from celery_office import registry as registry_module
+from celery_office.errors import OfficeError
 from celery_office.models import SALARY_MAX
 from celery_office.registry import (
     AgentSpec,
@@ -517,12 +518,12 @@ def test_department_number_suggests_quotes() -> None:
     [
         (
             "price monitor",
-            "agents.yaml:2: agent 'price monitor': invalid agent id: use only Latin letters, "
+            "agents.yaml:2: agent 'price monitor': agent id must use only Latin letters, "
             "digits, '_', '.', ':' and '-' (no spaces)",
         ),
         (
             "a" * 101,
-            f"agents.yaml:2: agent '{'a' * 101}': agent id must be at most 100 characters, got 101",
+            f"agents.yaml:2: agent '{'a' * 99}…': agent id must be at most 100 characters, got 101",
         ),
         (
             "on",
@@ -612,6 +613,70 @@ def test_same_exact_task_under_two_agents() -> None:
 
 
 # --------------------------------------------------------------------------------------------
+# Characters the database cannot store (YAML escapes make them)
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "field", "what"),
+    [
+        (agent_yaml(department='"wat\\0cher"'), 3, "department", "a NUL character (U+0000) at character 4"),
+        (agent_yaml(name='"Mon\\x00itor"'), 4, "name", "a NUL character (U+0000) at character 4"),
+        (agent_yaml(extra='brand: "b\\0"'), 5, "brand", "a NUL character (U+0000) at character 2"),
+        (agent_yaml(name='"Mon\\ud800"'), 4, "name", "a lone surrogate (U+D800) at character 4"),
+        (
+            "defaults:\n  brand: \"\\0\"\n" + agent_yaml(extra=""),
+            2, "defaults.brand", "a NUL character (U+0000) at character 1",
+        ),
+    ],
+    ids=["department-nul", "name-nul", "brand-nul", "name-surrogate", "default-brand-nul"],
+)
+def test_unstorable_character_in_a_field_is_refused(
+    text: str, line: int, field: str, what: str
+) -> None:
+    """PostgreSQL refuses NUL in text, and no driver sends a lone surrogate: such a value once
+    passed the load and then failed every write of the agent."""
+    err = error_of(text)
+    assert (err.line, err.field) == (line, field)
+    assert err.problem == f"contains {what}, which the database cannot store; remove it"
+
+
+def test_unstorable_character_in_a_task_text_is_refused() -> None:
+    err = error_of(agent_yaml() + '      app.tasks.other: "Scan\\0ning"\n')
+    assert str(err) == (
+        "agents.yaml:8: agent 'watcher': field 'tasks': text for 'app.tasks.other': contains a "
+        "NUL character (U+0000) at character 5, which the database cannot store; remove it"
+    )
+
+
+def test_nul_in_an_agent_id_is_refused_and_shown_escaped() -> None:
+    err = error_of(agent_yaml().replace("watcher:", '"wat\\0cher":', 1))
+    assert str(err) == (
+        "agents.yaml:2: agent 'wat\\x00cher': agent id contains a NUL character (U+0000) at "
+        "character 4, which the database cannot store; remove it"
+    )
+
+
+def test_a_long_agent_id_is_cut_in_the_message() -> None:
+    err = error_of(agent_yaml().replace("watcher:", "w" * 500 + ":", 1))
+    assert err.agent == "w" * 500  # the attribute keeps it whole
+    assert str(err) == (
+        f"agents.yaml:2: agent '{'w' * 99}…': agent id must be at most 100 characters, got 500"
+    )
+
+
+def test_long_values_and_keys_are_cut_in_messages() -> None:
+    long_key = "k" * 300
+    err = error_of(agent_yaml(extra=f"{long_key}: 1"))
+    assert str(err).startswith(f"agents.yaml:5: agent 'watcher': field '{'k' * 99}…': unknown key")
+    err = error_of(agent_yaml(department="[" + ", ".join(["x"] * 200) + "]"))
+    assert err.problem == "expected a string, got a list"
+    err = error_of(agent_yaml(extra="salary_equivalent: '" + "9" * 300 + "'"))
+    assert err.problem == f"expected an integer, got '{'9' * 98}… (str)"
+    err = error_of(agent_yaml() + "      " + "p" * 300 + ": [x]\n")
+    assert err.problem == f"text for '{'p' * 98}…: expected a string or null, got a list"
+
+
+# --------------------------------------------------------------------------------------------
 # RegistryError itself
 
 
@@ -619,6 +684,7 @@ def test_registry_error_format_omits_missing_parts() -> None:
     assert str(RegistryError("a.yaml", "boom")) == "a.yaml: boom"
     assert str(RegistryError("a.yaml", "boom", line=3, field="f")) == "a.yaml:3: field 'f': boom"
     assert isinstance(RegistryError("a.yaml", "boom"), ValueError)
+    assert isinstance(RegistryError("a.yaml", "boom"), OfficeError)
 
 
 def test_registry_error_pickles() -> None:

@@ -18,12 +18,15 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection, Engine, create_engine, func, select, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
 from celery_office import AgentStatus, OfficeReporter, agent_statuses, create_office_engine
 from celery_office import reporter as reporter_module
+from celery_office.errors import FieldError, OfficeConfigError
 from celery_office.models import OfficeAgentStatus
+from celery_office.registry import RegistryError, parse_registry
 from celery_office.store import safe_url
 
 STATUS = OfficeAgentStatus.__table__
@@ -344,7 +347,8 @@ def test_metadata_columns_read_back(db_url: str, engines: Any) -> None:
 
 
 def test_texts_at_the_column_limits_are_stored_whole(db_url: str, engines: Any) -> None:
-    agent_id = "а" * 100  # Cyrillic: limits are characters, not bytes
+    agent_id = "a" * 100  # an agent id is Latin, as in agents.yaml; the other texts Cyrillic:
+    # limits are characters, not bytes
     OfficeReporter(
         agent_id,
         "д" * 50,
@@ -597,50 +601,99 @@ def _exact(message: str) -> str:
 
 
 BAD_ARGUMENTS = [
-    pytest.param({"agent_id": "a" * 101}, "agent_id must be at most 100 characters, got 101", id="agent_id-101"),
-    pytest.param({"name": "n" * 101}, "name must be at most 100 characters, got 101", id="name-101"),
-    pytest.param({"department": "d" * 51}, "department must be at most 50 characters, got 51", id="department-51"),
-    pytest.param({"brand": "b" * 21}, "brand must be at most 20 characters, got 21", id="brand-21"),
-    pytest.param({"agent_id": ""}, "agent_id must not be empty", id="agent_id-empty"),
-    pytest.param({"agent_id": "   "}, "agent_id must not be empty", id="agent_id-blank"),
-    pytest.param({"department": ""}, "department must not be empty", id="department-empty"),
-    pytest.param({"name": ""}, "name must not be empty", id="name-empty"),
-    pytest.param({"agent_id": 42}, "agent_id must be a string, got int", id="agent_id-int"),
+    pytest.param({"agent_id": "a" * 101}, "field 'agent_id': must be at most 100 characters, got 101", id="agent_id-101"),
+    pytest.param({"name": "n" * 101}, "field 'name': must be at most 100 characters, got 101", id="name-101"),
+    pytest.param({"department": "d" * 51}, "field 'department': must be at most 50 characters, got 51", id="department-51"),
+    pytest.param({"brand": "b" * 21}, "field 'brand': must be at most 20 characters, got 21", id="brand-21"),
+    pytest.param({"agent_id": ""}, "field 'agent_id': must not be empty", id="agent_id-empty"),
+    pytest.param({"agent_id": "   "}, "field 'agent_id': must not be empty", id="agent_id-blank"),
+    pytest.param({"department": ""}, "field 'department': must not be empty", id="department-empty"),
+    pytest.param({"name": ""}, "field 'name': must not be empty", id="name-empty"),
+    pytest.param({"brand": ""}, "field 'brand': must not be empty; use null for none", id="brand-empty"),
+    pytest.param({"agent_id": 42}, "field 'agent_id': must be a string, got 42 (int)", id="agent_id-int"),
+    pytest.param({"name": b"n"}, "field 'name': expected a string, got b'n' (bytes)", id="name-bytes"),
+    # The registry's rules, stricter than the reporter's own once were (issue 10):
     pytest.param(
-        {"fte_coefficient": 10},
-        "fte_coefficient must be between 0 and 9.99 (the column is NUMERIC(3, 2)), got 10",
-        id="fte-10",
+        {"agent_id": "price monitor"},
+        "field 'agent_id': must use only Latin letters, digits, '_', '.', ':' and '-' (no spaces)",
+        id="agent_id-space",
     ),
     pytest.param(
-        {"fte_coefficient": -0.5},
-        "fte_coefficient must be between 0 and 9.99 (the column is NUMERIC(3, 2)), got -0.5",
-        id="fte-negative",
+        {"agent_id": "мониторинг"},
+        "field 'agent_id': must use only Latin letters, digits, '_', '.', ':' and '-' (no spaces)",
+        id="agent_id-cyrillic",
     ),
+    pytest.param(
+        {"fte_coefficient": "1.5"},
+        "field 'fte_coefficient': expected a number such as 1.0 or 0.5, got '1.5' (str)",
+        id="fte-text-number",
+    ),
+    pytest.param(
+        {"name": "Мониторинг\x00цен"},
+        "field 'name': contains a NUL character (U+0000) at character 11, which the database "
+        "cannot store; remove it",
+        id="name-nul",
+    ),
+    pytest.param(
+        {"department": "watch\udcffer"},
+        "field 'department': contains a lone surrogate (U+DCFF) at character 6, which the "
+        "database cannot store; remove it",
+        id="department-surrogate",
+    ),
+    pytest.param(
+        {"agent_id": "w" * 500},
+        "field 'agent_id': must be at most 100 characters, got 500",
+        id="agent_id-500",
+    ),
+    pytest.param(
+        {"fte_coefficient": "x" * 500},
+        f"field 'fte_coefficient': expected a number such as 1.0 or 0.5, got '{'x' * 98}… (str)",
+        id="fte-long-text-cut",
+    ),
+    pytest.param({"fte_coefficient": 10}, "field 'fte_coefficient': must be at most 9.99, got 10", id="fte-10"),
+    pytest.param({"fte_coefficient": -0.5}, "field 'fte_coefficient': must be 0 or more, got -0.5", id="fte-negative"),
     pytest.param(
         {"fte_coefficient": 1.234},
-        "fte_coefficient must have at most 2 decimal places (NUMERIC(3, 2)), got 1.234",
+        "field 'fte_coefficient': must have at most 2 decimal places, got 1.234",
         id="fte-3-decimals",
     ),
+    pytest.param({"fte_coefficient": float("nan")}, "field 'fte_coefficient': must be a finite number, got nan", id="fte-nan"),
     pytest.param(
-        {"fte_coefficient": float("nan")},
-        "fte_coefficient must be between 0 and 9.99 (the column is NUMERIC(3, 2)), got nan",
-        id="fte-nan",
+        {"fte_coefficient": Decimal("Infinity")},
+        "field 'fte_coefficient': must be a finite number, got Infinity",
+        id="fte-decimal-infinity",
     ),
-    pytest.param({"fte_coefficient": "abc"}, "fte_coefficient must be a number, got 'abc'", id="fte-text"),
-    pytest.param({"fte_coefficient": True}, "fte_coefficient must be a number, got True", id="fte-bool"),
     pytest.param(
-        {"salary_equivalent": -1},
-        "salary_equivalent must be between 0 and 2147483647, got -1",
-        id="salary-negative",
+        {"fte_coefficient": "abc"},
+        "field 'fte_coefficient': expected a number such as 1.0 or 0.5, got 'abc' (str)",
+        id="fte-text",
     ),
+    pytest.param(
+        {"fte_coefficient": True},
+        "field 'fte_coefficient': expected a number such as 1.0 or 0.5, got True (bool)",
+        id="fte-bool",
+    ),
+    pytest.param({"salary_equivalent": -1}, "field 'salary_equivalent': must be 0 or more, got -1", id="salary-negative"),
     pytest.param(
         {"salary_equivalent": 2**31},
-        "salary_equivalent must be between 0 and 2147483647, got 2147483648",
+        "field 'salary_equivalent': must be at most 2147483647, got 2147483648",
         id="salary-over-integer",
     ),
-    pytest.param({"salary_equivalent": 60000.5}, "salary_equivalent must be an integer, got 60000.5", id="salary-float"),
-    pytest.param({"salary_equivalent": "60000"}, "salary_equivalent must be an integer, got '60000'", id="salary-str"),
-    pytest.param({"salary_equivalent": True}, "salary_equivalent must be an integer, got True", id="salary-bool"),
+    pytest.param(
+        {"salary_equivalent": 60000.5},
+        "field 'salary_equivalent': expected an integer, got 60000.5 (float)",
+        id="salary-float",
+    ),
+    pytest.param(
+        {"salary_equivalent": "60000"},
+        "field 'salary_equivalent': expected an integer, got '60000' (str)",
+        id="salary-str",
+    ),
+    pytest.param(
+        {"salary_equivalent": True},
+        "field 'salary_equivalent': expected an integer, got True (bool)",
+        id="salary-bool",
+    ),
 ]
 
 
@@ -655,13 +708,50 @@ def test_bad_constructor_arguments_raise_value_error(override: dict[str, Any], m
         "fte_coefficient": 1.0,
     }
     arguments.update(override)
-    with pytest.raises(ValueError, match=_exact(message)):
+    with pytest.raises(ValueError, match=_exact(message)) as info:
         OfficeReporter(**arguments)
+    assert isinstance(info.value, FieldError)  # an OfficeError, as every error celery-office raises
+    assert info.value.field == next(iter(override))
 
 
-@pytest.mark.parametrize("fte", [0, 0.0, 9.99, "1.5", Decimal("2.25"), 1])
+@pytest.mark.parametrize("fte", [0, 0.0, 9.99, Decimal("2.25"), 1, Decimal("0.5")])
 def test_valid_fte_coefficients_are_accepted(fte: Any) -> None:
     assert OfficeReporter("a", "d", "n", fte_coefficient=fte).fte_coefficient == Decimal(str(fte))
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("agent_id", "price monitor"),
+        ("agent_id", "a" * 101),
+        ("department", "d" * 51),
+        ("name", "n\x00"),
+        ("brand", "b" * 21),
+        ("brand", ""),
+        ("salary_equivalent", -1),
+        ("salary_equivalent", "60000"),
+        ("fte_coefficient", "1.5"),
+        ("fte_coefficient", 10),
+        ("fte_coefficient", 0.125),
+    ],
+)
+def test_reporter_and_registry_refuse_a_value_for_the_same_reason(field: str, value: Any) -> None:
+    """One validator: what agents.yaml refuses, OfficeReporter refuses, in the same words."""
+    arguments: dict[str, Any] = {"agent_id": "w", "department": "d", "name": "n"}
+    with pytest.raises(FieldError) as by_reporter:
+        OfficeReporter(**{**arguments, field: value})
+    if field == "agent_id":
+        document = {"agents": {value: {"department": "d", "name": "n", "tasks": {"t": None}}}}
+    else:
+        document = {"agents": {"w": {"department": "d", "name": "n", field: value, "tasks": {"t": None}}}}
+    with pytest.raises(RegistryError) as by_registry:
+        parse_registry(json.dumps(document))  # JSON is YAML: exact values, no YAML guessing
+    expected = by_reporter.value.problem
+    if field == "agent_id":
+        assert by_registry.value.problem == f"agent id {expected}"
+    else:
+        assert by_registry.value.problem.startswith(expected), (by_registry.value.problem, expected)
+        assert by_registry.value.field == field
 
 
 @pytest.mark.parametrize(
@@ -850,7 +940,8 @@ def _exception_texts(exc: BaseException) -> list[str]:
 def test_connection_errors_do_not_show_the_password(url: str, engines: Any) -> None:
     reporter = make_reporter(engines(url, connect_timeout=2))
     for call in (lambda: reporter.report_working("x"), lambda: reporter.heartbeat()):
-        with pytest.raises(Exception) as info:
+        # The connection's own failure, not any error (a timeout, a bug in the reporter):
+        with pytest.raises(OperationalError, match="refused|does not exist") as info:
             call()
         assert str(info.value)  # a message worth reading
         for shown in _exception_texts(info.value):
@@ -862,12 +953,47 @@ def test_default_engine_errors_do_not_show_the_password(monkeypatch: pytest.Monk
     monkeypatch.setenv("OFFICE_DATABASE_URL", url)
     reporter = OfficeReporter("a", "d", "n")
     try:
-        with pytest.raises(Exception) as info:
+        with pytest.raises(OperationalError, match="refused") as info:
             reporter.report_idle()
         for shown in _exception_texts(info.value):
             assert SECRET not in shown, shown
     finally:
         reporter_module.default_engine(url).dispose()
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        (
+            f"postgresql+asyncpg://office:{SECRET}@127.0.0.1:1/x",
+            "the database URL postgresql+asyncpg://office:***@127.0.0.1:1/x names the "
+            "asynchronous driver 'asyncpg'",
+        ),
+        (
+            f"postgresql+psycopg2://office:{SECRET}@127.0.0.1:notaport/x",
+            "the database URL is not valid: its port is not a number; expected "
+            "dialect+driver://user:password@host:port/database. Check OFFICE_DATABASE_URL, or "
+            "pass engine= to OfficeReporter.",
+        ),
+    ],
+    ids=["asyncpg", "port-not-a-number"],
+)
+def test_default_engine_url_problems_are_one_clear_error(
+    monkeypatch: pytest.MonkeyPatch, url: str, expected: str
+) -> None:
+    """A URL the reporter cannot use: one OfficeConfigError that says what to do, not a
+    driver's traceback or greenlet_spawn error on every call."""
+    monkeypatch.setenv("OFFICE_DATABASE_URL", url)
+    reporter = OfficeReporter("a", "d", "n")
+    for call in (reporter.report_idle, reporter.heartbeat):
+        with pytest.raises(OfficeConfigError) as info:
+            call()
+        message = str(info.value)
+        assert expected in message and "\n" not in message
+        if "asyncpg" in url:  # names the synchronous driver to use instead
+            assert "use postgresql+psycopg2://office:***@127.0.0.1:1/x" in message
+        for shown in _exception_texts(info.value):
+            assert SECRET not in shown, shown
 
 
 def test_safe_url_hides_the_password() -> None:
