@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, create_engine, inspect, text
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.pool import NullPool
 
 from celery_office.schema import (
@@ -133,6 +133,43 @@ def test_migrate_waits_for_the_advisory_lock(fresh_pg_url: str, engine_of) -> No
     worker.join(timeout=60)
     assert not worker.is_alive() and not errors
     assert current_revision(fresh_pg_url) == head_revision()
+
+
+def test_migration_is_one_transaction_under_a_transaction_scoped_lock(
+    fresh_pg_url: str, engine_of
+) -> None:
+    """Behind PgBouncer in transaction pooling, session state does not survive a COMMIT: the lock
+    must be pg_advisory_xact_lock, taken first in the one transaction Alembic runs in."""
+    engine = engine_of(fresh_pg_url)
+    statements: list[str] = []
+    commits: list[int] = []
+    event.listen(engine, "before_cursor_execute",
+                 lambda conn, cursor, statement, *args: statements.append(statement))
+    event.listen(engine, "commit", lambda conn: commits.append(len(statements)))
+
+    migrate(engine)
+
+    assert "pg_advisory_lock" not in " ".join(statements)
+    locks = [i for i, sql in enumerate(statements) if "pg_advisory_xact_lock" in sql]
+    assert locks == [0] and len(commits) == 1, (locks, commits)
+    assert any("CREATE TABLE office_agent_status" in sql for sql in statements)
+
+
+def test_two_migrations_at_once_in_threads_both_succeed(fresh_pg_url: str) -> None:
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            migrate(fresh_pg_url)
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors and current_revision(fresh_pg_url) == head_revision()
 
 
 def test_concurrent_worker_processes_do_not_race(fresh_pg_url: str) -> None:
