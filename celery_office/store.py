@@ -708,14 +708,23 @@ class AgentRow:
 def agent_statuses(conn: Connection, offline_after: float = 300.0) -> list[AgentRow]:
     """Every agent with its effective status: offline when silent for over ``offline_after``.
 
-    Silence is measured by the database clock, like ``last_activity`` itself.
+    Silence is measured by the database clock, like ``last_activity`` itself. A status value a
+    team added to an adopted table's enum (say ``'paused'``) comes back as that plain string,
+    in ``status`` and, unless the agent is silent, ``effective_status``: shown, never guessed.
     """
+    from sqlalchemy import String, type_coerce
+
+    known = {status.value: status for status in AgentStatus}
+    # Read the status as text (the SQL is unchanged), so an unknown value is no LookupError.
+    raw_status = type_coerce(STATUS.c.status, String).label("status")
+    columns = [raw_status if column.name == "status" else column for column in STATUS.c]
     now = conn.execute(select(db_now())).scalar_one()
-    rows = conn.execute(select(STATUS).order_by(STATUS.c.department, STATUS.c.agent_id))
+    rows = conn.execute(select(*columns).order_by(STATUS.c.department, STATUS.c.agent_id))
     result = []
     for agent in rows:
         silent = (now - agent.last_activity).total_seconds() if agent.last_activity else None
-        effective = agent.status
+        status = known.get(agent.status, agent.status)
+        effective = status
         if silent is None or silent > offline_after:
             effective = AgentStatus.offline
         result.append(
@@ -724,7 +733,7 @@ def agent_statuses(conn: Connection, offline_after: float = 300.0) -> list[Agent
                 department=agent.department,
                 name=agent.name,
                 brand=agent.brand,
-                status=agent.status,
+                status=status,
                 effective_status=effective,
                 task=agent.task,
                 metrics=agent.metrics or {},

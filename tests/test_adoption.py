@@ -175,3 +175,32 @@ def test_an_existing_agentstatus_type_without_the_table_is_used(fresh_pg_url: st
         assert set(spec_rows(engine)) == {"cfo_report"}
     finally:
         engine.dispose()
+
+
+def test_an_extra_status_value_is_read_as_it_is(fresh_pg_url: str) -> None:
+    """A team added 'paused' to the enum of its table: the read side shows it, and silence
+    still makes an agent offline."""
+    spec = create_engine(fresh_pg_url, poolclass=NullPool)
+    try:
+        spec_model.Base.metadata.create_all(spec)
+        with spec.begin() as conn:
+            conn.exec_driver_sql("ALTER TYPE agentstatus ADD VALUE 'paused'")
+    finally:
+        spec.dispose()
+    migrate(fresh_pg_url)
+    engine = create_office_engine(fresh_pg_url)
+    try:
+        for agent_id in ("scout_niche", "lex_monitor"):
+            OfficeReporter(agent_id, "scout", "Агент", engine=engine).report_idle()
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"UPDATE {STATUS_TABLE} SET status = 'paused'")
+            conn.exec_driver_sql(f"UPDATE {STATUS_TABLE} SET last_activity = now() - "
+                                 "interval '10 minutes' WHERE agent_id = 'lex_monitor'")
+        with engine.connect() as conn:
+            rows = {row.agent_id: row for row in agent_statuses(conn, 300)}
+    finally:
+        engine.dispose()
+    assert rows["scout_niche"].status == "paused"
+    assert rows["scout_niche"].effective_status == "paused"
+    assert rows["lex_monitor"].status == "paused"
+    assert rows["lex_monitor"].effective_status is AgentStatus.offline
