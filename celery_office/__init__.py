@@ -25,6 +25,8 @@ from .errors import OfficeConfigError, OfficeError
 if TYPE_CHECKING:
     from .task_metrics import metrics, progress
     from .schema import MigrationError, migrate
+    from .contract import ContractError
+    from .host_alembic import include_name, include_object
     from .models import AgentStatus, Base, OfficeAgentStatus
     from .registry import Registry, RegistryError, load_registry
     from .reporter import OfficeReporter
@@ -38,6 +40,9 @@ _LAZY = {
     "progress": "task_metrics",
     "MigrationError": "schema",
     "migrate": "schema",
+    "ContractError": "contract",
+    "include_name": "host_alembic",
+    "include_object": "host_alembic",
     "AgentStatus": "models",
     "Base": "models",
     "OfficeAgentStatus": "models",
@@ -84,6 +89,9 @@ __all__ = [
     "OfficeConfigError",
     "RegistryError",
     "MigrationError",
+    "ContractError",
+    "include_name",
+    "include_object",
 ]
 
 __version__ = "0.1.0"
