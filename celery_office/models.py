@@ -8,8 +8,10 @@ only ``office_agent_status`` never sees them.
 Timestamps are timezone-aware and come from the database clock (:class:`db_now`), never from a
 worker's clock: workers on many hosts must agree, whatever their time zone.
 
-``Base.metadata`` can be handed to a host application's Alembic ``target_metadata`` (or merged
-into a list of them) for autogenerate.
+celery-office migrates these tables with its own Alembic history; a host application's
+autogenerate leaves them alone through ``celery_office.include_name`` and ``include_object``
+(:mod:`celery_office.host_alembic`). An existing ``office_agent_status`` that differs from the
+model in ways that do not matter is adopted as it is (:mod:`celery_office.contract`).
 """
 
 from __future__ import annotations
