@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from .models import TASK_MAX
+from .render import safe_str
 
 __all__ = ["json_safe", "metrics_dict", "fit_text", "cut", "unstorable_at"]
 
@@ -40,7 +41,7 @@ def fit_text(text: str | None, limit: int = TASK_MAX) -> str | None:
     """
     if text is None:
         return None
-    text = _no_nul(str(text))
+    text = _no_nul(safe_str(text))
     if len(text) <= limit:
         return text
     return text[: limit - 1] + ELLIPSIS
@@ -51,16 +52,19 @@ def json_safe(value: Any) -> Any:
 
     Decimal becomes int or float, datetimes ISO 8601 text, UUIDs text, sets and tuples lists,
     NaN and infinities None (PostgreSQL's JSONB rejects them); anything else its ``str()``.
+    Subclasses of str, int and float become the plain type: their overridden methods are the
+    user's code, and must not run (and fail) later, in the writer or a log line.
     """
     if isinstance(value, str):
-        return _no_nul(value)
+        return _no_nul(str.__str__(value))
     if value is None or isinstance(value, bool):
-        return value
+        return None if value is None else bool(int.__int__(value))
     if isinstance(value, int):
         # Python refuses to print ints of over 4,300 digits (and JSON has no use for them)
-        return value if value.bit_length() < _INT_BITS else None
+        return int.__int__(value) if int.bit_length(value) < _INT_BITS else None
     if isinstance(value, float):
-        return value if math.isfinite(value) else None
+        number = float.__float__(value)
+        return number if math.isfinite(number) else None
     if isinstance(value, Decimal):
         if not value.is_finite():
             return None
@@ -69,9 +73,9 @@ def json_safe(value: Any) -> Any:
         number = float(value)
         return number if math.isfinite(number) else str(value)
     if isinstance(value, Mapping):
-        return {_no_nul(str(k)): json_safe(v) for k, v in value.items()}
+        return {_no_nul(safe_str(k)): json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
-        items = sorted(value, key=repr) if isinstance(value, (set, frozenset)) else value
+        items = sorted(value, key=safe_str) if isinstance(value, (set, frozenset)) else value
         return [json_safe(v) for v in items]
     if isinstance(value, (datetime, date, time)):
         return value.isoformat()
@@ -82,8 +86,8 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, enum.Enum):
         return json_safe(value.value)
     if isinstance(value, bytes):
-        return _no_nul(value.decode("utf-8", errors="replace"))
-    return _no_nul(str(value))
+        return _no_nul(bytes(value).decode("utf-8", errors="replace"))
+    return _no_nul(safe_str(value))
 
 
 def metrics_dict(metrics: Any, argument: str = "metrics") -> dict[str, Any] | None:

@@ -22,6 +22,7 @@ from .jsonsafe import fit_text, json_safe
 from .models import AgentStatus
 from . import writer as _writer_module
 from .logs import log_once
+from .render import describe, safe_str
 
 __all__ = ["OfficeSignals", "set_routes", "route_of", "ERROR_PREFIX", "RETRY_PREFIX"]
 
@@ -44,14 +45,6 @@ def route_of(task_name: str | None) -> Any:
     return _routes.get(task_name) if task_name else None
 
 
-def describe(exc: Any) -> str:
-    """``ExceptionType: message``, the way the dashboard shows a failure."""
-    if isinstance(exc, BaseException):
-        text = str(exc).strip()
-        return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-    return str(exc)
-
-
 def _name_of(sender: Any) -> str | None:
     if isinstance(sender, str):
         return sender
@@ -59,11 +52,14 @@ def _name_of(sender: Any) -> str | None:
 
 
 def metrics_of(task: Any, result: Any) -> dict[str, Any] | None:
-    """Metrics a ``@metrics``-decorated task's result yields, or None (metrics unchanged)."""
-    extract = getattr(getattr(task, "run", None), "__office_metrics__", None)
-    if extract is None:
-        return None
+    """Metrics a ``@metrics``-decorated task's result yields, or None (metrics unchanged).
+
+    Never raises: the extractor and the values it returns are the user's code, and a failure
+    here must not keep the run's end from being recorded."""
     try:
+        extract = getattr(getattr(task, "run", None), "__office_metrics__", None)
+        if extract is None:
+            return None
         value = extract(result)
         if value is None:
             return None
@@ -71,11 +67,15 @@ def metrics_of(task: Any, result: Any) -> dict[str, Any] | None:
             raise TypeError(f"metrics must be a dict, got {type(value).__name__}")
         return json_safe(value)
     except Exception as exc:
-        log_once(
-            f"metrics:{_name_of(task)}",
-            "celery-office: metrics of task %s could not be computed (%s); they are skipped",
-            _name_of(task), describe(exc),
-        )
+        try:
+            name = safe_str(_name_of(task))
+            log_once(
+                f"metrics:{name}",
+                "celery-office: metrics of task %s could not be computed (%s); they are skipped",
+                name, describe(exc),
+            )
+        except Exception:  # pragma: no cover - the task object itself is broken
+            pass
         return None
 
 
@@ -87,11 +87,17 @@ def metrics_of(task: Any, result: Any) -> dict[str, Any] | None:
 
 
 def _failed(handler: str, exc: Exception) -> None:
-    """An instrumentation bug must never fail the task: log it, at most once a minute."""
-    log_once(
-        handler, "celery-office: %s failed (%s: %s); the task is not affected",
-        handler, type(exc).__name__, exc, exc_info=True,
-    )
+    """An instrumentation bug must never fail the task: log it, at most once a minute.
+
+    The exception is rendered here, safely: handed to the logger as is, a ``__str__`` that
+    raises would break the log line itself."""
+    try:
+        log_once(
+            handler, "celery-office: %s failed (%s); the task is not affected",
+            handler, describe(exc), exc_info=True,
+        )
+    except Exception:  # pragma: no cover - logging itself broken: nothing left to tell
+        pass
 
 
 def on_task_prerun(sender: Any = None, task_id: str | None = None, **_: Any) -> None:

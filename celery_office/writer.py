@@ -1,15 +1,20 @@
 """The per-process status writer: signal handlers record, a background thread writes.
 
 Handlers call :class:`StatusWriter` methods on the task's path: each does O(1) dictionary work
-under a lock and returns, with no I/O. A daemon thread of the same process wakes every
-``office_flush_interval`` seconds, takes the coalesced changes (the newest state per agent, the
-runs that started or ended since) and writes them in one transaction. A fast task whose start
-and end fall between two writes costs no row at all.
+under a lock and returns, with no I/O. A daemon thread of the same process wakes regularly and
+takes the coalesced changes (the newest state per agent, the runs that started or ended since).
+In the worker's main process (and in a solo or threads pool, where it is the only process) it
+writes them in one transaction per ``office_flush_interval``. In a prefork pool process it hands
+them to the main process (:mod:`celery_office.handover`) and never touches the database: one
+connection per worker, and a pool process that exits never waits on the database nor takes
+unwritten changes with it. A fast task whose start and end fall between two hand-overs or
+writes costs no row at all.
 
 The thread starts lazily in each process, after fork: nothing here (thread, lock, engine,
 connection) crosses a ``fork()``; :func:`os.register_at_fork` resets the child's copy. When the
-database is down or hung, changes wait in memory (one entry per agent and run in progress, never
-per task), one warning is logged when writes start failing and one line when they recover.
+database is down or hung, changes wait in the main process's memory (one entry per agent and run
+in progress, never per task), one warning is logged when writes start failing and one line when
+they recover.
 """
 
 from __future__ import annotations
@@ -19,16 +24,16 @@ import os
 import socket
 import threading
 import time
-import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from celery.utils.log import get_logger
-from sqlalchemy import event
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
+from sqlalchemy.exc import DBAPIError
 
-from .logs import log_once
+from .failures import hint, is_rejection
+from .handover import Handover
+from .logs import log_once, logger
 from .models import AgentStatus
+from .render import describe, first_line
 from .settings import OfficeSettings
 from .store import (
     AgentInfo,
@@ -44,12 +49,16 @@ from .store import (
     run_key,
     safe_url,
 )
+from .watchdog import SocketWatch
 
 __all__ = ["StatusWriter", "get_writer", "configure_writer"]
 
-logger = get_logger("celery_office")
-
 RETRY_MAX = 5.0  # seconds between two attempts at most while the database is down
+HANDOVER_SHARE = 0.5  # a pool process hands over every half flush interval: a change reaches
+# the table within about 1.5 intervals, the main process still writes once per interval
+EXIT_HANDOVER_WAIT = 1.0  # seconds an exiting pool process retries a hand-over the main
+# process is too busy to take (never a wait on the database)
+ENDED_MEMORY = 600.0  # seconds the main process remembers runs it ended itself
 
 
 class StatusWriter:
@@ -60,7 +69,8 @@ class StatusWriter:
         agents: the agents this worker serves, by id (metadata for rows that do not exist yet).
         node_name: the worker's node name (``name@host``); runs are recorded under it.
         worker_duties: True in the worker's main process: register the worker and its agents
-            at start, beat every ``heartbeat_interval``, retire (offline) at shutdown.
+            at start, beat every ``heartbeat_interval``, retire (offline) at shutdown, and
+            write what its pool processes hand over.
     """
 
     def __init__(
@@ -80,6 +90,7 @@ class StatusWriter:
         self.started_at = time.time()
         self._engine: Any = None
         self._sockets: SocketWatch | None = None
+        self._handover: Handover | None = None
         self._reset()
 
     # ------------------------------------------------------------------ state
@@ -103,6 +114,9 @@ class StatusWriter:
         self._commit_sent = False
         self._last_error: BaseException | None = None
         self._rejections = 0  # writes refused in a row for their content
+        # runs the main process ended itself (a lost pool process, a time limit, a revoke):
+        # task_id -> when; a start handed over later, from before that, is stale
+        self._ended_here: dict[str, float] = {}
         # runs of this worker in the table that its main process no longer runs:
         # task_id -> (agent_id, when first seen so)
         self._unowned_runs: dict[str, tuple[str, float]] = {}
@@ -118,19 +132,29 @@ class StatusWriter:
             self._engine.dispose(close=False)
         if self._sockets is not None:
             self._sockets.forget()
+        if self._handover is not None:
+            self._handover.after_fork_in_child()
 
     def prepare(self) -> None:
-        """Build the engine now, before the pool forks, so pool processes inherit it ready.
+        """Build the engine (a bad URL stops the worker at start) and the hand-over socket,
+        before the pool forks, so pool processes inherit the socket's sending end.
 
         Alembic is imported here too, so the first migration does not wait for it.
         """
         self._get_engine()
+        if self._duties_pid is not None and self._handover is None:
+            self._handover = Handover()
         if self.settings.auto_migrate:
             from . import schema  # noqa: F401
 
     @property
     def has_worker_duties(self) -> bool:
         return self._duties_pid == os.getpid()
+
+    @property
+    def forwards(self) -> bool:
+        """True in a pool process: its changes go to the main process, not the database."""
+        return self._handover is not None and self._duties_pid != os.getpid()
 
     # ------------------------------------------------------------------ handlers' side (no I/O)
 
@@ -184,6 +208,8 @@ class StatusWriter:
             started_here = self._active.pop(task_id, None) is not None
             if only_if_active and not started_here:
                 return
+            if self._handover is not None and not only_if_active:
+                self._ended_here[task_id] = now
             pending = batch.runs.get(task_id)
             if started_here and pending is not None and task_id not in self._written:
                 del batch.runs[task_id]  # started and ended between two writes: no row at all
@@ -197,6 +223,45 @@ class StatusWriter:
             if self._thread is None:
                 self._start_thread()
 
+    def absorb(self, handed: Batch) -> None:
+        """Take changes a pool process handed over, as if they had happened here (main process).
+
+        Newer than what is pending: a run's end replaces its start (and cancels it when the
+        start was never taken for writing), a start or new text replaces an older one, the
+        newer outcome and metrics win. A start from before this process itself ended the run
+        (its pool process was lost, and the hand-over came late) is stale and ignored.
+        """
+        with self._lock:
+            batch = self._batch
+            for task_id, run in handed.runs.items():
+                pending = batch.runs.get(task_id)
+                if run.ended:
+                    started_here = self._active.pop(task_id, None) is not None
+                    if started_here and pending is not None and not pending.ended \
+                            and task_id not in self._written:
+                        del batch.runs[task_id]  # started and ended between two writes
+                    else:
+                        batch.runs[task_id] = run
+                    continue
+                ended_at = self._ended_here.get(task_id)
+                if ended_at is not None and run.started_at <= ended_at:
+                    continue
+                self._active[task_id] = run.agent_id
+                if pending is not None and not pending.ended:
+                    run = RunChange(run.agent_id, run.task, min(run.started_at, pending.started_at))
+                batch.runs[task_id] = run
+            for agent_id, outcome in handed.outcomes.items():
+                mine = batch.outcomes.get(agent_id)
+                if mine is None or mine.at <= outcome.at:
+                    batch.outcomes[agent_id] = outcome
+            for agent_id, metrics in handed.metrics.items():
+                mine_m = batch.metrics.get(agent_id)
+                if mine_m is None or mine_m[1] <= metrics[1]:
+                    batch.metrics[agent_id] = metrics
+            batch.touched |= handed.touched
+            if self._thread is None:
+                self._start_thread()
+
     def pending(self) -> int:
         """How many agents and runs wait to be written (for tests and diagnostics)."""
         with self._lock:
@@ -205,10 +270,12 @@ class StatusWriter:
     # ------------------------------------------------------------------ life cycle
 
     def start(self) -> None:
-        """Start the thread now (the main process does, to register and beat)."""
+        """Start the thread now (the main process does, to register, beat and receive)."""
         with self._lock:
             if self._thread is None:
                 self._start_thread()
+        if self._handover is not None and self.has_worker_duties:
+            self._handover.start_receiving(self.absorb)
 
     def _start_thread(self) -> None:
         self._thread = threading.Thread(
@@ -217,25 +284,25 @@ class StatusWriter:
         self._thread.start()
 
     def stop(self, timeout: float | None = None, *, retire: bool = False) -> bool:
-        """Write what is pending (and retire the worker's agents) within ``timeout`` seconds.
+        """Write (or hand over) what is pending, and retire the worker's agents, within
+        ``timeout`` seconds.
 
         Returns False when something is left unwritten: the database did not answer in time
         (the thread is a daemon and is abandoned, so a hung database never keeps a process
-        from exiting) or refused the last write. A pool process whose writes were already
-        failing waits one flush interval at most: with ``max_tasks_per_child`` it exits often,
-        and a database that is down must not hold up its replacement.
+        from exiting) or refused the last write. A pool process only hands over to the main
+        process, which takes a moment whatever the database does.
         """
         timeout = self.settings.shutdown_timeout if timeout is None else timeout
+        forwards = self.forwards
+        if forwards:
+            timeout = min(timeout, EXIT_HANDOVER_WAIT + 1.0)
         with self._lock:
             if self._stopping.is_set():
                 return self._done.is_set()
-            was_failing = self._failing
-            if was_failing and not self.has_worker_duties:
-                timeout = min(timeout, self.settings.flush_interval)
             self._stopping.set()
             self._retire_requested = retire and self.has_worker_duties
             if self._thread is None:
-                if not (self._batch or self._retire_requested):
+                if not (self._batch or self._retire_requested or self._handover_pending()):
                     self._done.set()
                     return True
                 self._start_thread()
@@ -247,32 +314,44 @@ class StatusWriter:
         retire_failed = self._retire_requested and self._failing
         if not thread.is_alive() and not left and not retire_failed:
             return True
-        # one line per process; a pool process whose failing writes were reported already says
-        # it at info level, or max_tasks_per_child would make it a line per few tasks
-        log = logger.info if was_failing and not self.has_worker_duties else logger.warning
-        if thread.is_alive():
-            log(
+        where = safe_url(self.settings.database_url)
+        if forwards:
+            # info: with max_tasks_per_child a warning here would be a line per few tasks
+            logger.info(
+                "celery-office: the worker's main process did not take the last statuses of "
+                "%d agents of this pool process", left,
+            )
+        elif thread.is_alive():
+            logger.warning(
                 "celery-office: the database at %s did not answer within %.1f s "
                 "(office_shutdown_timeout); the last statuses of this process are not written",
-                safe_url(self.settings.database_url), timeout,
+                where, timeout,
             )
         elif left:
-            log(
+            logger.warning(
                 "celery-office: the last statuses of %d agents of this process could not be "
-                "written to %s", left, safe_url(self.settings.database_url),
+                "written to %s", left, where,
             )
         else:
-            log(
+            logger.warning(
                 "celery-office: this worker's agents could not be marked offline on %s; they "
                 "read offline once silent for office_offline_after (%g s)",
-                safe_url(self.settings.database_url), self.settings.offline_after,
+                where, self.settings.offline_after,
             )
         return False
+
+    def _handover_pending(self) -> bool:
+        """Main process: may pool processes have handed over changes not yet taken?"""
+        return self._handover is not None and self.has_worker_duties
 
     # ------------------------------------------------------------------ the thread
 
     def _loop(self) -> None:
+        """Flush until stopped, then once more. An unexpected error in one cycle is logged
+        (once a minute) and the loop goes on: a bug must never silence the process."""
         interval = self.settings.flush_interval
+        if self.forwards:
+            interval *= HANDOVER_SHARE
         next_beat = time.monotonic() + self.settings.heartbeat_interval
         try:
             while not self._stopping.is_set():
@@ -280,17 +359,39 @@ class StatusWriter:
                 self._wake.clear()
                 if self._stopping.is_set():
                     break
-                self._cycle()
+                self._survive(self._cycle)
                 if self.has_worker_duties and time.monotonic() >= next_beat:
                     if self._guarded("heartbeat", self._beat):
                         next_beat = time.monotonic() + self.settings.heartbeat_interval
                     else:
                         next_beat = time.monotonic() + interval
-            self._cycle()
-            if self._retire_requested:
-                self._guarded("shutdown", self._retire)
+            self._survive(self._last_cycle)
         finally:
             self._done.set()
+
+    def _survive(self, step: Callable[[], Any]) -> None:
+        try:
+            step()
+        except Exception as exc:
+            log_once(
+                "writer-loop",
+                "celery-office: the status writer met an unexpected error (%s); it goes on",
+                describe(exc), exc_info=True,
+            )
+
+    def _last_cycle(self) -> None:
+        """At stop: everything pending goes, then the main process retires its agents."""
+        if self.forwards:
+            deadline = time.monotonic() + EXIT_HANDOVER_WAIT
+            while not self._hand_over() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            return
+        if self._handover is not None and self.has_worker_duties:
+            self._handover.stop_receiving()
+            self._handover.drain(self.absorb)  # what the exited pool processes handed over
+        self._cycle()
+        if self._retire_requested:
+            self._guarded("shutdown", self._retire)
 
     def _attempt(self, work: Callable[[Any], Any], transaction: bool) -> None:
         """One try, watched: a database that stops answering is cut off, never waited on.
@@ -299,7 +400,8 @@ class StatusWriter:
         it (the transaction may have landed).
         """
         engine = self._get_engine()
-        watchdog = self._arm_watchdog()
+        limit = self.settings.connect_timeout + self.settings.statement_timeout
+        watchdog = self._sockets.arm(limit) if self._sockets is not None else None
         try:
             if not transaction:
                 work(engine)
@@ -319,6 +421,9 @@ class StatusWriter:
         return min(interval * 2 ** min(self._failures, 16), max(RETRY_MAX, interval))
 
     def _cycle(self) -> None:
+        if self.forwards:
+            self._hand_over()
+            return
         if self.has_worker_duties and not self._registered:
             if self.settings.auto_migrate and not self._migrated:
                 self._migrated = self._guarded("migration", self._migrate, transaction=False)
@@ -327,6 +432,7 @@ class StatusWriter:
             self._registered = self._guarded("registration", self._register)
             if not self._registered:
                 return
+        self._forget_old_ends()
         batch, maybe_written = self._take()
         if not batch:
             return
@@ -335,7 +441,7 @@ class StatusWriter:
             return
         with self._lock:
             self._batch.merge_older(batch)
-        if not _is_rejection(self._last_error):
+        if not is_rejection(self._last_error):
             self._rejections = 0
             return
         self._rejections += 1
@@ -343,9 +449,37 @@ class StatusWriter:
             self._rejections = 0
             self._write_apart()
 
+    def _hand_over(self) -> bool:
+        """Pool process: hand the pending changes to the main process; what does not go (the
+        socket is full while the main process is busy) stays, coalesced, for the next try."""
+        batch, maybe_written = self._take()
+        if not batch:
+            return True
+        unsent = Batch()
+        for part in self._handover.parts(batch):  # type: ignore[union-attr]
+            if unsent or not self._handover.send(part):  # type: ignore[union-attr]
+                unsent.merge_older(part)  # the rest waits too: one agent's order is kept
+                continue
+            self._settle(part, maybe_written, ok=True)
+        if not unsent:
+            return True
+        self._settle(unsent, maybe_written & unsent.runs.keys(), ok=False)
+        with self._lock:
+            self._batch.merge_older(unsent)
+        return False
+
+    def _forget_old_ends(self) -> None:
+        if not self._ended_here:
+            return
+        cutoff = time.time() - ENDED_MEMORY
+        with self._lock:
+            for task_id in [t for t, at in self._ended_here.items() if at < cutoff]:
+                del self._ended_here[task_id]
+
     def _take(self) -> tuple[Batch, set[str]]:
-        """Take the pending changes. From then on their starts may be in the table: a run that
-        ends (or reports progress) while they are in flight must have its end written."""
+        """Take the pending changes. From then on their starts may be in the table (or with
+        the main process): a run that ends (or reports progress) while they are in flight must
+        have its end written."""
         with self._lock:
             batch, self._batch = self._batch, Batch()
             maybe_written = {
@@ -360,6 +494,13 @@ class StatusWriter:
             "status write",
             lambda conn: apply_batch(conn, batch, self.agents, self.node_name, self._known),
         )
+        self._settle(batch, maybe_written, ok=ok, may_have_landed=self._commit_sent)
+        return ok
+
+    def _settle(
+        self, batch: Batch, maybe_written: set[str], *, ok: bool, may_have_landed: bool = False
+    ) -> None:
+        """Bookkeeping after a write or hand-over of ``batch``: which starts are out there."""
         with self._lock:
             if ok:
                 for task_id, run in batch.runs.items():
@@ -367,7 +508,7 @@ class StatusWriter:
                         # ended, or started in another process (seen from here): no end to
                         # write from this process
                         self._written.discard(task_id)
-            elif not self._commit_sent:
+            elif not may_have_landed:
                 # nothing of it landed: a run that ends before the next write costs no row,
                 # and memory stays bounded by the runs in progress, however long the
                 # database is down
@@ -378,7 +519,6 @@ class StatusWriter:
                     end = self._batch.runs.get(task_id)
                     if end is not None and end.ended:
                         del self._batch.runs[task_id]
-        return ok
 
     def _write_apart(self) -> None:
         """The database refused the same changes twice for what they hold (a value, a
@@ -393,7 +533,7 @@ class StatusWriter:
         for agent_id, part in parts:
             if not self._write(part, maybe_written & part.runs.keys()):
                 refused.append((agent_id, part, self._last_error))
-        if len(refused) == len(parts) > 1 or not all(_is_rejection(e) for _, _, e in refused):
+        if len(refused) == len(parts) > 1 or not all(is_rejection(e) for _, _, e in refused):
             with self._lock:
                 for _, part, _ in refused:
                     self._batch.merge_older(part)
@@ -410,7 +550,7 @@ class StatusWriter:
                 f"refused:{agent_id}",
                 "celery-office: the database refuses the status change of agent %s (%s: %s); "
                 "it is dropped so that the other agents' statuses are written",
-                agent_id, type(error).__name__, _first_line(error) if error else "",
+                agent_id, type(error).__name__, first_line(error) if error else "",
                 level=logging.ERROR,
             )
 
@@ -438,7 +578,7 @@ class StatusWriter:
                     "celery-office: %s failed on %s (%s: %s); agent statuses are kept in "
                     "memory and written when the database is back%s",
                     what, safe_url(self.settings.database_url), type(exc).__name__,
-                    _first_line(exc), _hint(exc), exc_info=logger.isEnabledFor(10),
+                    first_line(exc), hint(exc), exc_info=logger.isEnabledFor(logging.DEBUG),
                 )
             return False
         self._failures = 0
@@ -459,22 +599,6 @@ class StatusWriter:
             )
             self._sockets = SocketWatch(self._engine)
         return self._engine
-
-    def _arm_watchdog(self) -> threading.Timer | None:
-        """Cut this writer's database sockets if one write takes far longer than any should.
-
-        A server that accepts and never answers (or a connection that stops relaying) blocks
-        libpq forever: no client-side read timeout exists, and ``statement_timeout`` needs a
-        server that listens. Shutting the socket down makes the blocked call fail at once; the
-        changes go back to memory and the next write starts on a fresh connection.
-        """
-        if self._engine is None or not self._sockets.watchable:
-            return None
-        limit = self.settings.connect_timeout + self.settings.statement_timeout
-        timer = threading.Timer(limit, self._sockets.cut_all)
-        timer.daemon = True
-        timer.start()
-        return timer
 
     def _migrate(self, engine: Any) -> None:
         from .schema import migrate
@@ -562,63 +686,6 @@ def _running_task_ids() -> set[str] | None:
     except Exception:  # never let the check cost the heartbeat
         pass
     return None
-
-
-class SocketWatch:
-    """The DB-API connections an engine opened, to cut their sockets from another thread."""
-
-    def __init__(self, engine: Any) -> None:
-        self._connections: "weakref.WeakSet[Any]" = weakref.WeakSet()
-        self.watchable = engine.dialect.name == "postgresql"
-        if self.watchable:
-            event.listen(engine, "connect", lambda dbapi_conn, _rec: self._connections.add(dbapi_conn))
-
-    def forget(self) -> None:
-        """In a forked child: the parent's connections are not ours to cut."""
-        self._connections = weakref.WeakSet()
-
-    def cut_all(self) -> None:
-        for dbapi_conn in list(self._connections):
-            try:
-                sock = socket.socket(fileno=os.dup(dbapi_conn.fileno()))
-            except Exception:
-                continue
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            finally:
-                sock.close()
-        logger.warning("celery-office: the database stopped answering; connections were reset")
-
-
-def _is_rejection(exc: BaseException | None) -> bool:
-    """Did the database refuse what was sent, rather than fail to take it? Only a value
-    (SQLSTATE class 22, ``DataError``), a constraint (class 23, ``IntegrityError``) or a value
-    the driver cannot send counts: retrying never cures those. Everything else (down,
-    read-only after a failover, permissions, missing tables) may pass, and nothing is dropped
-    for it."""
-    if exc is None or _hint(exc):
-        return False
-    if isinstance(exc, DBAPIError):
-        return isinstance(exc, (DataError, IntegrityError)) and not exc.connection_invalidated
-    return isinstance(exc, (StatementError, ValueError, TypeError))
-
-
-def _hint(exc: BaseException) -> str:
-    """What to do about a failure that waiting alone will not cure."""
-    text = str(exc)
-    if "office_" in text and ("does not exist" in text or "no such table" in text):
-        return (
-            "; the celery-office tables are missing: run `celery -A <your app> office migrate` "
-            "(or leave office_auto_migrate on)"
-        )
-    return ""
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else ""
 
 
 _writer: StatusWriter | None = None

@@ -92,17 +92,22 @@ def test_missing_tables_are_named_with_the_command_that_creates_them(
     assert "office migrate" in warnings[0], warnings
 
 
-def test_a_change_the_database_refuses_is_dropped_alone(pg_url: str, caplog) -> None:
+@pytest.mark.parametrize(
+    "raise_", ["raise exception 'refused' using errcode = '22023'", "raise exception 'refused'"],
+    ids=["sqlstate-22023", "plain-raise-P0001"],
+)
+def test_a_change_the_database_refuses_is_dropped_alone(pg_url: str, caplog, raise_) -> None:
     """A value the database refuses (here a trigger; in life a constraint a DBA added, a
     value no driver encodes) must not block every later write of the process: after two
-    refusals the writer writes agent by agent and drops only the refused part, loudly."""
+    refusals the writer writes agent by agent and drops only the refused part, loudly. A
+    trigger's plain ``RAISE EXCEPTION`` (SQLSTATE P0001) is how most DBAs refuse a row."""
     writer = _writer(pg_url)
     engine = writer._get_engine()
     with engine.begin() as conn:
         conn.exec_driver_sql(
             "create function office_refuse() returns trigger language plpgsql as $$ begin "
-            "if position('poison' in coalesce(new.task, '')) > 0 then raise exception 'refused' "
-            "using errcode = '22023'; end if; return new; end $$"
+            f"if position('poison' in coalesce(new.task, '')) > 0 then {raise_}; "
+            "end if; return new; end $$"
         )
         conn.exec_driver_sql(
             "create trigger office_refuse before insert or update on office_agent_status "
@@ -152,3 +157,54 @@ def test_runs_that_end_during_failed_writes_leave_nothing_behind() -> None:
         _wait(lambda: writer._failures > failures and not ending)
     _wait(lambda: writer.pending() == 1)  # the agent's newest outcome, no run
     assert not writer.stop(timeout=0.5)
+
+
+class Unprintable(RuntimeError):
+    """An exception as a buggy library writes it: its ``__str__`` itself raises."""
+
+    def __str__(self) -> str:
+        return self.missing  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("where", ["inside the write", "outside the write"])
+def test_the_writer_thread_survives_a_bug_in_one_cycle(db_url: str, where: str) -> None:
+    """An unexpected exception in one flush (here an unprintable one in the database call, or
+    one in the bookkeeping around it) is logged and the thread goes on: the process keeps
+    reporting afterwards instead of freezing its rows while heartbeats make them look live."""
+    writer = _writer(db_url)
+    engine = writer._get_engine()
+    failed = threading.Event()
+    if where == "inside the write":
+        import celery_office.writer as writer_module
+
+        original = writer_module.apply_batch
+
+        def apply_batch_once(*args, **kwargs):
+            if not failed.is_set():
+                failed.set()
+                raise Unprintable()
+            return original(*args, **kwargs)
+
+        writer_module.apply_batch, restore = apply_batch_once, original
+    else:
+        original_take = writer._take
+
+        def take_once():
+            if not failed.is_set():
+                failed.set()
+                raise Unprintable()
+            return original_take()
+
+        writer._take = take_once  # type: ignore[method-assign]
+        restore = None
+    try:
+        writer.run_started("t-1", AGENT, "Сканирование цен")
+        _wait(failed.is_set)
+        writer.run_started("t-2", AGENT, "Сканирование цен")
+        _wait(lambda: AGENT in _statuses(engine) and _statuses(engine)[AGENT].task is not None)
+        assert writer._thread is not None and writer._thread.is_alive()
+        assert writer.stop()
+    finally:
+        if restore is not None:
+            writer_module.apply_batch = restore
+    engine.dispose()
