@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, Enum, Integer, Numeric, SmallInteger, String, inspect
 from sqlalchemy.dialects.postgresql import ENUM, JSONB
 from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.engine.interfaces import ReflectedColumn
 from sqlalchemy.types import TypeDecorator
 
 from .models import STATUS_TABLE, AgentStatus, OfficeAgentStatus
@@ -123,7 +124,7 @@ def _ddl(type_: Any, dialect: Dialect) -> str:
     return str(type_.compile(dialect=dialect))
 
 
-def _type_problems(expected: Any, column: dict[str, Any], where: str, dialect: Dialect) -> list[Problem]:
+def _type_problems(expected: Any, column: ReflectedColumn, where: str, dialect: Dialect) -> list[Problem]:
     """The column's type cannot hold what celery-office writes (PostgreSQL only: SQLite stores
     any value in any column and checks no length)."""
     if dialect.name != "postgresql":
@@ -143,7 +144,7 @@ def _type_problems(expected: Any, column: dict[str, Any], where: str, dialect: D
     wanted = _ddl(want, dialect)
     if isinstance(want, String):
         if isinstance(have, String) and not isinstance(have, Enum):
-            if have.length is None or have.length >= want.length:
+            if have.length is None or have.length >= (want.length or 0):
                 return []
             return [_retype(where, f"{wanted} or longer", have, expected.name, wanted, dialect)]
     elif isinstance(want, DateTime):
@@ -154,9 +155,9 @@ def _type_problems(expected: Any, column: dict[str, Any], where: str, dialect: D
             return []
     elif isinstance(want, Numeric):
         if isinstance(have, Numeric) and not isinstance(have, Integer):
+            scale, integer_digits = want.scale or 0, (want.precision or 0) - (want.scale or 0)
             if have.precision is None or (
-                (have.scale or 0) >= want.scale
-                and have.precision - (have.scale or 0) >= want.precision - want.scale
+                (have.scale or 0) >= scale and have.precision - (have.scale or 0) >= integer_digits
             ):
                 return []
     elif isinstance(want, JSON):
@@ -184,17 +185,18 @@ def _enum_values(connection: Connection) -> list[str] | None:
     """The labels of PostgreSQL's ``agentstatus`` type in the search path, or None if none."""
     if connection.dialect.name != "postgresql":
         return None
-    for enum in inspect(connection).get_enums():
+    inspector: Any = inspect(connection)  # PostgreSQL's inspector: it has get_enums()
+    for enum in inspector.get_enums():
         if enum["name"] == STATUS_TYPE and enum["visible"]:
             return list(enum["labels"])
     return None
 
 
-def _has_default(column: dict[str, Any]) -> bool:
+def _has_default(column: ReflectedColumn) -> bool:
     return column.get("default") is not None or bool(column.get("identity")) or bool(column.get("computed"))
 
 
-def _fills_itself(column: dict[str, Any], inspector: Any, dialect: Dialect) -> bool:
+def _fills_itself(column: ReflectedColumn, inspector: Any, dialect: Dialect) -> bool:
     if _has_default(column):
         return True
     # SQLite: an INTEGER PRIMARY KEY is the rowid, numbered by the database.
