@@ -52,6 +52,19 @@ CASES = {
         "agents:\n  reputation_wb:\n    department: reputation\n    name: WB\n    tasks: {}\n",
         ["agents.yaml:5:", "agent 'reputation_wb'", "field 'tasks'"],
     ),
+    "NUL in a task's text": (  # once passed the start, then PostgreSQL refused every run
+        "agents:\n" + GOOD_AGENT.replace("Сканирование", '"Скан\\0ирование"'),
+        ["agents.yaml:6:", "agent 'watcher_price_monitor'", "field 'tasks'", "NUL character",
+         "remove it"],
+    ),
+    "lone surrogate in a name": (
+        "agents:\n" + GOOD_AGENT.replace("Мониторинг цен", '"Мониторинг \\udcff"'),
+        ["agents.yaml:4:", "field 'name'", "lone surrogate (U+DCFF)"],
+    ),
+    "500-character agent id": (
+        "agents:\n" + GOOD_AGENT.replace("watcher_price_monitor", "w" * 500),
+        ["agents.yaml:2:", "agent '" + "w" * 99 + "…'", "at most 100 characters, got 500"],
+    ),
     "empty file": ("# nothing here\n", ["agents.yaml", "empty"]),
     "invalid yaml": (
         "agents:\n  reputation_wb:\n    department: [reputation\n    name: WB\n",
@@ -97,6 +110,7 @@ def test_bad_registry_stops_the_worker(case, tmp_path, worker_env):
     assert str(path) in lines[0]
     for part in expected:
         assert part in lines[0], (part, lines[0])
+    assert "w" * 100 not in lines[0]  # long values are cut in the line
     assert "Traceback" not in done.stderr
     assert "ready." not in done.stdout + done.stderr
 
