@@ -156,9 +156,12 @@ def default_engine(url: str | None = None) -> Engine:
 
 
 def _create(url: str) -> Engine:
+    """The engine, or one OfficeConfigError: a reporter's caller should read what to fix, not
+    the URL parser's ``invalid literal for int()``."""
     try:
         return create_office_engine(url)
     except OfficeError:
         raise
-    except (ArgumentError, ValueError) as exc:  # make_url: no form it knows, a port not a number
-        raise invalid_url(exc, check="OFFICE_DATABASE_URL, or pass engine= to OfficeReporter") from None
+    except (ArgumentError, ValueError) as exc:  # make_url: an unknown form, a port not a number
+        check = "OFFICE_DATABASE_URL, or pass engine= to OfficeReporter"
+        raise invalid_url(exc, check=check) from None

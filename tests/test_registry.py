@@ -619,7 +619,8 @@ def test_same_exact_task_under_two_agents() -> None:
 @pytest.mark.parametrize(
     ("text", "line", "field", "what"),
     [
-        (agent_yaml(department='"wat\\0cher"'), 3, "department", "a NUL character (U+0000) at character 4"),
+        (agent_yaml(department='"wat\\0cher"'), 3, "department",
+         "a NUL character (U+0000) at character 4"),
         (agent_yaml(name='"Mon\\x00itor"'), 4, "name", "a NUL character (U+0000) at character 4"),
         (agent_yaml(extra='brand: "b\\0"'), 5, "brand", "a NUL character (U+0000) at character 2"),
         (agent_yaml(name='"Mon\\ud800"'), 4, "name", "a lone surrogate (U+D800) at character 4"),
