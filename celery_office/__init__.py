@@ -31,7 +31,8 @@ if TYPE_CHECKING:
     from .registry import Registry, RegistryError, load_registry
     from .reporter import OfficeReporter
     from .settings import OfficeSettings
-    from .store import AgentRow, agent_statuses, create_office_engine
+    from .store import AgentRow, agent_statuses
+    from .engine import create_office_engine
 
 # Imported on first use (PEP 562): Celery imports this package for its ``celery office``
 # entry point on every ``celery`` command, and SQLAlchemy, Alembic and PyYAML are slow to load.
@@ -53,7 +54,7 @@ _LAZY = {
     "OfficeSettings": "settings",
     "AgentRow": "store",
     "agent_statuses": "store",
-    "create_office_engine": "store",
+    "create_office_engine": "engine",
 }
 
 

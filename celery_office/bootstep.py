@@ -63,7 +63,11 @@ class OfficeStep(bootsteps.StartStopStep):
             settings, agents, node_name=worker.hostname, worker_duties=True
         )
         try:
-            self.writer.prepare()  # no connection yet: only the engine, inherited by the pool
+            self.writer.prepare()  # the engine, the hand-over socket, the migration
+        except OfficeError as exc:  # a dashboard table that cannot be adopted, an async driver
+            if getattr(worker, "logfile", None):
+                logger.critical("celery-office: %s", exc)
+            raise SystemExit(f"celery-office: {exc}") from None
         except Exception as exc:  # an unknown driver or a malformed URL
             message = f"office_database_url ({safe_url(settings.database_url)}): {exc}"
             raise SystemExit(f"celery-office: {message}") from None

@@ -18,11 +18,13 @@ from typing import Any, Protocol
 
 from sqlalchemy import (
     Connection,
+    String,
     bindparam,
     delete,
     func,
     literal,
     select,
+    type_coerce,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -548,7 +550,9 @@ def heartbeat(
     agent_ids = sorted(a.agent_id for a in agents)
     served = set(agent_ids)
     present = conn.execute(
-        select(STATUS.c.agent_id, STATUS.c.status).where(STATUS.c.agent_id.in_(agent_ids))
+        # the status as text: a team's extra enum value ('paused') must not fail the beat
+        select(STATUS.c.agent_id, type_coerce(STATUS.c.status, String).label("status"))
+        .where(STATUS.c.agent_id.in_(agent_ids))
     ).all()
     restore = len(present) < len(agent_ids)  # rows deleted by hand
     if restore:  # inserted before any lock is taken, as a batch does, so writers never deadlock
@@ -596,7 +600,7 @@ def heartbeat(
         recompute.difference_update(offline)
     if restore:
         recompute.update(agent_ids)
-    recompute.update(row.agent_id for row in present if row.status is AgentStatus.offline)
+    recompute.update(row.agent_id for row in present if row.status == AgentStatus.offline.value)
     _write_status(
         conn,
         {a: states[a] for a in recompute if a in states},
@@ -712,7 +716,6 @@ def agent_statuses(conn: Connection, offline_after: float = 300.0) -> list[Agent
     team added to an adopted table's enum (say ``'paused'``) comes back as that plain string,
     in ``status`` and, unless the agent is silent, ``effective_status``: shown, never guessed.
     """
-    from sqlalchemy import String, type_coerce
 
     known = {status.value: status for status in AgentStatus}
     # Read the status as text (the SQL is unchanged), so an unknown value is no LookupError.

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -29,26 +28,15 @@ from typing import Any
 
 from sqlalchemy.exc import DBAPIError
 
+from .errors import OfficeError
 from .failures import hint, is_rejection
 from .handover import Handover
 from .logs import log_once, logger
 from .models import AgentStatus
-from .render import describe, first_line
+from .render import describe, first_line, safe_str
 from .settings import OfficeSettings
-from .store import (
-    AgentInfo,
-    Batch,
-    Outcome,
-    RunChange,
-    apply_batch,
-    create_office_engine,
-    heartbeat,
-    node_runs,
-    register_worker,
-    retire_worker,
-    run_key,
-    safe_url,
-)
+from .duties import WorkerDuties
+from .store import AgentInfo, Batch, Outcome, RunChange, apply_batch, create_office_engine, safe_url
 from .watchdog import SocketWatch
 
 __all__ = ["StatusWriter", "get_writer", "configure_writer"]
@@ -87,7 +75,7 @@ class StatusWriter:
         self._duties_pid = os.getpid() if worker_duties else None
         # every run of this worker starts later: older runs under its node name are its
         # former self's (a restart), the others may be written before its registration is
-        self.started_at = time.time()
+        self._duties = WorkerDuties(settings, self.agents, node_name=node_name, started_at=time.time())
         self._engine: Any = None
         self._sockets: SocketWatch | None = None
         self._handover: Handover | None = None
@@ -117,9 +105,6 @@ class StatusWriter:
         # runs the main process ended itself (a lost pool process, a time limit, a revoke):
         # task_id -> when; a start handed over later, from before that, is stale
         self._ended_here: dict[str, float] = {}
-        # runs of this worker in the table that its main process no longer runs:
-        # task_id -> (agent_id, when first seen so)
-        self._unowned_runs: dict[str, tuple[str, float]] = {}
 
     def after_fork_in_child(self) -> None:
         """Drop what the parent owned: its pending changes, thread, lock and connections.
@@ -136,16 +121,29 @@ class StatusWriter:
             self._handover.after_fork_in_child()
 
     def prepare(self) -> None:
-        """Build the engine (a bad URL stops the worker at start) and the hand-over socket,
-        before the pool forks, so pool processes inherit the socket's sending end.
+        """Main process, before the pool forks: build the engine (a bad URL stops the worker
+        at start) and the hand-over socket, whose sending end pool processes inherit.
 
-        Alembic is imported here too, so the first migration does not wait for it.
+        With ``office_auto_migrate`` the tables are migrated here, once: an existing dashboard
+        table that cannot be adopted raises :class:`~celery_office.contract.ContractError`,
+        which stops the worker at start with one line. A database that cannot be reached is
+        tried again by the thread (connecting is bounded by ``office_connect_timeout``).
         """
         self._get_engine()
-        if self._duties_pid is not None and self._handover is None:
+        if self._duties_pid is None:
+            return
+        if self._handover is None:
             self._handover = Handover()
-        if self.settings.auto_migrate:
-            from . import schema  # noqa: F401
+        if self.settings.auto_migrate and not self._migrated:
+            from .contract import ContractError
+
+            try:
+                self._attempt(self._duties.migrate, transaction=False)
+                self._migrated = True
+            except ContractError:
+                raise
+            except Exception:
+                pass  # down or hung: the thread tries again, and says so once
 
     @property
     def has_worker_duties(self) -> bool:
@@ -361,7 +359,7 @@ class StatusWriter:
                     break
                 self._survive(self._cycle)
                 if self.has_worker_duties and time.monotonic() >= next_beat:
-                    if self._guarded("heartbeat", self._beat):
+                    if self._guarded("heartbeat", self._duties.beat):
                         next_beat = time.monotonic() + self.settings.heartbeat_interval
                     else:
                         next_beat = time.monotonic() + interval
@@ -391,7 +389,7 @@ class StatusWriter:
             self._handover.drain(self.absorb)  # what the exited pool processes handed over
         self._cycle()
         if self._retire_requested:
-            self._guarded("shutdown", self._retire)
+            self._guarded("shutdown", self._duties.retire)
 
     def _attempt(self, work: Callable[[Any], Any], transaction: bool) -> None:
         """One try, watched: a database that stops answering is cut off, never waited on.
@@ -426,10 +424,10 @@ class StatusWriter:
             return
         if self.has_worker_duties and not self._registered:
             if self.settings.auto_migrate and not self._migrated:
-                self._migrated = self._guarded("migration", self._migrate, transaction=False)
+                self._migrated = self._guarded("migration", self._duties.migrate, transaction=False)
                 if not self._migrated:
                     return
-            self._registered = self._guarded("registration", self._register)
+            self._registered = self._guarded("registration", self._duties.register)
             if not self._registered:
                 return
         self._forget_old_ends()
@@ -572,7 +570,13 @@ class StatusWriter:
         except Exception as exc:
             self._last_error = exc
             self._failures += 1
-            if not self._failing:
+            if not self._failing and isinstance(exc, OfficeError):
+                self._failing = True  # waiting alone will not cure it: say what to fix
+                logger.error(
+                    "celery-office: %s failed: %s; agent statuses are kept in memory until "
+                    "this is fixed", what, safe_str(exc),
+                )
+            elif not self._failing:
                 self._failing = True
                 logger.warning(
                     "celery-office: %s failed on %s (%s: %s); agent statuses are kept in "
@@ -599,94 +603,6 @@ class StatusWriter:
             )
             self._sockets = SocketWatch(self._engine)
         return self._engine
-
-    def _migrate(self, engine: Any) -> None:
-        from .schema import migrate
-
-        migrate(engine)
-
-    def _register(self, conn: Any) -> None:
-        register_worker(
-            conn,
-            node_name=self.node_name or socket.gethostname(),
-            hostname=socket.gethostname(),
-            pid=os.getpid(),
-            agents=list(self.agents.values()),
-            since=self.started_at,
-        )
-        logger.info(
-            "celery-office: %d agents registered in %s",
-            len(self.agents), safe_url(self.settings.database_url),
-        )
-
-    def _beat(self, conn: Any) -> None:
-        node_name = self.node_name or socket.gethostname()
-        lost: dict[str, str] = {}
-        running = _running_task_ids()  # before reading the table: a run started since is in it
-        if running is not None:
-            lost = self._lost_runs(node_runs(conn, node_name), running)
-        heartbeat(
-            conn,
-            node_name=node_name,
-            hostname=socket.gethostname(),
-            pid=os.getpid(),
-            agents=list(self.agents.values()),
-            offline_after=self.settings.offline_after,
-            end_runs=lost,
-        )
-        if lost:
-            logger.warning(
-                "celery-office: %d runs of this worker ended without their end being written "
-                "(a pool process lost, a requeued task, or statuses not written at exit); "
-                "they no longer count as in progress", len(lost),
-            )
-
-    def _lost_runs(self, in_table: Mapping[str, str], running: set[str]) -> dict[str, str]:
-        """The runs this worker has in the table but has not run for a while.
-
-        Their end was never written: a pool process that exited while the database was
-        unreachable, a run Celery requeued after its pool process was lost
-        (``reject_on_worker_lost``) or whose process died after storing its result (neither
-        sends a signal). A run must stay unknown to the main process longer than any pool
-        process takes to write its end before it counts as lost. The heartbeat ends them in
-        its own transaction, under the agents' locks, so a run restarted with the same id
-        since this look is never ended in its place.
-        """
-        now = time.monotonic()
-        grace = max(2 * self.settings.flush_interval, RETRY_MAX) + self.settings.statement_timeout
-        unowned = {}
-        for task_id, agent_id in in_table.items():
-            if task_id not in running:
-                unowned[task_id] = (agent_id, self._unowned_runs.get(task_id, (agent_id, now))[1])
-        self._unowned_runs = unowned
-        return {t: a for t, (a, first_seen) in unowned.items() if now - first_seen >= grace}
-
-    def _retire(self, conn: Any) -> None:
-        offline = retire_worker(
-            conn,
-            node_name=self.node_name or socket.gethostname(),
-            agent_ids=list(self.agents),
-            offline_after=self.settings.offline_after,
-        )
-        logger.info("celery-office: %d agents offline", len(offline))
-
-
-def _running_task_ids() -> set[str] | None:
-    """Ids of the tasks this worker runs now (its main process's view), or None outside one
-    or when it cannot be read (the heartbeat goes on without the lost-run check)."""
-    try:
-        from celery.worker import state
-
-        for _ in range(10):
-            try:  # a WeakSet the consumer thread changes: copying it may meet a change
-                requests = list(state.active_requests)
-            except RuntimeError:
-                continue
-            return {run_key(request.id) for request in requests if request.id is not None}
-    except Exception:  # never let the check cost the heartbeat
-        pass
-    return None
-
 
 _writer: StatusWriter | None = None
 

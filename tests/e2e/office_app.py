@@ -62,6 +62,34 @@ def flaky_reviews(self, hold=0.0):
     return {"reviews_today": 47}
 
 
+class UnprintableError(RuntimeError):
+    """A buggy library's exception: its ``__str__`` itself raises (a missing attribute)."""
+
+    def __str__(self):
+        return self.missing
+
+
+class NonStringError(RuntimeError):
+    """An exception whose ``__str__`` returns something that is not text."""
+
+    def __str__(self):
+        return 42
+
+
+@app.task
+def fail_unprintable(kind="raises", message="Wildberries API said no"):
+    raise (UnprintableError if kind == "raises" else NonStringError)(message)
+
+
+class Unrenderable:
+    """A metric value that cannot be rendered: str() and repr() raise an unprintable error."""
+
+    def __str__(self):
+        raise UnprintableError()
+
+    __repr__ = __str__
+
+
 @app.task(time_limit=1.5, soft_time_limit=None)
 def overrun(duration=10.0):
     time.sleep(duration)
@@ -111,6 +139,13 @@ def _odd_metrics(result):
 @metrics(extract=_odd_metrics)  # values JSON cannot encode; the result itself stays JSON for the backend
 def odd_metrics_reviews():
     return ["b", "a"]
+
+
+@app.task
+@metrics(lambda result: {"reviews_today": 3, "odd": Unrenderable()})
+def unrenderable_metrics_reviews(duration=0.0):
+    time.sleep(duration)
+    return "done"
 
 
 @app.task
