@@ -1,0 +1,336 @@
+"""Chaos with an oracle: real workers under load, faults at random, rows checked against the truth.
+
+    python bench/chaos.py [--minutes 20] [--seed N] [--baseline 30] [--rate 6] [--keep]
+
+Three real ``celery worker`` processes of ``bench/chaos_app.py`` (w1 prefork -c 2
+``--max-tasks-per-child 5``, w2 prefork -c 2 ``--max-tasks-per-child 7``, w3 ``-P solo``) on a
+private Redis and a private PostgreSQL (``bench/chaos_cluster.py``; the machine's shared servers
+are never touched) run a seeded load of five agents' tasks (``bench/chaos_load.py``). First a
+baseline with no fault, then ``--minutes`` of the seeded fault schedule
+(``bench/chaos_faults.py``). When the faults stop the load stops; once every task in flight has
+ended, the solo worker may be stopped for good (seeded), one long run is left in progress, and
+after the documented recovery (``RETRY_MAX``) plus two heartbeats every agent's row is checked
+against the oracle (``bench/chaos_oracle.py``), which knows only what the tasks recorded.
+The verdict (``bench/chaos_verdict.py``) is printed; the exit code is 0 when every check holds.
+
+``--seed N`` replays a run: the same fault schedule and the same stream of tasks (the timing
+of a real machine varies). A failing run keeps its worker logs and task records and prints
+where.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import json
+import os
+import random
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parent)]
+
+from chaos_cluster import Servers, missing_binaries  # noqa: E402
+from chaos_faults import TRIGGER_AGENT, Faults, plan  # noqa: E402
+from chaos_load import Load  # noqa: E402
+from chaos_oracle import RETRY_MAX, Oracle, read_records  # noqa: E402
+from chaos_records import RecordTail  # noqa: E402
+from chaos_report import print_verdict  # noqa: E402
+from chaos_verdict import compare, log_report, memory, read_rows, tally, task_times  # noqa: E402
+from chaos_workers import Worker, office_lines  # noqa: E402
+from tests.faultproxy import FaultProxy  # noqa: E402
+
+DATABASE = "chaos"
+SETTINGS = {
+    "OFFICE_FLUSH_INTERVAL": "0.2",
+    "OFFICE_HEARTBEAT_INTERVAL": "1",
+    "OFFICE_OFFLINE_AFTER": "10",
+    "OFFICE_CONNECT_TIMEOUT": "2",
+    "OFFICE_STATEMENT_TIMEOUT": "2",
+    "OFFICE_SHUTDOWN_TIMEOUT": "2",
+}
+HEARTBEAT = float(SETTINGS["OFFICE_HEARTBEAT_INTERVAL"])
+FLUSH = float(SETTINGS["OFFICE_FLUSH_INTERVAL"])
+SOLO = "w3"
+LATE_WINDOW = 30.0  # seconds the rows are watched after a mismatch: late, or stuck
+
+
+def _args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--minutes", type=float, default=20.0, help="length of the fault phase")
+    parser.add_argument("--seed", type=int, default=None, help="replay this run (default: random)")
+    parser.add_argument("--baseline", type=float, default=None,
+                        help="seconds of load without faults first (default: 10%% of the "
+                             "fault phase, 20 to 120 s)")
+    parser.add_argument("--rate", type=float, default=6.0, help="tasks sent per second")
+    parser.add_argument("--keep", action="store_true", help="keep logs and records")
+    parser.add_argument("--json", type=Path, default=None, help="write the verdict's figures")
+    return parser.parse_args(argv)
+
+
+class Run:
+    """One chaos run: servers, proxy, workers, load and faults, torn down whatever happens."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.seed = args.seed if args.seed is not None else random.SystemRandom().randrange(10**6)
+        self.root = Path(tempfile.mkdtemp(prefix="office-chaos-"))
+        self.records_dir = self.root / "records"
+        self.logs_dir = self.root / "logs"
+        self.records_dir.mkdir()
+        self.logs_dir.mkdir()
+        self.servers = Servers(self.root)
+        self.proxy: Any = None
+        self.workers: dict[str, Worker] = {}
+        self.tail = RecordTail(self.records_dir)
+        self.solo_stopped = False
+        self._closed = False
+        atexit.register(self.close)
+
+    # ------------------------------------------------------------------ set-up
+
+    def setup(self) -> None:
+        self.servers.init_pg()
+        self.servers.start_pg()
+        self.servers.start_redis()
+        self.servers.sql(f"create database {DATABASE}")
+        self.proxy = FaultProxy("127.0.0.1", self.servers.pg_port)
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
+            "CELERY_BROKER_URL": self.servers.redis_url(),
+            "CHAOS_RECORDS": str(self.records_dir),
+            "OFFICE_DATABASE_URL": self.servers.pg_url(DATABASE, port=self.proxy.port),
+            "OFFICE_AGENTS_FILE": str(HERE / "chaos_agents.yaml"),
+            **SETTINGS,
+        }
+        env.pop("CHAOS_SOLO_TASKS", None)
+        self.workers = {
+            "w1": Worker("w1", pool="prefork", env=env, log_dir=self.logs_dir,
+                         max_tasks_per_child=5),
+            "w2": Worker("w2", pool="prefork", env=env, log_dir=self.logs_dir,
+                         max_tasks_per_child=7),
+            SOLO: Worker(SOLO, pool="solo", env={**env, "CHAOS_SOLO_TASKS": "1"},
+                         log_dir=self.logs_dir),
+        }
+        for worker in self.workers.values():
+            worker.start(wait_ready=False)
+        for worker in self.workers.values():
+            worker.wait_ready()
+        agents = len(yaml.safe_load((HERE / "chaos_agents.yaml").read_text("utf-8"))["agents"])
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if len(read_rows(self.servers, DATABASE)) == agents:
+                    return
+            except Exception:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"the workers did not register the {agents} agents within 60 s")
+
+    def running(self) -> list[dict[str, Any]]:
+        alive = self.alive_pids()
+        return [r for r in self.tail.open_runs() if r["pid"] in alive]
+
+    def alive_pids(self) -> set[int]:
+        pids: set[int] = set()
+        for worker in self.workers.values():
+            if worker.alive:
+                pids.add(worker.proc.pid)  # type: ignore[union-attr]
+                pids.update(worker.pool_pids())
+        return pids
+
+    def log_counts(self) -> dict[str, int]:
+        return {name: len(office_lines(w.log_text())) for name, w in self.workers.items()}
+
+    # ------------------------------------------------------------------ the run
+
+    def execute(self) -> int:
+        args = self.args
+        chaos_length = args.minutes * 60.0
+        baseline = args.baseline if args.baseline is not None else min(120.0, max(20.0, chaos_length / 10))
+        print(f"chaos: seed {self.seed}, {baseline:.0f} s baseline, {chaos_length:.0f} s of faults, "
+              f"files in {self.root}", flush=True)
+        self.setup()
+        pools = {name: w.pool for name, w in self.workers.items()}
+        schedule = plan(random.Random(f"{self.seed}-plan"), chaos_length, pools)
+        load = Load(self.servers.redis_url(), seed=self.seed, rng=random.Random(f"{self.seed}-load"),
+                    rate=args.rate, solo=SOLO, prefork=["w1", "w2"], running=self.running,
+                    solo_served=lambda: not self.solo_stopped)
+        faults = Faults(self.servers, self.proxy, self.workers, DATABASE, self.running)
+        snapshots = {"baseline": self.log_counts()}
+        phases: dict[str, tuple[float, float]] = {}
+        stop_load = threading.Event()
+        sender = threading.Thread(target=load.run, args=(stop_load,), daemon=True)
+        began = time.time()
+        sender.start()
+        time.sleep(baseline)
+        phases["baseline"] = (began, time.time())
+        snapshots["chaos"] = self.log_counts()
+        load.phase = "chaos"
+        chaos_began = time.time()
+        faults.run(schedule, time.monotonic(), threading.Event())
+        time.sleep(max(0.0, chaos_began + chaos_length - time.time()))
+        stop_load.set()
+        sender.join(10)
+        faults.join()
+        self._heal(faults)
+        faults_end = time.time()
+        phases["chaos"] = (chaos_began, faults_end)
+        print(f"chaos: faults over after {faults_end - chaos_began:.0f} s; waiting for the tasks in "
+              "flight", flush=True)
+        quiet = self._quiesce()
+        serving = set(self.workers)
+        if random.Random(f"{self.seed}-end").random() < 0.5:
+            self.solo_stopped = True
+            self.workers[SOLO].stop_warm()
+            serving.discard(SOLO)
+        load.phase = "after"
+        sentinel = load.send("long_watch", queue="chaos.w1", duration=600.0)
+        self._wait_started(sentinel.task_id if sentinel else None)
+        check_at = max(faults_end + RETRY_MAX + 1.0, time.time()) + 2 * HEARTBEAT + 2 * FLUSH
+        time.sleep(max(0.0, check_at - time.time()))
+        snapshots["after"] = self.log_counts()
+
+        records = read_records(self.records_dir)
+        oracle = Oracle(HERE / "chaos_agents.yaml", records, self.workers, faults.injected,
+                        serving, SOLO, HEARTBEAT, FLUSH)
+        alive = self.alive_pids()
+        expected = oracle.expected(time.time(), alive)
+        recent = 2 * HEARTBEAT + FLUSH + 1.0
+        mismatches = compare(expected, read_rows(self.servers, DATABASE), recent=recent)
+        late = self._watch_late(expected, mismatches, recent) if mismatches else {}
+        for worker in self.workers.values():
+            if worker.alive and worker.current is not None:
+                worker.current.rss_end = worker.rss()
+        figures = {
+            "seed": self.seed, "baseline_s": baseline, "chaos_s": faults_end - chaos_began,
+            "quiet_after_s": quiet, "solo_stopped_at_end": self.solo_stopped,
+            "tally": tally(records, load, faults.injected),
+            "times": task_times(records, phases),
+            "logs": log_report({n: w.log_text() for n, w in self.workers.items()}, snapshots),
+            "memory": memory(self.workers), "mismatches": mismatches, "late": late,
+            "fault_errors": faults.errors, "trigger_agent": TRIGGER_AGENT,
+            "schedule": [(p.at, p.kind, p.target, p.duration) for p in schedule],
+            "injected": [(round(f.begin - chaos_began, 2), f.kind, f.target, f.note)
+                         for f in sorted(faults.injected, key=lambda f: f.begin)],
+            "expected_tail": {m["agent"]: oracle_tail(oracle, m["agent"], alive)
+                              for m in mismatches},
+        }
+        ok = print_verdict(figures, self.workers)
+        if args.json:
+            args.json.write_text(json.dumps(figures, indent=2, default=str, ensure_ascii=False))
+        if not ok or args.keep:
+            self._keep()
+        load.close()
+        return 0 if ok else 1
+
+    # ------------------------------------------------------------------ after the faults
+
+    def _heal(self, faults: Faults) -> None:
+        """Make sure every fault is undone, whatever an action met on its way."""
+        self.proxy.set_mode("forward")
+        faults._admin(f"alter database {DATABASE} set default_transaction_read_only = off")
+        faults._admin("drop trigger if exists chaos_refuse on office_agent_status", DATABASE)
+        faults._terminate_office()
+        for worker in self.workers.values():
+            if not worker.alive:
+                worker.start()
+
+    def _quiesce(self, limit: float = 90.0) -> float:
+        """Wait until no run is in progress, the queues are empty, and no record came for 4 s
+        (a retry's countdown is at most 2 s); returns how long it took."""
+        import redis
+
+        client = redis.Redis.from_url(self.servers.redis_url(), socket_timeout=2)
+        began = time.monotonic()
+        last_size, last_change = -1, time.monotonic()
+        while time.monotonic() - began < limit:
+            size = sum(p.stat().st_size for p in self.records_dir.glob("*.jsonl"))
+            if size != last_size:
+                last_size, last_change = size, time.monotonic()
+            try:
+                queued = sum(client.llen(q) for q in ("chaos", "chaos.w1", "chaos.w2", "chaos.w3"))
+            except Exception:
+                queued = 1
+            if not self.running() and not queued and time.monotonic() - last_change > 4.0:
+                break
+            time.sleep(0.25)
+        client.close()
+        return time.monotonic() - began
+
+    def _wait_started(self, task_id: str | None, limit: float = 30.0) -> None:
+        deadline = time.monotonic() + limit
+        while task_id and time.monotonic() < deadline:
+            if any(r["id"] == task_id for r in self.tail.open_runs()):
+                return
+            time.sleep(0.1)
+
+    def _watch_late(self, expected: dict[str, Any], mismatches: list[dict[str, Any]],
+                    recent: float) -> dict[str, float | None]:
+        """After a mismatch: does the row become right later (late, in seconds) or never?"""
+        began = time.monotonic()
+        pending = {m["agent"] for m in mismatches}
+        late: dict[str, float | None] = {a: None for a in pending}
+        while pending and time.monotonic() - began < LATE_WINDOW:
+            time.sleep(0.5)
+            now_wrong = {m["agent"] for m in compare(
+                {a: expected[a] for a in pending}, read_rows(self.servers, DATABASE), recent=recent)}
+            for agent in pending - now_wrong:
+                late[agent] = round(time.monotonic() - began, 1)
+            pending = now_wrong
+        return late
+
+    # ------------------------------------------------------------------ tear-down
+
+    def _keep(self) -> None:
+        kept = Path(tempfile.mkdtemp(prefix=f"office-chaos-{self.seed}-"))
+        for name in ("logs", "records"):
+            shutil.copytree(self.root / name, kept / name)
+        print(f"chaos: worker logs and task records kept in {kept}", flush=True)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for worker in self.workers.values():
+            try:
+                worker.close()
+            except Exception:
+                pass
+        if self.proxy is not None:
+            self.proxy.close()
+        self.servers.close()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def oracle_tail(oracle: Oracle, agent: str, alive: set[int]) -> list[str]:
+    """The agent's last verdicts as the oracle saw them, for a mismatch's report."""
+    verdicts, working = oracle.verdicts(time.time(), alive)
+    tail = sorted(verdicts[agent] + working[agent], key=lambda v: v.lo)[-6:]
+    return [f"{time.strftime('%H:%M:%S', time.localtime(v.lo))}.{int(v.lo % 1 * 1000):03d} "
+            f"{v.label()}" for v in tail]
+
+
+def main(argv: list[str] | None = None) -> int:
+    missing = missing_binaries()
+    if missing:
+        print(f"chaos: missing server binaries: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    run = Run(_args(argv))
+    try:
+        return run.execute()
+    finally:
+        run.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

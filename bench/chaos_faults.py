@@ -1,0 +1,255 @@
+"""The faults the chaos harness injects, and the seeded schedule it injects them on.
+
+Kinds (each a method of :class:`Faults`):
+
+    pg_restart      the private PostgreSQL stopped (fast shutdown) and started again
+    pg_terminate    every celery-office connection killed (``pg_terminate_backend``)
+    db_hang         the fault proxy the workers connect through stops answering, then forwards
+    db_read_only    a failover: ``default_transaction_read_only = on`` for the database and its
+                    celery-office connections killed; later off, and killed again (clients of
+                    a failover end on the new primary)
+    trigger_refuse  a trigger refuses every new error text of agent ``chaos_reviews``
+                    (SQLSTATE P0001), then is dropped
+    pool_kill       SIGKILL of a prefork pool process running a task (WorkerLostError)
+    worker_kill     SIGKILL of a whole worker and its pool, started again under the same name
+    warm_restart    SIGTERM (warm shutdown), then started again
+    broker_restart  the private Redis restarted, losing its queues (no persistence)
+
+``--max-tasks-per-child`` recycling is not scheduled: the prefork workers run with it all along.
+
+Every action writes down when it began and ended (:class:`Injected`): the oracle needs them
+(which runs a kill interrupted, when the database could not be written), the verdict counts
+them. Actions on one resource (a worker, the database, the broker) never overlap; different
+resources' actions do, as in production.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+__all__ = ["KINDS", "DB_KINDS", "Planned", "Injected", "plan", "Faults", "TRIGGER_AGENT"]
+
+KINDS = ("pg_restart", "pg_terminate", "db_hang", "db_read_only", "trigger_refuse",
+         "pool_kill", "worker_kill", "warm_restart", "broker_restart")
+DB_KINDS = ("pg_restart", "pg_terminate", "db_hang", "db_read_only")  # writes may fail
+DURATIONS = {"db_hang": (2.0, 6.0), "db_read_only": (2.0, 6.0), "trigger_refuse": (3.0, 8.0)}
+TRIGGER_AGENT = "chaos_reviews"
+MEAN_GAP = 6.0  # seconds between two faults on average, past the first one of each kind
+
+
+@dataclass(frozen=True)
+class Planned:
+    at: float  # seconds after the chaos phase begins
+    kind: str
+    duration: float = 0.0  # for the kinds that last (hang, read-only, trigger)
+    target: str | None = None  # a worker's short name
+    pause: float = 0.0  # worker_kill: seconds dead before the restart
+
+
+@dataclass
+class Injected:
+    kind: str
+    begin: float  # wall clock, as the task records use
+    end: float | None = None
+    target: str | None = None
+    note: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def plan(rng: random.Random, length: float, workers: dict[str, str]) -> list[Planned]:
+    """A seeded schedule of ``length`` seconds: every kind once, in a shuffled order spread
+    over the phase, then more at random (about one every ``MEAN_GAP`` seconds).
+
+    ``workers`` maps short names to pools (``prefork`` or ``solo``)."""
+    prefork = sorted(n for n, p in workers.items() if p == "prefork")
+    names = sorted(workers)
+
+    def one(at: float, kind: str) -> Planned:
+        lo, hi = DURATIONS.get(kind, (0.0, 0.0))
+        duration = round(rng.uniform(lo, hi), 2) if hi else 0.0
+        target = None
+        if kind == "pool_kill":
+            target = rng.choice(prefork)
+        elif kind in ("worker_kill", "warm_restart"):
+            target = rng.choice(names)
+        pause = round(rng.uniform(0.5, 3.0), 2) if kind == "worker_kill" else 0.0
+        return Planned(round(at, 2), kind, duration, target, pause)
+
+    kinds = list(KINDS)
+    rng.shuffle(kinds)
+    usable = max(length - 8.0, 1.0)  # the last faults end before the phase does
+    slot = usable / len(kinds)
+    schedule = [one(i * slot + rng.uniform(0.1, 0.8) * slot, kind) for i, kind in enumerate(kinds)]
+    extra = int(max(0.0, usable - len(kinds) * MEAN_GAP) / MEAN_GAP)
+    schedule += [one(rng.uniform(0.0, usable), rng.choice(KINDS)) for _ in range(extra)]
+    return sorted(schedule, key=lambda p: p.at)
+
+
+class Faults:
+    """Carries out a schedule against the harness's servers, proxy and workers.
+
+    Parameters:
+        servers: :class:`chaos_cluster.Servers`.
+        proxy: the fault proxy in front of PostgreSQL (``tests/faultproxy.py``).
+        workers: short name -> :class:`chaos_workers.Worker`.
+        database: the database the workers write to.
+        running_tasks: a callable returning the records of runs in progress (pid, started,
+            name, duration), to pick a busy pool process to kill.
+    """
+
+    def __init__(self, servers: Any, proxy: Any, workers: dict[str, Any], database: str,
+                 running_tasks: Callable[[], list[dict[str, Any]]]) -> None:
+        self.servers = servers
+        self.proxy = proxy
+        self.workers = workers
+        self.database = database
+        self.running_tasks = running_tasks
+        self.injected: list[Injected] = []
+        self.errors: list[str] = []
+        self._locks = {name: threading.Lock() for name in ("db", "broker", "proxy", "trigger",
+                                                           *workers)}
+        self._threads: list[threading.Thread] = []
+        self._mutex = threading.Lock()
+
+    # ------------------------------------------------------------------ running a schedule
+
+    def run(self, schedule: list[Planned], begin: float, stop: threading.Event) -> None:
+        """Start each planned fault at its time (monotonic ``begin`` + ``at``), each in a
+        thread of its own; returns once all have been started."""
+        for planned in schedule:
+            delay = begin + planned.at - time.monotonic()
+            if delay > 0 and stop.wait(delay):
+                return
+            thread = threading.Thread(target=self._do, args=(planned,), daemon=True,
+                                      name=f"fault-{planned.kind}")
+            thread.start()
+            self._threads.append(thread)
+
+    def join(self, timeout: float = 180.0) -> None:
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.1, deadline - time.monotonic()))
+
+    def _do(self, planned: Planned) -> None:
+        resource = {"db_hang": "proxy", "broker_restart": "broker", "trigger_refuse": "trigger",
+                    "pool_kill": planned.target, "worker_kill": planned.target,
+                    "warm_restart": planned.target}.get(planned.kind, "db")
+        with self._locks[resource or "db"]:
+            entry = Injected(planned.kind, time.time(), target=planned.target)
+            try:
+                getattr(self, planned.kind)(planned, entry)
+            except Exception as exc:  # a fault that could not be injected is reported, not fatal
+                entry.note = f"failed: {type(exc).__name__}: {exc}"
+                self.errors.append(f"{planned.kind} at {planned.at}: {entry.note}")
+            entry.end = entry.end or time.time()
+            with self._mutex:
+                self.injected.append(entry)
+
+    def _admin(self, statement: str, database: str | None = None, tries: int = 60) -> list[Any]:
+        """One admin statement, retried while the server restarts (bounded: about 30 s)."""
+        for attempt in range(tries):
+            try:
+                return self.servers.sql(statement, database=database or "postgres")
+            except Exception:
+                if attempt == tries - 1:
+                    raise
+                time.sleep(0.5)
+        return []
+
+    def _terminate_office(self) -> int:
+        rows = self._admin(
+            "select count(pg_terminate_backend(pid)) from pg_stat_activity "
+            "where application_name = 'celery-office'"
+        )
+        return int(rows[0][0]) if rows else 0
+
+    # ------------------------------------------------------------------ the database
+
+    def pg_restart(self, planned: Planned, entry: Injected) -> None:
+        self.servers.restart_pg()
+
+    def pg_terminate(self, planned: Planned, entry: Injected) -> None:
+        entry.note = f"{self._terminate_office()} connections"
+
+    def db_hang(self, planned: Planned, entry: Injected) -> None:
+        self.proxy.set_mode("hang")
+        time.sleep(planned.duration)
+        self.proxy.set_mode("forward")
+
+    def db_read_only(self, planned: Planned, entry: Injected) -> None:
+        self._admin(f"alter database {self.database} set default_transaction_read_only = on")
+        self._terminate_office()
+        time.sleep(planned.duration)
+        self._admin(f"alter database {self.database} set default_transaction_read_only = off")
+        self._terminate_office()
+
+    def trigger_refuse(self, planned: Planned, entry: Injected) -> None:
+        self._admin(
+            "create or replace function chaos_refuse() returns trigger language plpgsql as $$ "
+            f"begin if new.agent_id = '{TRIGGER_AGENT}' and new.task like 'Ошибка:%' "
+            "and new.task is distinct from old.task then "
+            "raise exception 'chaos: error texts of % refused', new.agent_id; end if; "
+            "return new; end $$",
+            self.database,
+        )
+        self._admin("create trigger chaos_refuse before update on office_agent_status "
+                    "for each row execute function chaos_refuse()", self.database)
+        time.sleep(planned.duration)
+        self._admin("drop trigger if exists chaos_refuse on office_agent_status", self.database)
+
+    # ------------------------------------------------------------------ the broker
+
+    def broker_restart(self, planned: Planned, entry: Injected) -> None:
+        self.servers.restart_redis()
+
+    # ------------------------------------------------------------------ workers
+
+    def pool_kill(self, planned: Planned, entry: Injected) -> None:
+        """SIGKILL one pool process of the target that runs a task started at least 0.3 s ago
+        with at least 0.5 s to go, so the kill never meets a run whose start record is not
+        written yet; without one within 5 s, the fault is skipped (noted)."""
+        import os
+        import signal
+
+        worker = self.workers[planned.target]  # type: ignore[index]
+        for _ in range(50):
+            pids = set(worker.pool_pids())
+            now = time.time()
+            busy = [r for r in self.running_tasks()
+                    if r["pid"] in pids and now - r["t"] >= 0.3
+                    and r["t"] + r.get("duration", 0.0) - now >= 0.5]
+            if busy:
+                victim = busy[0]
+                entry.begin = time.time()
+                os.kill(victim["pid"], signal.SIGKILL)
+                entry.details = {"pid": victim["pid"], "id": victim["id"]}
+                entry.note = f"pid {victim['pid']} running {victim['name']}"
+                return
+            time.sleep(0.1)
+        entry.note = "skipped: no pool process ran a long enough task"
+
+    def worker_kill(self, planned: Planned, entry: Injected) -> None:
+        worker = self.workers[planned.target]  # type: ignore[index]
+        if not worker.alive:
+            entry.note = "skipped: not running"
+            return
+        entry.details = {"pid": worker.current.pid}
+        worker.kill()
+        entry.begin = worker.current.stop_began
+        time.sleep(planned.pause)
+        worker.start()
+        entry.note = f"dead {planned.pause:.1f} s"
+
+    def warm_restart(self, planned: Planned, entry: Injected) -> None:
+        worker = self.workers[planned.target]  # type: ignore[index]
+        if not worker.alive:
+            entry.note = "skipped: not running"
+            return
+        entry.details = {"pid": worker.current.pid}
+        worker.stop_warm()
+        entry.details["stopped"] = worker.current.ended
+        worker.start()

@@ -1,0 +1,189 @@
+"""Real ``celery worker`` processes of the chaos app, and what the harness does to them.
+
+Each :class:`Worker` is one node name (``w1@host``) over its life: it may be warmly restarted
+or SIGKILLed and started again under the same name, and each start is an :class:`Incarnation`
+that the oracle needs (which process ran which task, and how that process ended). A worker runs
+in a process group of its own, so a SIGKILL of the group takes its pool processes too, as a
+lost host would, and the harness's cleanup never leaves one behind.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+__all__ = ["Worker", "Incarnation", "office_lines"]
+
+HERE = Path(__file__).resolve().parent
+
+
+def office_lines(text: str) -> list[str]:
+    """The plugin's own log lines in a worker log."""
+    return [line for line in text.splitlines() if "celery-office" in line]
+
+
+@dataclass
+class Incarnation:
+    """One start of a worker: its main process, when it ran, and how it ended."""
+
+    pid: int
+    started: float  # wall clock (time.time()), as the task records use
+    ready: float | None = None
+    ended: float | None = None
+    how: str = "running"  # running, warm (SIGTERM, exited), killed (SIGKILL of the group)
+    stop_began: float | None = None
+    rss_start: dict[int, int] = field(default_factory=dict)  # pid -> bytes
+    rss_end: dict[int, int] = field(default_factory=dict)
+
+
+class Worker:
+    """A node of the chaos app.
+
+    Parameters:
+        name: the node's short name (``w1``); the node name is ``name@host``.
+        pool: ``prefork`` or ``solo``.
+        concurrency: pool processes (prefork).
+        max_tasks_per_child: recycle each pool process after this many tasks (prefork).
+        env: the environment (broker, database through the fault proxy, settings).
+        log_dir: where ``worker-<name>.log`` goes (every incarnation appends to it).
+    """
+
+    def __init__(self, name: str, *, pool: str, env: dict[str, str], log_dir: Path,
+                 concurrency: int = 2, max_tasks_per_child: int | None = None) -> None:
+        self.name = name
+        self.pool = pool
+        self.env = env
+        self.log_path = log_dir / f"worker-{name}.log"
+        args = ["-A", "chaos_app", "worker", "-P", pool, "-n", f"{name}@%h",
+                "-Q", f"chaos,chaos.{name}", "-l", "info",
+                "--without-mingle", "--without-gossip", "--without-heartbeat"]
+        if pool == "prefork":
+            args += ["-c", str(concurrency)]
+            if max_tasks_per_child:
+                args += ["--max-tasks-per-child", str(max_tasks_per_child)]
+        self.args = args
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.incarnations: list[Incarnation] = []
+        self._log_offset = 0
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def current(self) -> Incarnation | None:
+        return self.incarnations[-1] if self.incarnations else None
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def pool_pids(self) -> list[int]:
+        if not self.alive or self.pool != "prefork":
+            return []
+        try:
+            return [child.pid for child in psutil.Process(self.proc.pid).children()]  # type: ignore[union-attr]
+        except psutil.Error:
+            return []
+
+    def rss(self) -> dict[int, int]:
+        """RSS of the main process and each pool process, by pid."""
+        if not self.alive:
+            return {}
+        out = {}
+        try:
+            main = psutil.Process(self.proc.pid)  # type: ignore[union-attr]
+            for proc in [main, *main.children()]:
+                try:
+                    out[proc.pid] = proc.memory_info().rss
+                except psutil.Error:
+                    pass
+        except psutil.Error:
+            pass
+        return out
+
+    # ------------------------------------------------------------------ life cycle
+
+    def start(self, *, wait_ready: bool = True, timeout: float = 90.0) -> Incarnation:
+        self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", *self.args], cwd=HERE, env=self.env,
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        log.close()
+        incarnation = Incarnation(pid=self.proc.pid, started=time.time())
+        self.incarnations.append(incarnation)
+        if wait_ready:
+            self.wait_ready(timeout)
+        return incarnation
+
+    def wait_ready(self, timeout: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout
+        incarnation = self.current
+        assert incarnation is not None and self.proc is not None
+        while time.monotonic() < deadline:
+            with open(self.log_path, "rb") as fh:
+                fh.seek(self._log_offset)
+                if b"ready." in fh.read():
+                    incarnation.ready = time.time()
+                    incarnation.rss_start = self.rss()
+                    return
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker {self.name} exited at start ({self.proc.returncode})")
+            time.sleep(0.1)
+        raise RuntimeError(f"worker {self.name} not ready after {timeout} s")
+
+    def stop_warm(self, timeout: float = 90.0) -> None:
+        """SIGTERM: Celery's warm shutdown (running tasks finish, agents retire)."""
+        incarnation = self.current
+        assert self.proc is not None and incarnation is not None
+        incarnation.rss_end = self.rss()
+        incarnation.stop_began = time.time()
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+            incarnation.how = "warm"
+        except subprocess.TimeoutExpired:
+            self._kill_group()
+            incarnation.how = "killed"
+        incarnation.ended = time.time()
+        self._kill_group()  # no pool process outlives its worker
+
+    def kill(self) -> None:
+        """SIGKILL the worker and its pool processes at once, like a lost host."""
+        incarnation = self.current
+        assert incarnation is not None
+        incarnation.rss_end = self.rss()
+        incarnation.stop_began = time.time()
+        self._kill_group()
+        incarnation.ended = time.time()
+        incarnation.how = "killed"
+
+    def _kill_group(self) -> None:
+        if self.proc is None:
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            pass
+
+    def close(self) -> None:
+        """The harness's cleanup: whatever state it is in, nothing of it keeps running."""
+        if self.alive:
+            incarnation = self.current
+            if incarnation is not None and incarnation.ended is None:
+                incarnation.rss_end = incarnation.rss_end or self.rss()
+        self._kill_group()
