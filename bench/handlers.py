@@ -36,8 +36,9 @@ sys.path.insert(0, str(ROOT))
 import celery_office  # noqa: E402
 from celery_office.registry import load_registry  # noqa: E402
 from celery_office.settings import OfficeSettings  # noqa: E402
-from celery_office.signals import OfficeSignals, set_routes  # noqa: E402
-from celery_office.writer import StatusWriter, configure_writer  # noqa: E402
+from celery_office.worker import runtime  # noqa: E402
+from celery_office.worker.flusher import Flusher  # noqa: E402
+from celery_office.worker.signals import OfficeSignals  # noqa: E402
 
 AGENTS = 16
 
@@ -79,32 +80,30 @@ def _lifecycles(tasks: list, n: int, rate: float | None) -> float:
     return time.process_time() - cpu0
 
 
-def _instrument(app: Celery, database_url: str) -> tuple[StatusWriter, list[float]]:
-    """Install celery-office's handlers and a writer whose writes record their thread CPU."""
+def _instrument(app: Celery, database_url: str) -> tuple[Flusher, list[float]]:
+    """Install celery-office's handlers and a flusher whose writes record their thread CPU."""
     settings = OfficeSettings(database_url=database_url, agents_file=str(ROOT / "bench" / "agents.yaml"))
     routes = load_registry(settings.agents_file).resolve(app.tasks.keys())
-    writer = StatusWriter(settings, {r.agent.agent_id: r.agent for r in routes.values()})
+    writer = Flusher(settings, {r.agent.agent_id: r.agent for r in routes.values()})
     writes: list[float] = []  # CPU seconds of each write, in the writer thread
     original = writer._cycle
 
     def timed_cycle() -> None:
-        pending = writer.pending()
+        pending = writer.buffer.pending()
         cpu0 = time.thread_time()
         original()
         if pending:
             writes.append(time.thread_time() - cpu0)
 
     writer._cycle = timed_cycle  # type: ignore[method-assign]
-    configure_writer(writer)
-    set_routes(routes)
+    runtime.activate(runtime.Runtime(routes, writer))
     OfficeSignals.connect()
     return writer, writes
 
 
-def _uninstrument(writer: StatusWriter) -> None:
+def _uninstrument(writer: Flusher) -> None:
     writer.stop()
     OfficeSignals.disconnect()
-    configure_writer(None)
 
 
 def handler_cost(n: int, rounds: int, database_url: str) -> tuple[float, float]:

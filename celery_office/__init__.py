@@ -23,38 +23,38 @@ from typing import TYPE_CHECKING, Any
 from .errors import OfficeConfigError, OfficeError
 
 if TYPE_CHECKING:
-    from .task_metrics import metrics, progress
-    from .schema import MigrationError, migrate
-    from .contract import ContractError
-    from .host_alembic import include_name, include_object
-    from .models import AgentStatus, Base, OfficeAgentStatus
+    from .worker.task_metrics import metrics, progress
+    from .db.schema import MigrationError, migrate
+    from .db.contract import ContractError
+    from .db.host_alembic import include_name, include_object
+    from .db.models import AgentStatus, Base, OfficeAgentStatus
     from .registry import Registry, RegistryError, load_registry
     from .reporter import OfficeReporter
     from .settings import OfficeSettings
-    from .store import AgentRow, agent_statuses
-    from .engine import create_office_engine
+    from .db.read import AgentRow, agent_statuses
+    from .db.engine import create_office_engine
 
 # Imported on first use (PEP 562): Celery imports this package for its ``celery office``
 # entry point on every ``celery`` command, and SQLAlchemy, Alembic and PyYAML are slow to load.
 _LAZY = {
-    "metrics": "task_metrics",
-    "progress": "task_metrics",
-    "MigrationError": "schema",
-    "migrate": "schema",
-    "ContractError": "contract",
-    "include_name": "host_alembic",
-    "include_object": "host_alembic",
-    "AgentStatus": "models",
-    "Base": "models",
-    "OfficeAgentStatus": "models",
+    "metrics": "worker.task_metrics",
+    "progress": "worker.task_metrics",
+    "MigrationError": "db.schema",
+    "migrate": "db.schema",
+    "ContractError": "db.contract",
+    "include_name": "db.host_alembic",
+    "include_object": "db.host_alembic",
+    "AgentStatus": "db.models",
+    "Base": "db.models",
+    "OfficeAgentStatus": "db.models",
     "Registry": "registry",
     "RegistryError": "registry",
     "load_registry": "registry",
     "OfficeReporter": "reporter",
     "OfficeSettings": "settings",
-    "AgentRow": "store",
-    "agent_statuses": "store",
-    "create_office_engine": "engine",
+    "AgentRow": "db.read",
+    "agent_statuses": "db.read",
+    "create_office_engine": "db.engine",
 }
 
 
@@ -104,8 +104,8 @@ def install(app: Any) -> None:
     Call it in the module given to ``celery -A``, before the worker starts. Calling it twice is
     harmless. Nothing happens outside a worker (``celery call``, web processes sending tasks).
     """
-    from .bootstep import OfficeStep
-    from .signals import OfficeSignals
+    from .worker.bootstep import OfficeStep
+    from .worker.signals import OfficeSignals
 
     app.steps["worker"].add(OfficeStep)
     OfficeSignals.connect()

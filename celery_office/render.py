@@ -8,9 +8,10 @@ nor break a log line. Everything here returns a plain ``str`` whatever it is giv
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-__all__ = ["safe_str", "type_name", "describe", "first_line"]
+__all__ = ["safe_str", "type_name", "describe", "first_line", "one_line"]
 
 
 def type_name(value: Any) -> str:
@@ -65,3 +66,9 @@ def first_line(exc: Any) -> str:
     """The first line of ``exc``'s message, for a one-line log entry."""
     lines = safe_str(exc).strip().splitlines()
     return lines[0] if lines else ""
+
+
+def one_line(text: Any) -> str:
+    """``text`` on one line: whitespace runs collapsed, SQLAlchemy's doc links dropped."""
+    text = re.sub(r"\s*\(Background on this error at: [^)]*\)", "", safe_str(text))
+    return re.sub(r"\s+", " ", text).strip()

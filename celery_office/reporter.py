@@ -29,10 +29,10 @@ from sqlalchemy.orm import Session
 from . import validation
 from .errors import OfficeError, invalid_url
 from .jsonsafe import fit_text, metrics_dict
-from .models import AgentStatus
+from .db.models import ERROR_PREFIX, AgentStatus
 from .settings import DEFAULT_DATABASE_URL
-from .store import create_office_engine, touch_agents, upsert_status
-from .signals import ERROR_PREFIX
+from .db.engine import create_office_engine
+from .db.upserts import touch_agents, upsert_status
 
 __all__ = ["OfficeReporter", "default_engine"]
 

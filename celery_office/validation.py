@@ -1,6 +1,6 @@
 """The field rules of the dashboard's contract: one home for ``agents.yaml`` and ``OfficeReporter``.
 
-``office_agent_status`` has fixed column types and lengths (:mod:`celery_office.models`). A value
+``office_agent_status`` has fixed column types and lengths (:mod:`celery_office.db.models`). A value
 that breaks them would be refused by the database on every write, far from where it was typed,
 so each value is checked where the user gives it: the registry at load (it adds the file and
 line), the reporter at construction. Each rule returns the value, normalised, or raises
@@ -20,7 +20,7 @@ from typing import Any
 
 from .errors import FieldError
 from .jsonsafe import cut, unstorable_at
-from .models import (
+from .db.models import (
     AGENT_ID_MAX,
     BRAND_MAX,
     DEPARTMENT_MAX,

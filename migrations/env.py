@@ -1,6 +1,6 @@
 """Alembic environment of celery-office.
 
-There is no alembic.ini: :mod:`celery_office.schema` builds the Config in code and hands over
+There is no alembic.ini: :mod:`celery_office.db.schema` builds the Config in code and hands over
 either an open connection (``config.attributes["connection"]``, so it can hold PostgreSQL's
 advisory lock around the run) or, for offline ``--sql`` output, a URL in ``sqlalchemy.url``.
 
@@ -16,8 +16,8 @@ from alembic import context
 from sqlalchemy import create_engine, pool
 from sqlalchemy.engine import Connection, make_url
 
-from celery_office.schema import VERSION_TABLE, render_item
-from celery_office.models import Base
+from celery_office.db.schema import VERSION_TABLE, render_item
+from celery_office.db.models import Base
 
 config = context.config
 target_metadata = Base.metadata

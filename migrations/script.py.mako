@@ -5,7 +5,7 @@ Revises: ${down_revision | comma,n}
 Create Date: ${create_date}
 
 Revisions are frozen snapshots: spell out names, types and lengths here instead of importing
-them from ``celery_office.models``, which will move on while this file must not.
+them from ``celery_office.db.models``, which will move on while this file must not.
 """
 
 from __future__ import annotations

@@ -75,7 +75,7 @@ def make_pg_database(prefix: str = "office_test") -> str:
 # In these modules every test on PostgreSQL runs with both drivers: psycopg 3 sends typed
 # parameters (the status enum) and would prepare statements, so the store's SQL must be proven
 # on it too. Elsewhere the driver of OFFICE_TEST_PG_URL (psycopg2) alone keeps the suite short.
-BOTH_DRIVERS_MODULES = ("test_store", "test_writer")
+BOTH_DRIVERS_MODULES = ("test_store", "test_flusher")
 PG_DRIVERS = ("psycopg2", "psycopg")
 
 

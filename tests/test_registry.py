@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from celery_office import registry as registry_module
+from celery_office.registry import parser as registry_module  # where the file is read
 from celery_office.errors import OfficeError
-from celery_office.models import SALARY_MAX
+from celery_office.db.models import SALARY_MAX
 from celery_office.registry import (
     AgentSpec,
     Registry,

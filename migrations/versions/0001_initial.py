@@ -5,14 +5,14 @@ Revises:
 Create Date: 2025-11-25
 
 Revisions are frozen snapshots: spell out names, types and lengths here instead of importing
-them from ``celery_office.models``, which will move on while this file must not.
+them from ``celery_office.db.models``, which will move on while this file must not.
 
 ``office_agent_status_effective`` is for readers that cannot trust a row's ``status`` alone: an
 agent whose worker died never writes "offline", so the view derives it from ``last_activity``
 being older than 300 seconds by the database clock (never a reader's clock).
 
 Adoption: ``office_agent_status`` (and its ``agentstatus`` type) often exists already, made by
-the ADOLF spec's own model. :mod:`celery_office.contract` has checked it before this runs; here
+the ADOLF spec's own model. :mod:`celery_office.db.contract` has checked it before this runs; here
 the table and the type are created only when absent, and an existing table is not touched
 (no index added, no column changed): the side tables and the view are built around it. Offline
 (``--sql``) output is for an empty database and creates everything.

@@ -1,0 +1,65 @@
+"""What every command needs from its click context: the app, its settings, one-line failures."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, NoReturn
+
+import click
+
+from ..errors import OfficeError
+from ..render import one_line
+from ..settings import OfficeSettings
+
+__all__ = ["OfficeCLIError", "fail", "app_of", "app_name", "settings_of", "colour_off"]
+
+
+class OfficeCLIError(click.ClickException):
+    """A problem the user can fix: shown as one line on stderr, exit status 1."""
+
+    exit_code = 1
+
+    def __init__(self, command: str, message: str) -> None:
+        super().__init__(one_line(message))
+        self.command = command
+
+    def format_message(self) -> str:
+        return f"celery office {self.command}: {self.message}"
+
+    def show(self, file: Any = None) -> None:
+        click.echo(self.format_message(), file=file or sys.stderr)
+
+
+def fail(ctx: click.Context, message: str) -> NoReturn:
+    raise OfficeCLIError(ctx.info_name or "office", message)
+
+
+def app_of(ctx: click.Context) -> Any:
+    app = getattr(ctx.obj, "app", None)
+    if app is None:  # invoked outside `celery` (tests, scripts): Celery's current app
+        from celery import current_app
+
+        app = current_app._get_current_object()
+    return app
+
+
+def app_name(ctx: click.Context) -> str:
+    """What the user gave to ``-A``, for hints that show a command to run."""
+    given = ctx.find_root().params.get("app")
+    if isinstance(given, str) and given:
+        return given
+    main = getattr(given if given is not None else getattr(ctx.obj, "app", None), "main", None)
+    return main if main and main != "default" else "<app>"  # "default": Celery's fallback app
+
+
+def settings_of(ctx: click.Context) -> OfficeSettings:
+    try:
+        return OfficeSettings.from_app(app_of(ctx))
+    except OfficeError as exc:
+        fail(ctx, f"invalid setting: {exc}")
+    except ImportError as exc:  # app.conf loads a configuration module lazily
+        fail(ctx, f"cannot load the app's configuration: {type(exc).__name__}: {exc}")
+
+
+def colour_off(ctx: click.Context, flag: bool) -> bool:
+    return flag or bool(getattr(ctx.obj, "no_color", False))

@@ -1,0 +1,156 @@
+"""The database a command works on, and its errors turned into one line without a password."""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import NoReturn
+
+import click
+from sqlalchemy import Connection, Engine, create_engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.pool import NullPool
+
+from ..db.read import AgentRow, agent_statuses
+from ..db.engine import create_office_engine, require_sync_driver, safe_url
+from ..errors import OfficeError, invalid_url
+from ..render import one_line
+from ..settings import OfficeSettings
+from .context import app_name, fail
+
+__all__ = ["Database", "DATABASE_HINT", "db_error_reason", "password_of"]
+
+
+DATABASE_HINT = "office_database_url / OFFICE_DATABASE_URL"
+
+
+def db_error_reason(exc: BaseException, password: str | None = None) -> str:
+    """The driver's own words for a database error, on one line, without the password.
+
+    ``connection to server at "127.0.0.1", port 1 failed: Connection refused ...`` becomes
+    ``connection refused``; ``FATAL:  database "x" does not exist`` becomes
+    ``database "x" does not exist``.
+    """
+    orig = getattr(exc, "orig", None) or exc
+    lines = [line.strip() for line in str(orig).splitlines() if line.strip()]
+    first = lines[0] if lines else type(orig).__name__
+    first = re.sub(r"^(FATAL|ERROR|PANIC):\s+", "", first)
+    match = re.match(r"^connection to server (?:at|on) .*? failed: (?:FATAL:\s+)?(.+)$", first)
+    if match:
+        first = match.group(1)
+    first = one_line(first).rstrip(".")
+    if first[:1].isupper() and first[1:2].islower():
+        first = first[0].lower() + first[1:]
+    if password:
+        first = first.replace(password, "***")
+    return first or type(orig).__name__
+
+
+def _is_missing_table(exc: BaseException) -> bool:
+    orig = getattr(exc, "orig", None)
+    if getattr(orig, "pgcode", None) == "42P01":  # undefined_table
+        return True
+    text = str(orig if orig is not None else exc)
+    return "no such table" in text or bool(re.search(r"relation \S+ does not exist", text))
+
+
+def password_of(url: str) -> str | None:
+    try:
+        return make_url(url).password
+    except (ArgumentError, ValueError):
+        return None
+
+
+class Database:
+    """The database a command works on, and a translation of its errors into one-liners."""
+
+    def __init__(self, ctx: click.Context, option_url: str | None, settings: OfficeSettings):
+        self.ctx = ctx
+        self.url = option_url or settings.database_url
+        self.hint = "--database-url" if option_url else DATABASE_HINT
+        self.settings = settings
+        self.safe = safe_url(self.url)
+        try:
+            self.parsed = require_sync_driver(self.url)
+        except OfficeError as exc:  # an asynchronous driver: names the synchronous one
+            fail(ctx, f"{exc}. Check {self.hint}.")
+        except (ArgumentError, ValueError) as exc:  # e.g. a port that is not a number
+            fail(ctx, str(invalid_url(exc, check=self.hint)))
+        self.is_sqlite = self.parsed.get_backend_name() == "sqlite"
+
+    def fail(self, message: str) -> NoReturn:
+        fail(self.ctx, message)
+
+    def reason(self, exc: BaseException) -> str:
+        return db_error_reason(exc, password_of(self.url))
+
+    def sqlite_file(self) -> str | None:
+        """The SQLite file's path, or None for memory databases and URI file names."""
+        name = self.parsed.database
+        if not self.is_sqlite or not name or name == ":memory:" or name.startswith("file:"):
+            return None
+        return name
+
+    def require_existing_file(self) -> None:
+        """Reading must not create an empty SQLite file where the user mistyped the path."""
+        path = self.sqlite_file()
+        if path is not None and not os.path.exists(path):
+            self.fail(
+                f"there is no database file at {self.safe} ({os.path.abspath(path)}): run "
+                f"`celery -A {app_name(self.ctx)} office migrate` first, or check {self.hint}."
+            )
+
+    def engine(self) -> Engine:
+        """Bounded waits: connect and statement timeouts on PostgreSQL, busy timeout on SQLite.
+
+        SQLite gets a plain engine: ``create_office_engine``'s ``BEGIN IMMEDIATE`` would take
+        the write lock for a read.
+        """
+        try:
+            if self.is_sqlite:
+                return create_engine(
+                    self.url,
+                    poolclass=NullPool,
+                    connect_args={"timeout": self.settings.statement_timeout},
+                )
+            return create_office_engine(
+                self.url,
+                connect_timeout=self.settings.connect_timeout,
+                statement_timeout=self.settings.statement_timeout,
+            )
+        except ImportError as exc:
+            advice = f"Check {self.hint}"
+            if self.parsed.drivername == "postgresql":  # SQLAlchemy >= 2.1 picks psycopg 3
+                advice = ("Name the driver celery-office installs: postgresql+psycopg2://..., "
+                          f"in {self.hint}; or install psycopg")
+            self.fail(f"the database driver for {self.safe} is not installed: {exc}. {advice}.")
+        except OfficeError as exc:
+            self.fail(f"{exc}. Check {self.hint}.")
+        except (ArgumentError, SQLAlchemyError, ValueError) as exc:
+            self.fail(f"cannot use the database URL {self.safe}: {self.reason(exc)}. "
+                      f"Check {self.hint}.")
+
+    def connect(self, engine: Engine) -> Connection:
+        try:
+            return engine.connect()
+        except SQLAlchemyError as exc:
+            self.fail(
+                f"cannot reach the database at {self.safe}: {self.reason(exc)}. "
+                f"Check {self.hint}."
+            )
+
+    def read_agents(self, engine: Engine, offline_after: float) -> list[AgentRow]:
+        conn = self.connect(engine)
+        try:
+            with conn:
+                return agent_statuses(conn, offline_after)
+        except SQLAlchemyError as exc:
+            if _is_missing_table(exc):
+                self.fail(
+                    f"the celery-office tables are missing in {self.safe}: run "
+                    f"`celery -A {app_name(self.ctx)} office migrate` first."
+                )
+            self.fail(f"cannot read the agents from {self.safe}: {self.reason(exc)}.")
+        except (LookupError, ValueError, TypeError) as exc:  # e.g. an unknown status value
+            self.fail(f"cannot read the agents from {self.safe}: {type(exc).__name__}: {exc}.")

@@ -1,0 +1,117 @@
+"""The one rule of an agent's row, and the one lock order every writer takes to apply it.
+
+The worker never writes ``office_agent_status`` by last-write-wins: runs in progress
+(``office_agent_run``) and the newest finished run of each agent (``office_agent_outcome``)
+decide it, and the row is recomputed from them in the same transaction, under the agents' row
+locks, always taken in agent id order. So many processes and many workers writing in any order
+leave the right row, and never deadlock. Batches, registration, heartbeats and retirement all
+go through here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection
+
+from ..changes import AgentInfo, Outcome
+from .models import AgentStatus
+from .statements import agent_values, statements_for
+
+__all__ = ["AgentState", "ensure_agents", "read_locked", "write_status", "recompute"]
+
+
+def ensure_agents(conn: Connection, agents: Sequence[AgentInfo]) -> None:
+    """Insert missing agent rows (idle); existing rows are left alone and not locked."""
+    if not agents:
+        return
+    rows = [
+        {**agent_values(a), "status": AgentStatus.ok, "task": None, "metrics": {}}
+        for a in sorted(agents, key=lambda a: a.agent_id)
+    ]
+    conn.execute(statements_for(conn.dialect.name).ensure, rows)
+
+
+@dataclass
+class AgentState:
+    """What decides an agent's row: its runs in progress and its newest outcome."""
+
+    runs: dict[str, tuple[float, str | None]] = field(default_factory=dict)
+    outcome: Outcome | None = None
+    metrics_at: float = 0.0
+
+    def status(self) -> tuple[AgentStatus, str | None]:
+        """Working (ok, text of the newest run) while any run is in progress anywhere;
+        otherwise the newest outcome: idle (ok, no task), error or warning with its text."""
+        if self.runs:
+            return AgentStatus.ok, max(self.runs.values(), key=lambda run: run[0])[1]
+        if self.outcome is None or self.outcome.status is AgentStatus.ok:
+            return AgentStatus.ok, None
+        return self.outcome.status, self.outcome.task
+
+
+def read_locked(conn: Connection, agent_ids: Sequence[str]) -> dict[str, AgentState]:
+    """Lock the agents' rows (PostgreSQL; always in one order, so writers never deadlock), then
+    read their runs and outcomes. Agents with no row are left out.
+
+    Every writer of runs and outcomes holds these locks, so what is read stays true until
+    commit. SQLite needs no lock: ``BEGIN IMMEDIATE`` holds the database's write lock.
+    """
+    states: dict[str, AgentState] = {}
+    if not agent_ids:
+        return states
+    statements = statements_for(conn.dialect.name)
+    if statements.lock is not None:
+        conn.execute(statements.lock, {"ids": list(agent_ids)})
+    rows = conn.execute(statements.read, {"ids": list(agent_ids)})
+    for row in rows:
+        state = states.get(row.agent_id) or states.setdefault(row.agent_id, AgentState())
+        if row.finished_at is not None and state.outcome is None:
+            state.outcome = Outcome(row.status, row.task, row.finished_at)
+            state.metrics_at = row.metrics_at or 0.0
+        if row.task_id is not None:
+            state.runs[row.task_id] = (row.started_at, row.run_task)
+    return states
+
+
+def write_status(
+    conn: Connection,
+    states: Mapping[str, AgentState],
+    metrics: Mapping[str, dict[str, Any]] | None = None,
+    *,
+    quiet: Iterable[str] = (),
+) -> None:
+    """Set status, task (and new metrics) of every agent in ``states``.
+
+    ``last_activity`` becomes now, except for the ``quiet`` agents (served by no live worker:
+    correcting their row is no sign of life). An executemany: psycopg2's ``execute_batch``
+    sends it in one round trip.
+    """
+    if not states:
+        return
+    metrics = metrics or {}
+    quiet = set(quiet)
+    plain, with_metrics, silent = [], [], []
+    for agent_id in sorted(states):
+        status, task = states[agent_id].status()
+        row = {"a": agent_id, "status": status, "task": task}
+        if agent_id in metrics:
+            with_metrics.append({**row, "metrics": metrics[agent_id]})
+        elif agent_id in quiet:
+            silent.append(row)
+        else:
+            plain.append(row)
+    statements = statements_for(conn.dialect.name)
+    if plain:
+        conn.execute(statements.update_status, plain)
+    if with_metrics:
+        conn.execute(statements.update_status_metrics, with_metrics)
+    if silent:
+        conn.execute(statements.update_status_quiet, silent)
+
+
+def recompute(conn: Connection, agent_ids: Sequence[str]) -> None:
+    """Lock, read and rewrite the status of agents whose runs changed outside a batch."""
+    write_status(conn, read_locked(conn, sorted(agent_ids)))

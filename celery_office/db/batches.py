@@ -1,0 +1,103 @@
+"""A process's coalesced changes written in one transaction (:func:`apply_batch`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from sqlalchemy import Connection
+
+from ..changes import AgentInfo, Batch, Outcome, RunChange
+from .agent_rows import AgentState, ensure_agents, read_locked, write_status
+from .models import AgentStatus
+from .statements import run_key, statements_for
+
+__all__ = ["apply_batch"]
+
+
+def apply_batch(
+    conn: Connection,
+    batch: Batch,
+    agents: Mapping[str, AgentInfo],
+    node_name: str | None,
+    known: set[str] | None = None,
+) -> None:
+    """Write one process's coalesced changes and recompute the status of the agents touched.
+
+    Runs in progress and outcomes are read under the agents' locks, the batch is applied to
+    them in memory (a newer outcome or metrics wins, whichever process flushes last), and each
+    table is written with one statement. ``known``: agents whose rows this process has seen
+    exist, so their insert is skipped; the agents written are added to it.
+    """
+    agent_ids = sorted(batch.touched | {run.agent_id for run in batch.runs.values()})
+    missing = agent_ids if known is None else [a for a in agent_ids if a not in known]
+    ensure_agents(conn, [agents[a] for a in missing if a in agents])
+    states = read_locked(conn, agent_ids)
+    absent = [a for a in agent_ids if a not in states]
+    if absent:  # rows deleted by hand since this process wrote them: put them back
+        ensure_agents(conn, [agents[a] for a in absent if a in agents])
+        states.update(read_locked(conn, absent))
+        states.update((a, AgentState()) for a in absent if a not in states)
+    _write_runs(conn, batch.runs, states, node_name)
+
+    newer_outcomes = set()
+    for agent_id, outcome in batch.outcomes.items():
+        state = states[agent_id]
+        if state.outcome is None or state.outcome.at <= outcome.at:
+            state.outcome = outcome
+            newer_outcomes.add(agent_id)
+    newer_metrics = {}
+    for agent_id, (metrics, at) in batch.metrics.items():
+        state = states[agent_id]
+        if at >= state.metrics_at:
+            state.metrics_at = at
+            newer_metrics[agent_id] = metrics
+    _write_outcomes(conn, {a: states[a] for a in sorted(newer_outcomes | set(newer_metrics))})
+
+    write_status(conn, states, newer_metrics)
+    if known is not None:
+        known.update(agent_ids)
+
+
+def _write_runs(
+    conn: Connection,
+    runs: Mapping[str, RunChange],
+    states: Mapping[str, AgentState],
+    node_name: str | None,
+) -> None:
+    """Delete the runs that ended, upsert the ones that started or changed their text, and
+    apply both to ``states``."""
+    ended = []
+    started = []
+    for task_id, run in runs.items():
+        in_progress = states[run.agent_id].runs
+        key = run_key(task_id)
+        if run.ended:
+            ended.append(key)
+            in_progress.pop(key, None)
+            continue
+        started_at = in_progress[key][0] if key in in_progress else run.started_at
+        in_progress[key] = (started_at, run.task)
+        started.append(
+            {"task_id": key, "agent_id": run.agent_id, "node_name": node_name,
+             "task": run.task, "started_at": started_at}
+        )
+    statements = statements_for(conn.dialect.name)
+    if ended:
+        conn.execute(statements.delete_runs, {"task_ids": ended})
+    if started:
+        conn.execute(statements.upsert_runs, started)
+
+
+
+def _write_outcomes(conn: Connection, states: Mapping[str, AgentState]) -> None:
+    """Upsert the outcomes and metrics times the batch made newer, in one statement."""
+    if not states:
+        return
+    rows = []
+    for agent_id, state in states.items():
+        outcome = state.outcome or Outcome(AgentStatus.ok, None, 0.0)
+        rows.append(
+            {"agent_id": agent_id, "finished_at": outcome.at, "status": outcome.status,
+             "task": outcome.task, "metrics_at": state.metrics_at}
+        )
+    conn.execute(statements_for(conn.dialect.name).upsert_outcomes, rows)

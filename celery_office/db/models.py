@@ -1,0 +1,227 @@
+"""The tables celery-office writes.
+
+``office_agent_status`` is the contract with the Office Dashboard: its columns, types, lengths,
+nullability and indexes are those of the ADOLF integration spec and must not change. Everything
+the worker needs for its own bookkeeping lives in tables of its own, so a dashboard that reads
+only ``office_agent_status`` never sees them.
+
+Timestamps are timezone-aware and come from the database clock (:class:`db_now`), never from a
+worker's clock: workers on many hosts must agree, whatever their time zone.
+
+celery-office migrates these tables with its own Alembic history; a host application's
+autogenerate leaves them alone through ``celery_office.include_name`` and ``include_object``
+(:mod:`celery_office.host_alembic`). An existing ``office_agent_status`` that differs from the
+model in ways that do not matter is adopted as it is (:mod:`celery_office.contract`).
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.expression import FunctionElement
+from sqlalchemy.types import TypeDecorator
+
+__all__ = [
+    "AgentStatus",
+    "Base",
+    "OfficeAgentStatus",
+    "OfficeWorker",
+    "OfficeAgentRun",
+    "OfficeAgentOutcome",
+    "db_now",
+    "STATUS_TABLE",
+    "EFFECTIVE_STATUS_VIEW",
+    "TASK_MAX",
+    "ERROR_PREFIX",
+    "RETRY_PREFIX",
+    "AGENT_ID_MAX",
+    "NAME_MAX",
+    "DEPARTMENT_MAX",
+    "BRAND_MAX",
+    "FTE_MAX",
+    "SALARY_MAX",
+]
+
+STATUS_TABLE = "office_agent_status"
+EFFECTIVE_STATUS_VIEW = "office_agent_status_effective"
+
+# Column limits of the dashboard contract, shared with validation in the reporter and registry.
+AGENT_ID_MAX = 100
+NAME_MAX = 100
+DEPARTMENT_MAX = 50
+BRAND_MAX = 20
+TASK_MAX = 255
+# How a task text says why the agent is not simply working or idle (the spec's report_error).
+ERROR_PREFIX = "Ошибка: "
+RETRY_PREFIX = "Повтор: "
+FTE_MAX = Decimal("9.99")  # Numeric(3, 2)
+SALARY_MAX = 2**31 - 1  # Integer
+
+
+class AgentStatus(str, enum.Enum):
+    """Status of an agent as the dashboard shows it."""
+
+    ok = "ok"
+    warning = "warning"
+    error = "error"
+    offline = "offline"
+
+
+class AwareDateTime(TypeDecorator[datetime]):
+    """``DateTime(timezone=True)`` that always reads back an aware UTC datetime.
+
+    PostgreSQL returns aware values already; SQLite stores UTC text with no zone, which this
+    marks as UTC so that values from both databases compare and subtract alike.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and dialect.name == "sqlite" and value.tzinfo is not None:
+            value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value
+
+
+class db_now(FunctionElement):
+    """The database's current instant, as a value SQLAlchemy reads back timezone-aware.
+
+    PostgreSQL: ``now()`` (a ``timestamptz``). SQLite has no timestamp type: the UTC time with
+    microseconds as text in the format SQLAlchemy's SQLite ``DateTime`` reads.
+    """
+
+    type = AwareDateTime()
+    inherit_cache = True
+    name = "db_now"
+
+
+@compiles(db_now)
+def _db_now_default(element: db_now, compiler: Any, **kw: Any) -> str:
+    return "CURRENT_TIMESTAMP"
+
+
+@compiles(db_now, "postgresql")
+def _db_now_postgresql(element: db_now, compiler: Any, **kw: Any) -> str:
+    return "now()"
+
+
+@compiles(db_now, "sqlite")
+def _db_now_sqlite(element: db_now, compiler: Any, **kw: Any) -> str:
+    return "strftime('%Y-%m-%d %H:%M:%f000', 'now')"
+
+
+_NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base with celery-office's own metadata."""
+
+    metadata = MetaData(naming_convention=_NAMING)
+
+
+_Metrics = JSON().with_variant(JSONB(), "postgresql")
+
+
+class OfficeAgentStatus(Base):
+    """One row per agent: what the Office Dashboard shows (the spec's table, unchanged)."""
+
+    __tablename__ = STATUS_TABLE
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    agent_id: Mapped[str] = mapped_column(
+        String(AGENT_ID_MAX), unique=True, nullable=False, index=True
+    )
+    department: Mapped[str] = mapped_column(String(DEPARTMENT_MAX), nullable=False, index=True)
+    name: Mapped[str] = mapped_column(String(NAME_MAX), nullable=False)
+    brand: Mapped[str | None] = mapped_column(String(BRAND_MAX), index=True)
+    status: Mapped[AgentStatus] = mapped_column(
+        Enum(AgentStatus, name="agentstatus"), nullable=False, default=AgentStatus.ok
+    )
+    last_activity: Mapped[datetime | None] = mapped_column(AwareDateTime())
+    task: Mapped[str | None] = mapped_column(String(TASK_MAX))
+    metrics: Mapped[dict[str, Any] | None] = mapped_column(_Metrics, default=dict)
+    salary_equivalent: Mapped[int | None] = mapped_column(Integer, default=60000)
+    fte_coefficient: Mapped[Decimal | None] = mapped_column(Numeric(3, 2), default=1.0)
+    created_at: Mapped[datetime | None] = mapped_column(AwareDateTime(), default=db_now())
+    updated_at: Mapped[datetime | None] = mapped_column(
+        AwareDateTime(), default=db_now(), onupdate=db_now()
+    )
+
+    def __repr__(self) -> str:
+        return f"<OfficeAgentStatus {self.agent_id} {self.status.value} task={self.task!r}>"
+
+
+class OfficeWorker(Base):
+    """A Celery worker (by node name) that serves agents; its heartbeat tells it is alive."""
+
+    __tablename__ = "office_worker"
+
+    node_name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    hostname: Mapped[str | None] = mapped_column(String(255))
+    pid: Mapped[int | None] = mapped_column(Integer)
+    agents: Mapped[list[str] | None] = mapped_column(_Metrics)
+    started_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
+    last_seen: Mapped[datetime | None] = mapped_column(AwareDateTime(), index=True)
+    stopped_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
+
+
+class OfficeAgentRun(Base):
+    """A run of an agent's task in progress, so overlapping runs keep the agent working."""
+
+    __tablename__ = "office_agent_run"
+
+    task_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    agent_id: Mapped[str] = mapped_column(String(AGENT_ID_MAX), nullable=False, index=True)
+    node_name: Mapped[str | None] = mapped_column(String(255), index=True)
+    task: Mapped[str | None] = mapped_column(String(TASK_MAX))
+    started_at: Mapped[float] = mapped_column(Float, nullable=False)
+
+
+class OfficeAgentOutcome(Base):
+    """The last finished run of an agent and when it happened (worker clock, seconds).
+
+    Writers from many processes flush in any order; the times here let the newest event win.
+    """
+
+    __tablename__ = "office_agent_outcome"
+
+    agent_id: Mapped[str] = mapped_column(
+        String(AGENT_ID_MAX),
+        ForeignKey(f"{STATUS_TABLE}.agent_id", ondelete="CASCADE"),
+        primary_key=True,
+    )
+    finished_at: Mapped[float] = mapped_column(Float, nullable=False, server_default=text("0"))
+    status: Mapped[AgentStatus] = mapped_column(
+        Enum(AgentStatus, name="agentstatus"), nullable=False, default=AgentStatus.ok
+    )
+    task: Mapped[str | None] = mapped_column(String(TASK_MAX))
+    metrics_at: Mapped[float] = mapped_column(Float, nullable=False, server_default=text("0"))

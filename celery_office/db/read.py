@@ -1,0 +1,75 @@
+"""The read side: every agent as the dashboard shows it, with its effective status."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, String, select, type_coerce
+
+from .models import AgentStatus, db_now
+from .statements import STATUS
+
+__all__ = ["AgentRow", "agent_statuses"]
+
+
+@dataclass(frozen=True)
+class AgentRow:
+    """An agent as the dashboard shows it, with the status it has in effect now."""
+
+    agent_id: str
+    department: str
+    name: str
+    brand: str | None
+    status: AgentStatus
+    effective_status: AgentStatus
+    task: str | None
+    metrics: dict[str, Any]
+    salary_equivalent: int | None
+    fte_coefficient: Decimal | None
+    last_activity: datetime | None
+    silent_for: float | None  # seconds since last_activity, by the database clock
+    updated_at: datetime | None
+
+
+def agent_statuses(conn: Connection, offline_after: float = 300.0) -> list[AgentRow]:
+    """Every agent with its effective status: offline when silent for over ``offline_after``.
+
+    Silence is measured by the database clock, like ``last_activity`` itself. A status value a
+    team added to an adopted table's enum (say ``'paused'``) comes back as that plain string,
+    in ``status`` and, unless the agent is silent, ``effective_status``: shown, never guessed.
+    """
+
+    known = {status.value: status for status in AgentStatus}
+    # Read the status as text (the SQL is unchanged), so an unknown value is no LookupError.
+    raw_status = type_coerce(STATUS.c.status, String).label("status")
+    columns = [raw_status if column.name == "status" else column for column in STATUS.c]
+    now = conn.execute(select(db_now())).scalar_one()
+    rows = conn.execute(select(*columns).order_by(STATUS.c.department, STATUS.c.agent_id))
+    result = []
+    for agent in rows:
+        silent = (now - agent.last_activity).total_seconds() if agent.last_activity else None
+        status = known.get(agent.status, agent.status)
+        effective = status
+        if silent is None or silent > offline_after:
+            effective = AgentStatus.offline
+        result.append(
+            AgentRow(
+                agent_id=agent.agent_id,
+                department=agent.department,
+                name=agent.name,
+                brand=agent.brand,
+                status=status,
+                effective_status=effective,
+                task=agent.task,
+                metrics=agent.metrics or {},
+                salary_equivalent=agent.salary_equivalent,
+                fte_coefficient=agent.fte_coefficient,
+                last_activity=agent.last_activity,
+                silent_for=silent,
+                updated_at=agent.updated_at,
+            )
+        )
+    return result

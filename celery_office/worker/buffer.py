@@ -1,0 +1,224 @@
+"""One process's coalesced status changes, in memory: no I/O, no thread.
+
+Signal handlers call :meth:`StatusBuffer.run_started`, :meth:`~StatusBuffer.run_progress` and
+:meth:`~StatusBuffer.run_finished` on the task's path: each does O(1) dictionary work under a
+lock. The flusher takes what is pending (:meth:`~StatusBuffer.take`), writes it or hands it
+over, and tells the buffer how that went (:meth:`~StatusBuffer.settle`, :meth:`~StatusBuffer.put_back`).
+So memory stays bounded by the agents and the runs in progress, however long the database is
+away: a run that starts and ends between two writes costs no row at all, and one whose start
+may be out there (written, or handed to the main process) always gets its end.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ..changes import Batch, Outcome, RunChange
+from ..db.models import AgentStatus
+
+__all__ = ["StatusBuffer"]
+
+ENDED_MEMORY = 600.0  # seconds the main process remembers the runs it ended itself
+
+
+class StatusBuffer:
+    """The pending changes of one process.
+
+    Parameters:
+        remember_own_ends: True in a main process that receives hand-overs: the runs it ends
+            itself are remembered for a while, so a start handed over late is known stale.
+    """
+
+    def __init__(self, *, remember_own_ends: bool = False) -> None:
+        self.remember_own_ends = remember_own_ends
+        self.lock = threading.Lock()
+        # called under the lock while no flusher thread runs: the flusher starts one lazily
+        self.on_first_change: Callable[[], None] | None = None
+        self._batch = Batch()
+        self._active: dict[str, str] = {}  # task_id -> agent_id, runs started (or handed over)
+        self._written: set[str] = set()  # task_ids whose start may be in the table or handed over
+        self._ended_here: dict[str, float] = {}  # task_id -> when this process ended it
+
+    # ------------------------------------------------------------------ handlers' side
+
+    def run_started(self, task_id: str, agent_id: str, text: str | None) -> None:
+        """A run of one of the agent's tasks began in this process."""
+        with self.lock:
+            self._active[task_id] = agent_id
+            self._batch.runs[task_id] = RunChange(agent_id, text, time.time())
+            self._batch.touched.add(agent_id)
+            if self.on_first_change is not None:
+                self.on_first_change()
+
+    def run_progress(
+        self, task_id: str, agent_id: str, text: str | None, metrics: dict[str, Any] | None
+    ) -> None:
+        """A running task reported progress: new working text and/or metrics."""
+        now = time.time()
+        with self.lock:
+            batch = self._batch
+            if text is not None:
+                run = batch.runs.get(task_id)
+                if run is not None and not run.ended:
+                    run.task = text
+                else:
+                    batch.runs[task_id] = RunChange(agent_id, text, now)
+            if metrics is not None:
+                batch.metrics[agent_id] = (metrics, now)
+            batch.touched.add(agent_id)
+            if self.on_first_change is not None:
+                self.on_first_change()
+
+    def run_finished(
+        self,
+        task_id: str,
+        agent_id: str,
+        outcome: AgentStatus | None,
+        *,
+        text: str | None = None,
+        metrics: dict[str, Any] | None = None,
+        only_if_active: bool = False,
+    ) -> None:
+        """A run ended; ``outcome`` None means it ended without a verdict (revoked).
+
+        A run that started in another process (a pool process lost, seen from the main
+        process) is ended too; ``only_if_active`` skips runs this process did not start or has
+        ended already (``task_postrun`` after ``task_failure``).
+        """
+        now = time.time()
+        with self.lock:
+            batch = self._batch
+            started_here = self._active.pop(task_id, None) is not None
+            if only_if_active and not started_here:
+                return
+            if self.remember_own_ends and not only_if_active:
+                self._ended_here[task_id] = now
+            pending = batch.runs.get(task_id)
+            if started_here and pending is not None and task_id not in self._written:
+                del batch.runs[task_id]  # started and ended between two writes: no row at all
+            else:
+                batch.runs[task_id] = RunChange(agent_id, None, now, ended=True)
+            if outcome is not None:
+                batch.outcomes[agent_id] = Outcome(outcome, text, now)
+            if metrics is not None:
+                batch.metrics[agent_id] = (metrics, now)
+            batch.touched.add(agent_id)
+            if self.on_first_change is not None:
+                self.on_first_change()
+
+    def absorb(self, handed: Batch) -> None:
+        """Take changes a pool process handed over, as if they had happened here (main process).
+
+        Newer than what is pending: a run's end replaces its start (and cancels it when the
+        start was never taken for writing), a start or new text replaces an older one, the
+        newer outcome and metrics win. A start from before this process itself ended the run
+        (its pool process was lost, and the hand-over came late) is stale and ignored.
+        """
+        with self.lock:
+            batch = self._batch
+            for task_id, run in handed.runs.items():
+                pending = batch.runs.get(task_id)
+                if run.ended:
+                    started_here = self._active.pop(task_id, None) is not None
+                    if started_here and pending is not None and not pending.ended \
+                            and task_id not in self._written:
+                        del batch.runs[task_id]  # started and ended between two writes
+                    else:
+                        batch.runs[task_id] = run
+                    continue
+                ended_at = self._ended_here.get(task_id)
+                if ended_at is not None and run.started_at <= ended_at:
+                    continue
+                self._active[task_id] = run.agent_id
+                if pending is not None and not pending.ended:
+                    run = RunChange(run.agent_id, run.task, min(run.started_at, pending.started_at))
+                batch.runs[task_id] = run
+            for agent_id, outcome in handed.outcomes.items():
+                mine = batch.outcomes.get(agent_id)
+                if mine is None or mine.at <= outcome.at:
+                    batch.outcomes[agent_id] = outcome
+            for agent_id, metrics in handed.metrics.items():
+                mine_m = batch.metrics.get(agent_id)
+                if mine_m is None or mine_m[1] <= metrics[1]:
+                    batch.metrics[agent_id] = metrics
+            batch.touched |= handed.touched
+            if self.on_first_change is not None:
+                self.on_first_change()
+
+    # ------------------------------------------------------------------ flusher's side
+
+    @property
+    def dirty(self) -> bool:
+        """Anything pending? (The caller holds :attr:`lock`.)"""
+        return bool(self._batch)
+
+    def pending(self) -> int:
+        """How many agents and runs wait to be written (for tests and diagnostics)."""
+        with self.lock:
+            return len(self._batch.touched) + len(self._batch.runs)
+
+    def pending_agents(self) -> int:
+        """How many agents have changes waiting: what a process that stops now would lose."""
+        with self.lock:
+            return len(self._batch.touched | {r.agent_id for r in self._batch.runs.values()})
+
+    def take(self) -> tuple[Batch, set[str]]:
+        """Take the pending changes, and the runs whose start goes out with them for the first
+        time. From then on those starts may be in the table (or with the main process): a run
+        that ends (or reports progress) while they are in flight must have its end written."""
+        with self.lock:
+            batch, self._batch = self._batch, Batch()
+            first_out = {
+                t for t, run in batch.runs.items() if not run.ended and t not in self._written
+            }
+            self._written |= first_out
+        return batch, first_out
+
+    def settle(
+        self, batch: Batch, first_out: set[str], *, ok: bool, may_have_landed: bool = False
+    ) -> None:
+        """After ``batch`` was written or handed over (``ok``), or not: which starts are out.
+
+        ``may_have_landed``: a failure at or after COMMIT, which may have landed after all.
+        """
+        with self.lock:
+            if ok:
+                for task_id, run in batch.runs.items():
+                    if run.ended or task_id not in self._active:
+                        # ended, or started in another process (seen from here): no end to
+                        # write from this process
+                        self._written.discard(task_id)
+            elif not may_have_landed:
+                # nothing of it landed: a run that ends before the next write costs no row,
+                # and memory stays bounded by the runs in progress, however long the
+                # database is down
+                self._written -= first_out
+                for task_id in first_out - self._active.keys():
+                    # it ended while in flight: neither its start nor its end is needed
+                    batch.runs.pop(task_id, None)
+                    end = self._batch.runs.get(task_id)
+                    if end is not None and end.ended:
+                        del self._batch.runs[task_id]
+
+    def put_back(self, batch: Batch) -> None:
+        """A batch that was not written waits again, under the changes made since."""
+        with self.lock:
+            self._batch.merge_older(batch)
+
+    def forget_dropped(self, batch: Batch) -> None:
+        """The runs of a dropped batch (refused by the database) are out of this process's
+        hands: their starts need no end from here."""
+        with self.lock:
+            self._written -= batch.runs.keys() - self._active.keys()
+
+    def forget_old_ends(self) -> None:
+        """Runs this process ended long ago cannot be handed over any more: forget them."""
+        if not self._ended_here:
+            return
+        cutoff = time.time() - ENDED_MEMORY
+        with self.lock:
+            for task_id in [t for t, at in self._ended_here.items() if at < cutoff]:
+                del self._ended_here[task_id]

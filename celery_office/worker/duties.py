@@ -1,0 +1,130 @@
+"""What only a worker's main process does with the database: migrate, register, beat, retire.
+
+Kept apart from the writer, which only moves changes: each duty is one call in the writer's
+transaction (or, for the migration, on its engine), and the lost-run check keeps the little
+state it needs here, between two heartbeats.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from ..logs import logger
+from ..settings import OfficeSettings
+from ..changes import AgentInfo
+from ..db.engine import safe_url
+from ..db.statements import run_key
+from ..db.workers import heartbeat, node_runs, register_worker, retire_worker
+
+__all__ = ["WorkerDuties", "LOST_RUN_GRACE_MIN"]
+
+LOST_RUN_GRACE_MIN = 5.0  # seconds: a run unknown to the main process this long (plus
+# office_statement_timeout, and at least two flush intervals) has ended unseen
+
+
+class WorkerDuties:
+    """The main process's duties for the worker ``node_name`` and the agents it serves."""
+
+    def __init__(
+        self, settings: OfficeSettings, agents: Mapping[str, AgentInfo], *, node_name: str | None,
+        started_at: float,
+    ) -> None:
+        self.settings = settings
+        self.agents = agents
+        self.node_name = node_name or socket.gethostname()
+        self.started_at = started_at
+        # runs of this worker in the table that its main process no longer runs:
+        # task_id -> (agent_id, when first seen so)
+        self._unowned_runs: dict[str, tuple[str, float]] = {}
+
+    def migrate(self, engine: Any) -> None:
+        from ..db.schema import migrate
+
+        migrate(engine)
+
+    def register(self, conn: Any) -> None:
+        register_worker(
+            conn,
+            node_name=self.node_name,
+            hostname=socket.gethostname(),
+            pid=os.getpid(),
+            agents=list(self.agents.values()),
+            since=self.started_at,
+        )
+        logger.info(
+            "celery-office: %d agents registered in %s",
+            len(self.agents), safe_url(self.settings.database_url),
+        )
+
+    def beat(self, conn: Any) -> None:
+        lost: dict[str, str] = {}
+        running = _running_task_ids()  # before reading the table: a run started since is in it
+        if running is not None:
+            lost = self._lost_runs(node_runs(conn, self.node_name), running)
+        heartbeat(
+            conn,
+            node_name=self.node_name,
+            hostname=socket.gethostname(),
+            pid=os.getpid(),
+            agents=list(self.agents.values()),
+            offline_after=self.settings.offline_after,
+            end_runs=lost,
+        )
+        if lost:
+            logger.warning(
+                "celery-office: %d runs of this worker ended without their end being written "
+                "(a requeued task, or a process lost after its result was stored); "
+                "they no longer count as in progress", len(lost),
+            )
+
+    def _lost_runs(self, in_table: Mapping[str, str], running: set[str]) -> dict[str, str]:
+        """The runs this worker has in the table but has not run for a while.
+
+        Their end was never written: a run Celery requeued after its pool process was lost
+        (``reject_on_worker_lost``) or whose process died after storing its result (neither
+        sends a signal). A run must stay unknown to the main process longer than a pool
+        process's end takes to be handed over and written before it counts as lost. The
+        heartbeat ends them in its own transaction, under the agents' locks, so a run
+        restarted with the same id since this look is never ended in its place.
+        """
+        now = time.monotonic()
+        grace = (
+            max(2 * self.settings.flush_interval, LOST_RUN_GRACE_MIN)
+            + self.settings.statement_timeout
+        )
+        unowned = {}
+        for task_id, agent_id in in_table.items():
+            if task_id not in running:
+                unowned[task_id] = (agent_id, self._unowned_runs.get(task_id, (agent_id, now))[1])
+        self._unowned_runs = unowned
+        return {t: a for t, (a, first_seen) in unowned.items() if now - first_seen >= grace}
+
+    def retire(self, conn: Any) -> None:
+        offline = retire_worker(
+            conn,
+            node_name=self.node_name,
+            agent_ids=list(self.agents),
+            offline_after=self.settings.offline_after,
+        )
+        logger.info("celery-office: %d agents offline", len(offline))
+
+
+def _running_task_ids() -> set[str] | None:
+    """Ids of the tasks this worker runs now (its main process's view), or None outside one
+    or when it cannot be read (the heartbeat goes on without the lost-run check)."""
+    try:
+        from celery.worker import state
+
+        for _ in range(10):
+            try:  # a WeakSet the consumer thread changes: copying it may meet a change
+                requests = list(state.active_requests)
+            except RuntimeError:
+                continue
+            return {run_key(request.id) for request in requests if request.id is not None}
+    except Exception:  # never let the check cost the heartbeat
+        pass
+    return None

@@ -1,0 +1,134 @@
+"""The main process's way to the database: one watched try at a time, failures said once.
+
+Every database call of the worker (a batch, registration, a heartbeat, retirement, the
+migration) goes through :meth:`GuardedDatabase.run`: bounded (connecting by
+``office_connect_timeout``, statements by ``office_statement_timeout``, and a watchdog that cuts
+the sockets of a call that hangs anyway), quiet (the first failure and the recovery are logged,
+never a line per attempt), and never raising: the caller gets True or False and keeps its
+changes for the next try.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.exc import DBAPIError
+
+from ..db.engine import create_office_engine, safe_url
+from ..db.failures import hint
+from ..errors import OfficeError
+from ..logs import logger
+from ..render import first_line, safe_str, type_name
+from ..settings import OfficeSettings
+from .watchdog import SocketWatch
+
+__all__ = ["GuardedDatabase", "RETRY_MAX"]
+
+RETRY_MAX = 5.0  # seconds between two attempts at most while the database is down
+
+
+class GuardedDatabase:
+    """The engine of one process and the state of its last tries."""
+
+    def __init__(self, settings: OfficeSettings) -> None:
+        self.settings = settings
+        self._engine: Any = None
+        self._sockets: SocketWatch | None = None
+        self.reset()
+
+    def reset(self) -> None:
+        """Fresh state: at construction and in a child after ``fork()``."""
+        self.failing = False
+        self.failures = 0
+        self.last_error: BaseException | None = None
+        self.commit_sent = False  # the last failed try reached COMMIT: it may have landed
+
+    def after_fork_in_child(self) -> None:
+        """The engine object is kept (its dialect and statement cache are ready); its pool is
+        replaced, leaving the parent's sockets alone."""
+        self.reset()
+        if self._engine is not None:
+            self._engine.dispose(close=False)
+        if self._sockets is not None:
+            self._sockets.forget()
+
+    @property
+    def engine(self) -> Any:
+        if self._engine is None:
+            self._engine = create_office_engine(
+                self.settings.database_url,
+                connect_timeout=self.settings.connect_timeout,
+                statement_timeout=self.settings.statement_timeout,
+            )
+            self._sockets = SocketWatch(self._engine)
+        return self._engine
+
+    def attempt(self, work: Callable[[Any], Any], *, transaction: bool = True) -> None:
+        """One try, watched: a database that stops answering is cut off, never waited on.
+        Raises what the try raised (``commit_sent`` tells whether COMMIT was reached)."""
+        engine = self.engine
+        limit = self.settings.connect_timeout + self.settings.statement_timeout
+        watchdog = self._sockets.arm(limit) if self._sockets is not None else None
+        try:
+            if not transaction:
+                work(engine)
+                return
+            with engine.connect() as conn:
+                trans = conn.begin()
+                work(conn)
+                self.commit_sent = True
+                trans.commit()
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
+
+    def run(self, what: str, work: Callable[[Any], Any], *, transaction: bool = True) -> bool:
+        """Run ``work(conn)`` in one transaction (``work(engine)`` without one); True when it
+        went through. A pooled connection the server dropped is replaced at once, quietly."""
+        self.commit_sent = False
+        try:
+            try:
+                self.attempt(work, transaction=transaction)
+            except DBAPIError as exc:
+                if not exc.connection_invalidated:
+                    raise
+                # a connection the server dropped (restart, pg_terminate_backend): discarded
+                # now; a fresh one is tried at once
+                self.attempt(work, transaction=transaction)
+        except Exception as exc:
+            self._failed(what, exc)
+            return False
+        self.failures = 0
+        if self.failing:
+            self.failing = False
+            logger.warning(
+                "celery-office: writing agent statuses to %s again",
+                safe_url(self.settings.database_url),
+            )
+        return True
+
+    def _failed(self, what: str, exc: Exception) -> None:
+        self.last_error = exc
+        self.failures += 1
+        if self.failing:
+            return
+        self.failing = True
+        if isinstance(exc, OfficeError):  # waiting alone will not cure it: say what to fix
+            logger.error(
+                "celery-office: %s failed: %s; agent statuses are kept in memory until this "
+                "is fixed", what, safe_str(exc),
+            )
+            return
+        logger.warning(
+            "celery-office: %s failed on %s (%s: %s); agent statuses are kept in memory and "
+            "written when the database is back%s",
+            what, safe_url(self.settings.database_url), type_name(exc), first_line(exc),
+            hint(exc), exc_info=logger.isEnabledFor(logging.DEBUG),
+        )
+
+    def retry_delay(self) -> float:
+        """While the database is down, retry with a doubling delay up to RETRY_MAX seconds."""
+        interval = self.settings.flush_interval
+        return min(interval * 2 ** min(self.failures, 16), max(RETRY_MAX, interval))
