@@ -206,7 +206,8 @@ class Run:
         alive = self.alive_pids()
         expected = oracle.expected(time.time(), alive)
         recent = 2 * HEARTBEAT + FLUSH + 1.0
-        mismatches = compare(expected, read_rows(self.servers, DATABASE), recent=recent)
+        rows = read_rows(self.servers, DATABASE)
+        mismatches = compare(expected, rows, recent=recent)
         late = self._watch_late(expected, mismatches, recent) if mismatches else {}
         for worker in self.workers.values():
             if worker.alive and worker.current is not None:
@@ -218,6 +219,8 @@ class Run:
             "times": task_times(records, phases),
             "logs": log_report({n: w.log_text() for n, w in self.workers.items()}, snapshots),
             "memory": memory(self.workers), "mismatches": mismatches, "late": late,
+            "rows": {a: (rows.get(a, {}).get("status"), rows.get(a, {}).get("task"),
+                         [s.label() for s in e.states]) for a, e in expected.items()},
             "fault_errors": faults.errors, "trigger_agent": TRIGGER_AGENT,
             "schedule": [(p.at, p.kind, p.target, p.duration) for p in schedule],
             "injected": [(round(f.begin - chaos_began, 2), f.kind, f.target, f.note)

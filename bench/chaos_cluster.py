@@ -17,6 +17,7 @@ calls in ``finally`` and from ``atexit``, whatever happens.
 
 from __future__ import annotations
 
+import glob
 import os
 import pwd
 import shutil
@@ -27,15 +28,37 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Servers", "missing_binaries", "free_port"]
+__all__ = ["Servers", "binary", "missing_binaries", "free_port"]
 
 RUN_AS = "postgres"  # initdb and postgres refuse to run as root
 BINARIES = ("initdb", "postgres", "redis-server")
 
 
+def binary(name: str) -> str | None:
+    """A server binary: on PATH, else in PostgreSQL's bindir (Debian keeps initdb and
+    postgres in /usr/lib/postgresql/<version>/bin, off PATH)."""
+    found = shutil.which(name)
+    if found or name == "redis-server":
+        return found
+    dirs = []
+    pg_config = shutil.which("pg_config")
+    if pg_config:
+        try:
+            dirs.append(subprocess.run([pg_config, "--bindir"], capture_output=True, text=True,
+                                       timeout=10).stdout.strip())
+        except (OSError, subprocess.SubprocessError):
+            pass
+    dirs += sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
+    for directory in dirs:
+        found = shutil.which(name, path=directory)
+        if found:
+            return found
+    return None
+
+
 def missing_binaries() -> list[str]:
     """The server binaries the harness needs and cannot find."""
-    return [name for name in BINARIES if shutil.which(name) is None]
+    return [name for name in BINARIES if binary(name) is None]
 
 
 def free_port() -> int:
@@ -119,8 +142,8 @@ class Servers:
             os.chown(self.root, self._as["user"], self._as["group"])
             os.chown(self.pg_dir, self._as["user"], self._as["group"])
         done = subprocess.run(
-            ["initdb", "-D", str(self.pg_dir / "data"), "-U", self.pg_user, "-A", "trust",
-             "-E", "UTF8", "--no-sync", "--locale=C"],
+            [binary("initdb") or "initdb", "-D", str(self.pg_dir / "data"), "-U", self.pg_user,
+             "-A", "trust", "-E", "UTF8", "--no-sync", "--locale=C"],
             capture_output=True, text=True, timeout=120, **self._as,
         )
         if done.returncode != 0:
@@ -129,8 +152,8 @@ class Servers:
     def start_pg(self, timeout: float = 30.0) -> None:
         log = open(self.pg_dir / "postgres.log", "ab")
         self._pg = subprocess.Popen(
-            ["postgres", "-D", str(self.pg_dir / "data"), "-p", str(self.pg_port),
-             "-k", str(self.pg_dir), "-c", "listen_addresses=127.0.0.1",
+            [binary("postgres") or "postgres", "-D", str(self.pg_dir / "data"),
+             "-p", str(self.pg_port), "-k", str(self.pg_dir), "-c", "listen_addresses=127.0.0.1",
              "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
              "-c", "shared_buffers=32MB", "-c", "max_connections=60"],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True, **self._as,
@@ -185,7 +208,8 @@ class Servers:
         self.redis_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.redis_dir / "redis.log", "ab")
         self._redis = subprocess.Popen(
-            ["redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1",
+            [binary("redis-server") or "redis-server", "--port", str(self.redis_port),
+             "--bind", "127.0.0.1",
              "--save", "", "--appendonly", "no", "--dir", str(self.redis_dir),
              "--protected-mode", "no"],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,

@@ -2,7 +2,7 @@
 
 Kinds (each a method of :class:`Faults`):
 
-    pg_restart      the private PostgreSQL stopped (fast shutdown) and started again
+    pg_restart      the private PostgreSQL stopped (fast shutdown), down for up to 3 s, started
     pg_terminate    every celery-office connection killed (``pg_terminate_backend``)
     db_hang         the fault proxy the workers connect through stops answering, then forwards
     db_read_only    a failover: ``default_transaction_read_only = on`` for the database and its
@@ -36,7 +36,10 @@ __all__ = ["KINDS", "DB_KINDS", "Planned", "Injected", "plan", "Faults", "TRIGGE
 KINDS = ("pg_restart", "pg_terminate", "db_hang", "db_read_only", "trigger_refuse",
          "pool_kill", "worker_kill", "warm_restart", "broker_restart")
 DB_KINDS = ("pg_restart", "pg_terminate", "db_hang", "db_read_only")  # writes may fail
-DURATIONS = {"db_hang": (2.0, 6.0), "db_read_only": (2.0, 6.0), "trigger_refuse": (3.0, 8.0)}
+DURATIONS = {"db_hang": (2.0, 6.0), "db_read_only": (2.0, 6.0), "trigger_refuse": (3.0, 8.0),
+             "pg_restart": (0.0, 3.0)}  # pg_restart: seconds down between stop and start
+CLOSING = ("db_hang", "db_read_only", "pg_restart")  # one of them ends the phase: the last
+# runs end while the database cannot be written, and must be in the table once it can
 TRIGGER_AGENT = "chaos_reviews"
 MEAN_GAP = 6.0  # seconds between two faults on average, past the first one of each kind
 
@@ -62,7 +65,8 @@ class Injected:
 
 def plan(rng: random.Random, length: float, workers: dict[str, str]) -> list[Planned]:
     """A seeded schedule of ``length`` seconds: every kind once, in a shuffled order spread
-    over the phase, then more at random (about one every ``MEAN_GAP`` seconds).
+    over the phase, then more at random (about one every ``MEAN_GAP`` seconds), and a database
+    fault that lasts until a second after the load stops.
 
     ``workers`` maps short names to pools (``prefork`` or ``solo``)."""
     prefork = sorted(n for n, p in workers.items() if p == "prefork")
@@ -86,7 +90,9 @@ def plan(rng: random.Random, length: float, workers: dict[str, str]) -> list[Pla
     schedule = [one(i * slot + rng.uniform(0.1, 0.8) * slot, kind) for i, kind in enumerate(kinds)]
     extra = int(max(0.0, usable - len(kinds) * MEAN_GAP) / MEAN_GAP)
     schedule += [one(rng.uniform(0.0, usable), rng.choice(KINDS)) for _ in range(extra)]
-    return sorted(schedule, key=lambda p: p.at)
+    closing_for = round(rng.uniform(3.0, 6.0), 2)
+    closing = Planned(round(length + 1.0 - closing_for, 2), rng.choice(CLOSING), closing_for)
+    return sorted(schedule + [closing], key=lambda p: p.at)
 
 
 class Faults:
@@ -170,7 +176,9 @@ class Faults:
     # ------------------------------------------------------------------ the database
 
     def pg_restart(self, planned: Planned, entry: Injected) -> None:
-        self.servers.restart_pg()
+        self.servers.stop_pg()
+        time.sleep(planned.duration)
+        self.servers.start_pg()
 
     def pg_terminate(self, planned: Planned, entry: Injected) -> None:
         entry.note = f"{self._terminate_office()} connections"
@@ -216,7 +224,7 @@ class Faults:
         import signal
 
         worker = self.workers[planned.target]  # type: ignore[index]
-        for _ in range(50):
+        for _ in range(100):
             pids = set(worker.pool_pids())
             now = time.time()
             busy = [r for r in self.running_tasks()

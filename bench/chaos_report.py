@@ -88,6 +88,9 @@ def print_verdict(f: dict[str, Any], workers: dict[str, Any]) -> bool:
             print(f"  fault error: {error}")
 
     mismatches = f["mismatches"]
+    print("rows (and how many states the oracle accepts):")
+    for agent, (status, task, accepted) in f["rows"].items():
+        print(f"  {agent:14} {status!s:8} {str(task)[:60]!r:64} {len(accepted)} accepted")
     print(f"rows against the oracle: {len(mismatches)} mismatches: "
           f"{_check(failures, not mismatches, 'rows differ from the oracle')}")
     for m in mismatches:
