@@ -17,12 +17,13 @@ model in ways that do not matter is adopted as it is (:mod:`celery_office.contra
 from __future__ import annotations
 
 import enum
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Date,
     DateTime,
     Enum,
     Float,
@@ -46,9 +47,12 @@ __all__ = [
     "OfficeWorker",
     "OfficeAgentRun",
     "OfficeAgentOutcome",
+    "OfficeAgentDay",
     "db_now",
     "STATUS_TABLE",
     "EFFECTIVE_STATUS_VIEW",
+    "DAY_TABLE",
+    "DAY_VIEW",
     "TASK_MAX",
     "ERROR_PREFIX",
     "RETRY_PREFIX",
@@ -62,6 +66,8 @@ __all__ = [
 
 STATUS_TABLE = "office_agent_status"
 EFFECTIVE_STATUS_VIEW = "office_agent_status_effective"
+DAY_TABLE = "office_agent_day"
+DAY_VIEW = "office_agent_day_view"  # the day's numbers with department, name and brand
 
 # Column limits of the dashboard contract, shared with validation in the reporter and registry.
 AGENT_ID_MAX = 100
@@ -225,3 +231,28 @@ class OfficeAgentOutcome(Base):
     )
     task: Mapped[str | None] = mapped_column(String(TASK_MAX))
     metrics_at: Mapped[float] = mapped_column(Float, nullable=False, server_default=text("0"))
+
+
+class OfficeAgentDay(Base):
+    """An agent's day in numbers (the day in the app's ``timezone``), summed by every writer.
+
+    Each batch adds what its process counted since its last write (``runs = runs + ...``), so
+    runs that start and end between two writes are counted without a row of their own. Keyed
+    by agent id alone (no foreign key): a row deleted by hand leaves its days until retention.
+    ``last_success_at`` and ``last_failure_at`` are when the run ended, by the worker's clock:
+    a run that ends during an outage is written later, at its own time.
+    """
+
+    __tablename__ = DAY_TABLE
+
+    agent_id: Mapped[str] = mapped_column(String(AGENT_ID_MAX), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True, index=True)
+    runs: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
+    succeeded: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
+    failed: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
+    retried: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
+    revoked: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
+    runtime_s: Mapped[float] = mapped_column(Float, nullable=False, server_default=text("0"))
+    max_runtime_s: Mapped[float] = mapped_column(Float, nullable=False, server_default=text("0"))
+    last_success_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
+    last_failure_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
