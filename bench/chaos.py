@@ -26,6 +26,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -166,6 +167,8 @@ class Run:
                     rate=args.rate, solo=SOLO, prefork=["w1", "w2"], running=self.running,
                     solo_served=lambda: not self.solo_stopped)
         faults = Faults(self.servers, self.proxy, self.workers, DATABASE, self.running)
+        stop_supervising = threading.Event()
+        threading.Thread(target=faults.supervise, args=(stop_supervising,), daemon=True).start()
         snapshots = {"baseline": self.log_counts()}
         phases: dict[str, tuple[float, float]] = {}
         stop_load = threading.Event()
@@ -191,13 +194,15 @@ class Run:
         serving = set(self.workers)
         if random.Random(f"{self.seed}-end").random() < 0.5:
             self.solo_stopped = True
-            self.workers[SOLO].stop_warm()
+            with faults._locks[SOLO]:
+                self.workers[SOLO].stop_warm()
             serving.discard(SOLO)
         load.phase = "after"
         sentinel = load.send("long_watch", queue="chaos.w1", duration=600.0)
         self._wait_started(sentinel.task_id if sentinel else None)
         check_at = max(faults_end + RETRY_MAX + 1.0, time.time()) + 2 * HEARTBEAT + 2 * FLUSH
         time.sleep(max(0.0, check_at - time.time()))
+        stop_supervising.set()
         snapshots["after"] = self.log_counts()
 
         records = read_records(self.records_dir)
@@ -246,6 +251,7 @@ class Run:
         faults._terminate_office()
         for worker in self.workers.values():
             if not worker.alive:
+                worker.reap()
                 worker.start()
 
     def _quiesce(self, limit: float = 90.0) -> float:
@@ -329,6 +335,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"chaos: missing server binaries: {', '.join(missing)}", file=sys.stderr)
         return 2
     run = Run(_args(argv))
+
+    def _terminated(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)  # so that the servers and workers are cleaned up
+
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         return run.execute()
     finally:

@@ -155,6 +155,25 @@ class Faults:
             with self._mutex:
                 self.injected.append(entry)
 
+    def supervise(self, stop: threading.Event) -> None:
+        """Start again, as a supervisor would, a worker that exited on its own (counted)."""
+        while not stop.wait(0.5):
+            for name, worker in self.workers.items():
+                if not self._locks[name].acquire(blocking=False):
+                    continue  # the harness is stopping or starting it
+                try:
+                    if worker.reap():
+                        entry = Injected("exited_on_its_own", worker.current.ended, target=name)
+                        try:
+                            worker.start()
+                        except Exception as exc:
+                            entry.note = f"restart failed: {exc}"
+                        entry.end = time.time()
+                        with self._mutex:
+                            self.injected.append(entry)
+                finally:
+                    self._locks[name].release()
+
     def _admin(self, statement: str, database: str | None = None, tries: int = 60) -> list[Any]:
         """One admin statement, retried while the server restarts (bounded: about 30 s)."""
         for attempt in range(tries):

@@ -11,7 +11,8 @@ README's table ("What the table shows") and from "When the database misbehaves":
 2. **Otherwise the newest verdict.** Each run that ended adds one verdict at the time it ended:
    success ``ok`` and no task (``@metrics`` tasks replace the metrics with their result);
    failure ``error``, ``Ошибка: ChaosError: <message>``; retry ``warning``,
-   ``Повтор: <text> — RateLimited: <message>``. A revoked or terminated run, and a run whose
+   ``Повтор: <text> — RateLimited: <message>`` (compared as a prefix: what follows, such as
+   when the next try is due, is the plugin's to add). A revoked or terminated run, and a run whose
    whole worker was SIGKILLed, gives none ("leaves the working state; not an error"; the run is
    cleared by the worker's restart under the same name or another worker's heartbeat).
 3. **A pool process SIGKILLed** (prefork): its run in progress gets the verdict ``error``,
@@ -235,7 +236,7 @@ class Oracle:
                            why=f"{name} {end['seq']} failed")
         if outcome == "retry":
             return Verdict("warning", f"Повтор: {text} — RateLimited: {end['msg']}", lo, hi,
-                           why=f"{name} {end['seq']} retried")
+                           prefix=True, why=f"{name} {end['seq']} retried")
         return None  # interrupted (a terminate): no verdict
 
     def _solo_restarts(self, verdicts: dict[str, list[Verdict]]) -> None:
@@ -245,7 +246,7 @@ class Oracle:
             return
         incarnations = worker.incarnations
         for before, after in zip(incarnations, incarnations[1:]):
-            if before.how != "warm" or after.ready is None:
+            if before.how not in ("warm", "exited") or after.ready is None:
                 continue
             stop = before.stop_began or before.ended
             certain = not self._db_fault_during(stop - RETRY_MAX - WRITE_SLACK, before.ended + 1.0)

@@ -33,6 +33,9 @@ def print_verdict(f: dict[str, Any], workers: dict[str, Any]) -> bool:
     missing = [k for k in KINDS if not faults.get(k)]
     print("faults injected: " + ", ".join(f"{k} {faults.get(k, 0)}" for k in KINDS)
           + f" (total {sum(faults.values())})")
+    if tally["exited"]:
+        print(f"  workers that exited on their own and were started again (Celery's "
+              f"'Unrecoverable error', e.g. on a broker restart): {tally['exited']}")
     for skipped in tally["faults_skipped"]:
         print(f"  not injected: {skipped}")
     print(f"  every kind at least once: {_check(failures, not missing, f'kinds never injected: {missing}')}"

@@ -105,7 +105,9 @@ def tally(records: list[dict[str, Any]], load: Any, injected: list[Any]) -> dict
         "retried": ends["retry"], "interrupted": ends["interrupted"],
         "never_started": sum(1 for s in load.sent if s.task_id not in started_ids),
         "revokes": len(load.revoked), "not_as_designed": len(wrong),
-        "faults": Counter(f.kind for f in injected if not f.note.startswith(("skipped", "failed"))),
+        "faults": Counter(f.kind for f in injected if f.kind != "exited_on_its_own"
+                          and not f.note.startswith(("skipped", "failed"))),
+        "exited": sum(1 for f in injected if f.kind == "exited_on_its_own"),
         "faults_skipped": [f"{f.kind}: {f.note}" for f in injected
                            if f.note.startswith(("skipped", "failed"))],
         "pool_pids": len({r["pid"] for r in starts}),

@@ -37,7 +37,8 @@ class Incarnation:
     started: float  # wall clock (time.time()), as the task records use
     ready: float | None = None
     ended: float | None = None
-    how: str = "running"  # running, warm (SIGTERM, exited), killed (SIGKILL of the group)
+    how: str = "running"  # running, warm (SIGTERM, exited), killed (SIGKILL of the group),
+    # exited (on its own: Celery's "Unrecoverable error", after a warm shutdown of its own)
     stop_began: float | None = None
     rss_start: dict[int, int] = field(default_factory=dict)  # pid -> bytes
     rss_end: dict[int, int] = field(default_factory=dict)
@@ -179,6 +180,21 @@ class Worker:
             self.proc.wait(10)
         except subprocess.TimeoutExpired:
             pass
+
+    def reap(self) -> bool:
+        """True when the worker exited on its own (not by the harness's hand): its incarnation
+        is closed as ``exited``. Celery exits so on an "Unrecoverable error", e.g. kombu's
+        when the broker goes away; a supervisor (systemd, Kubernetes) would start it again."""
+        incarnation = self.current
+        if self.proc is None or self.proc.poll() is None or incarnation is None:
+            return False
+        if incarnation.ended is not None:
+            return False
+        incarnation.ended = time.time()
+        incarnation.stop_began = incarnation.stop_began or incarnation.ended
+        incarnation.how = "exited"
+        self._kill_group()
+        return True
 
     def close(self) -> None:
         """The harness's cleanup: whatever state it is in, nothing of it keeps running."""
