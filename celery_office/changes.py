@@ -7,13 +7,14 @@ transaction). Plain dataclasses: they are pickled across the hand-over socket.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import date
 from decimal import Decimal
 from typing import Any, Protocol
 
 from .db.models import AgentStatus
 
-__all__ = ["AgentInfo", "AGENT_FIELDS", "Outcome", "RunChange", "Batch"]
+__all__ = ["AgentInfo", "AGENT_FIELDS", "Outcome", "RunChange", "DayCount", "Batch"]
 
 
 # What a worker (from agents.yaml) or a reporter says of an agent: the row's own columns.
@@ -57,6 +58,50 @@ class RunChange:
     ended: bool = False
 
 
+@dataclass(slots=True)
+class DayCount:
+    """What one process counted of an agent's day since its last write: summed, never
+    replaced, so a run that starts and ends between two writes still counts. Times are
+    epoch seconds (worker clock); a run whose start this process never saw has no runtime."""
+
+    runs: int = 0  # started
+    succeeded: int = 0
+    failed: int = 0
+    retried: int = 0
+    revoked: int = 0  # ended without a verdict: revoked, terminated
+    runtime_s: float = 0.0
+    max_runtime_s: float = 0.0
+    last_success_at: float | None = None
+    last_failure_at: float | None = None
+
+    def add(self, other: "DayCount") -> None:
+        """Add ``other``'s numbers (two processes', or a put-back batch's) to these."""
+        self.runs += other.runs
+        self.succeeded += other.succeeded
+        self.failed += other.failed
+        self.retried += other.retried
+        self.revoked += other.revoked
+        self.runtime_s += other.runtime_s
+        self.max_runtime_s = max(self.max_runtime_s, other.max_runtime_s)
+        self.last_success_at = _later(self.last_success_at, other.last_success_at)
+        self.last_failure_at = _later(self.last_failure_at, other.last_failure_at)
+
+
+def _later(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else max(a, b)
+
+
+def add_counts(into: "dict[tuple[str, date], DayCount]",
+               counts: "dict[tuple[str, date], DayCount]") -> None:
+    """Sum ``counts`` into ``into`` (copies: the two batches never share a counter)."""
+    for key, count in counts.items():
+        mine = into.get(key)
+        if mine is None:
+            into[key] = replace(count)
+        else:
+            mine.add(count)
+
+
 @dataclass
 class Batch:
     """What one process has to write: the coalesced changes since its last write."""
@@ -65,9 +110,11 @@ class Batch:
     outcomes: dict[str, Outcome] = field(default_factory=dict)
     metrics: dict[str, tuple[dict[str, Any], float]] = field(default_factory=dict)
     touched: set[str] = field(default_factory=set)
+    # (agent_id, day in the app's timezone) -> numbers counted since the last write
+    counts: dict[tuple[str, date], DayCount] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
-        return bool(self.touched or self.runs)
+        return bool(self.touched or self.runs or self.counts)
 
     def by_agent(self) -> dict[str, "Batch"]:
         """This batch cut into one batch per agent (to find the part a database refuses)."""
@@ -80,6 +127,8 @@ class Batch:
             parts.setdefault(agent_id, Batch()).metrics[agent_id] = metrics
         for agent_id in self.touched:
             parts.setdefault(agent_id, Batch())
+        for (agent_id, day), count in self.counts.items():
+            parts.setdefault(agent_id, Batch()).counts[(agent_id, day)] = count
         for agent_id, part in parts.items():
             part.touched.add(agent_id)
         return parts
@@ -97,3 +146,4 @@ class Batch:
             if mine_m is None or mine_m[1] < metrics[1]:
                 self.metrics[agent_id] = metrics
         self.touched |= older.touched
+        add_counts(self.counts, older.counts)  # counts add up: each was counted once

@@ -35,6 +35,9 @@ class OfficeSettings:
         shutdown_timeout: the most a process waits for its final write when it stops.
         connect_timeout: the most a connection attempt to the database may take.
         statement_timeout: the most one statement may run on PostgreSQL.
+        day_retention: days of ``office_agent_day`` kept (older days are deleted hourly).
+        timezone: the app's ``timezone`` (Celery's, default UTC): the day an agent's numbers
+            belong to. Read from ``app.conf.timezone``, not from an ``office_`` setting.
         auto_migrate: create or upgrade the tables when the worker first connects.
         enabled: False turns the worker plugin off (``install`` still succeeds).
     """
@@ -47,6 +50,8 @@ class OfficeSettings:
     shutdown_timeout: float = 5.0
     connect_timeout: float = 5.0
     statement_timeout: float = 10.0
+    day_retention: float = 90.0
+    timezone: str = "UTC"
     auto_migrate: bool = True
     enabled: bool = True
 
@@ -57,6 +62,12 @@ class OfficeSettings:
                 raise OfficeConfigError(
                     f"office_{name} must be a positive number of seconds, got {getattr(self, name)!r}"
                 )
+        if self.day_retention < 1:
+            raise OfficeConfigError(
+                f"office_day_retention must be a number of days, at least 1, got "
+                f"{self.day_retention!r}"
+            )
+        _check_timezone(self.timezone)
         if self.heartbeat_interval >= self.offline_after:
             raise OfficeConfigError(
                 f"office_heartbeat_interval ({self.heartbeat_interval:g} s) must be shorter than "
@@ -90,6 +101,8 @@ class OfficeSettings:
         environ = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for field in fields(cls):
+            if field.name == "timezone":  # Celery's own setting, below
+                continue
             key = f"office_{field.name}"
             raw = conf.get(key) if conf is not None else None
             source = key
@@ -99,12 +112,29 @@ class OfficeSettings:
             if raw is None or raw == "":
                 continue
             values[field.name] = _coerce(field.type, raw, source)
+        zone = conf.get("timezone") if conf is not None else None
+        if zone:
+            values["timezone"] = str(zone)
         return cls(**values)
 
     @classmethod
     def from_app(cls, app: Any) -> "OfficeSettings":
         """Settings of a Celery app (``app.conf.get`` works before the lazy config loads)."""
         return cls.from_sources(app.conf)
+
+
+def _check_timezone(name: str) -> None:
+    """The app's timezone must be one this host knows, or no day could be told."""
+    from zoneinfo import ZoneInfo
+
+    try:
+        ZoneInfo(name)
+    except (ValueError, OSError, KeyError) as exc:  # ZoneInfoNotFoundError is a KeyError
+        raise OfficeConfigError(
+            f"the app's timezone {name!r} (app.conf.timezone) is not a time zone this host "
+            "knows: use an IANA name such as 'Europe/Moscow' (pip install tzdata where the "
+            f"system has no zone database) ({type(exc).__name__})"
+        ) from None
 
 
 def _coerce(kind: Any, raw: Any, source: str) -> Any:

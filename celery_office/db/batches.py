@@ -8,6 +8,7 @@ from sqlalchemy import Connection
 
 from ..changes import AgentInfo, Batch, Outcome, RunChange
 from .agent_rows import AgentState, ensure_agents, read_locked, write_status
+from .daily import add_day_counts
 from .models import AgentStatus
 from .statements import run_key, statements_for
 
@@ -53,6 +54,7 @@ def apply_batch(
             newer_metrics[agent_id] = metrics
     _write_outcomes(conn, {a: states[a] for a in sorted(newer_outcomes | set(newer_metrics))})
 
+    add_day_counts(conn, batch.counts)  # under the agents' locks, in the same transaction
     write_status(conn, states, newer_metrics)
     if known is not None:
         known.update(agent_ids)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, String, select, type_coerce
 
+from .daily import DayNumbers, day_numbers
 from .models import AgentStatus, db_now
 from .statements import STATUS
 
@@ -32,10 +33,16 @@ class AgentRow:
     last_activity: datetime | None
     silent_for: float | None  # seconds since last_activity, by the database clock
     updated_at: datetime | None
+    today: DayNumbers | None = None  # the numbers of the day asked for (``day=``), else None
 
 
-def agent_statuses(conn: Connection, offline_after: float = 300.0) -> list[AgentRow]:
+def agent_statuses(
+    conn: Connection, offline_after: float = 300.0, *, day: date | None = None
+) -> list[AgentRow]:
     """Every agent with its effective status: offline when silent for over ``offline_after``.
+
+    ``day``: also read each agent's numbers of that day (``AgentRow.today``, zeros when it
+    ran nothing), e.g. ``celery_office.days.today(app.conf.timezone or "UTC")``.
 
     Silence is measured by the database clock, like ``last_activity`` itself. A status value a
     team added to an adopted table's enum (say ``'paused'``) comes back as that plain string,
@@ -47,6 +54,7 @@ def agent_statuses(conn: Connection, offline_after: float = 300.0) -> list[Agent
     raw_status = type_coerce(STATUS.c.status, String).label("status")
     columns = [raw_status if column.name == "status" else column for column in STATUS.c]
     now = conn.execute(select(db_now())).scalar_one()
+    numbers = day_numbers(conn, day) if day is not None else None
     rows = conn.execute(select(*columns).order_by(STATUS.c.department, STATUS.c.agent_id))
     result = []
     for agent in rows:
@@ -70,6 +78,7 @@ def agent_statuses(conn: Connection, offline_after: float = 300.0) -> list[Agent
                 last_activity=agent.last_activity,
                 silent_for=silent,
                 updated_at=agent.updated_at,
+                today=None if numbers is None else numbers.get(agent.agent_id, DayNumbers()),
             )
         )
     return result

@@ -16,7 +16,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..changes import Batch, Outcome, RunChange
+from ..changes import Batch, DayCount, Outcome, RunChange, add_counts
+from ..days import DayClock
 from ..db.models import AgentStatus
 
 __all__ = ["StatusBuffer"]
@@ -30,15 +31,22 @@ class StatusBuffer:
     Parameters:
         remember_own_ends: True in a main process that receives hand-overs: the runs it ends
             itself are remembered for a while, so a start handed over late is known stale.
+        timezone: the app's ``timezone``: the day each run's start and end is counted on.
+
+    Every run is counted (``Batch.counts``: started, and how it ended, with its runtime) by the
+    process whose signal saw it, once; counts are summed, never replaced, wherever batches
+    meet (hand-over, put-back). A batch whose COMMIT may have landed is put back without its
+    counts: a count is never written twice, at the price of losing one flush's numbers then.
     """
 
-    def __init__(self, *, remember_own_ends: bool = False) -> None:
+    def __init__(self, *, remember_own_ends: bool = False, timezone: str = "UTC") -> None:
         self.remember_own_ends = remember_own_ends
+        self._days = DayClock(timezone)
         self.lock = threading.Lock()
         # called under the lock while no flusher thread runs: the flusher starts one lazily
         self.on_first_change: Callable[[], None] | None = None
         self._batch = Batch()
-        self._active: dict[str, str] = {}  # task_id -> agent_id, runs started (or handed over)
+        self._active: dict[str, float] = {}  # task_id -> start (epoch), started or handed over
         self._written: set[str] = set()  # task_ids whose start may be in the table or handed over
         self._ended_here: dict[str, float] = {}  # task_id -> when this process ended it
 
@@ -47,9 +55,11 @@ class StatusBuffer:
     def run_started(self, task_id: str, agent_id: str, text: str | None) -> None:
         """A run of one of the agent's tasks began in this process."""
         with self.lock:
-            self._active[task_id] = agent_id
-            self._batch.runs[task_id] = RunChange(agent_id, text, time.time())
+            now = time.time()
+            self._active[task_id] = now
+            self._batch.runs[task_id] = RunChange(agent_id, text, now)
             self._batch.touched.add(agent_id)
+            self._count(agent_id, now).runs += 1
             if self.on_first_change is not None:
                 self.on_first_change()
 
@@ -91,9 +101,13 @@ class StatusBuffer:
         now = time.time()
         with self.lock:
             batch = self._batch
-            started_here = self._active.pop(task_id, None) is not None
+            started_at = self._active.pop(task_id, None)
+            started_here = started_at is not None
             if only_if_active and not started_here:
                 return
+            if started_here or task_id not in self._ended_here:
+                # counted once: a hard time limit signals the same end twice in this process
+                self._count_end(agent_id, outcome, now, started_at)
             if self.remember_own_ends and not only_if_active:
                 self._ended_here[task_id] = now
             pending = batch.runs.get(task_id)
@@ -132,9 +146,11 @@ class StatusBuffer:
                 ended_at = self._ended_here.get(task_id)
                 if ended_at is not None and run.started_at <= ended_at:
                     continue
-                self._active[task_id] = run.agent_id
                 if pending is not None and not pending.ended:
                     run = RunChange(run.agent_id, run.task, min(run.started_at, pending.started_at))
+                # the earliest start known: a text change arrives with its own time
+                known = self._active.get(task_id, run.started_at)
+                self._active[task_id] = min(run.started_at, known)
                 batch.runs[task_id] = run
             for agent_id, outcome in handed.outcomes.items():
                 mine = batch.outcomes.get(agent_id)
@@ -145,6 +161,7 @@ class StatusBuffer:
                 if mine_m is None or mine_m[1] <= metrics[1]:
                     batch.metrics[agent_id] = metrics
             batch.touched |= handed.touched
+            add_counts(batch.counts, handed.counts)  # counted once, in the pool process
             if self.on_first_change is not None:
                 self.on_first_change()
 
@@ -191,7 +208,10 @@ class StatusBuffer:
                         # ended, or started in another process (seen from here): no end to
                         # write from this process
                         self._written.discard(task_id)
-            elif not may_have_landed:
+            elif may_have_landed:
+                # its counts may be in the table: put back without them (at most once)
+                batch.counts.clear()
+            else:
                 # nothing of it landed: a run that ends before the next write costs no row,
                 # and memory stays bounded by the runs in progress, however long the
                 # database is down
@@ -202,6 +222,36 @@ class StatusBuffer:
                     end = self._batch.runs.get(task_id)
                     if end is not None and end.ended:
                         del self._batch.runs[task_id]
+
+    def _count(self, agent_id: str, at: float) -> DayCount:
+        """The agent's pending numbers of the day of ``at``. (The caller holds the lock.)"""
+        key = (agent_id, self._days.day_of(at))
+        count = self._batch.counts.get(key)
+        if count is None:
+            count = self._batch.counts[key] = DayCount()
+        return count
+
+    def _count_end(
+        self, agent_id: str, outcome: AgentStatus | None, now: float, started_at: float | None
+    ) -> None:
+        """Count a run's end on the day it ended; its runtime when its start is known here
+        (a run of a lost pool process whose start never reached the main process has none)."""
+        count = self._count(agent_id, now)
+        if outcome is AgentStatus.ok:
+            count.succeeded += 1
+            count.last_success_at = now
+        elif outcome is AgentStatus.error:
+            count.failed += 1
+            count.last_failure_at = now
+        elif outcome is AgentStatus.warning:
+            count.retried += 1
+        else:
+            count.revoked += 1
+        if started_at is not None:
+            runtime = max(0.0, now - started_at)
+            count.runtime_s += runtime
+            if runtime > count.max_runtime_s:
+                count.max_runtime_s = runtime
 
     def put_back(self, batch: Batch) -> None:
         """A batch that was not written waits again, under the changes made since."""

@@ -19,11 +19,14 @@ from ..changes import AgentInfo
 from ..db.engine import safe_url
 from ..db.statements import run_key
 from ..db.workers import heartbeat, node_runs, register_worker, retire_worker
+from ..db.daily import forget_days_before
+from ..days import today
 
 __all__ = ["WorkerDuties", "LOST_RUN_GRACE_MIN"]
 
 LOST_RUN_GRACE_MIN = 5.0  # seconds: a run unknown to the main process this long (plus
 # office_statement_timeout, and at least two flush intervals) has ended unseen
+DAYS_CLEANUP_EVERY = 3600.0  # seconds between two deletions of days past office_day_retention
 
 
 class WorkerDuties:
@@ -40,6 +43,7 @@ class WorkerDuties:
         # runs of this worker in the table that its main process no longer runs:
         # task_id -> (agent_id, when first seen so)
         self._unowned_runs: dict[str, tuple[str, float]] = {}
+        self._days_forgotten_at: float | None = None  # monotonic time of the last cleanup
 
     def migrate(self, engine: Any) -> None:
         from ..db.schema import migrate
@@ -74,12 +78,25 @@ class WorkerDuties:
             offline_after=self.settings.offline_after,
             end_runs=lost,
         )
+        self._forget_old_days(conn)
         if lost:
             logger.warning(
                 "celery-office: %d runs of this worker ended without their end being written "
                 "(a requeued task, or a process lost after its result was stored); "
                 "they no longer count as in progress", len(lost),
             )
+
+    def _forget_old_days(self, conn: Any) -> None:
+        """At most once an hour, in the heartbeat's transaction: delete the agents' days past
+        ``office_day_retention`` (every worker may; a delete with nothing to do is cheap)."""
+        now = time.monotonic()
+        last = self._days_forgotten_at
+        if last is not None and now - last < DAYS_CLEANUP_EVERY:
+            return
+        self._days_forgotten_at = now
+        forget_days_before(
+            conn, today=today(self.settings.timezone), keep_days=self.settings.day_retention
+        )
 
     def _lost_runs(self, in_table: Mapping[str, str], running: set[str]) -> dict[str, str]:
         """The runs this worker has in the table but has not run for a while.

@@ -65,7 +65,7 @@ class Flusher:
         self.settings = settings
         self.agents = dict(agents)
         self.node_name = node_name
-        self.buffer = StatusBuffer()
+        self.buffer = StatusBuffer(timezone=settings.timezone)
         self.db = GuardedDatabase(settings)
         self.handover: Handover | None = None
         self._duties_pid = os.getpid() if worker_duties else None
@@ -89,7 +89,7 @@ class Flusher:
 
     def after_fork_in_child(self) -> None:
         """Drop what the parent owned: its pending changes, thread, lock and connections."""
-        self.buffer = StatusBuffer()
+        self.buffer = StatusBuffer(timezone=self.settings.timezone)
         self._reset()
         self.db.after_fork_in_child()
         if self.handover is not None:
@@ -309,10 +309,12 @@ class Flusher:
 
     def _write(self, batch: Batch, first_out: set[str]) -> bool:
         """Write ``batch`` in one transaction; on failure the caller keeps or drops it."""
-        ok = self.db.run(
-            "status write",
-            lambda conn: apply_batch(conn, batch, self.agents, self.node_name, self._known),
-        )
+        def write(conn: Any) -> None:
+            if self.db.commit_sent:  # retried on a fresh connection after a COMMIT that
+                batch.counts.clear()  # may have landed: its counts must not land twice
+            apply_batch(conn, batch, self.agents, self.node_name, self._known)
+
+        ok = self.db.run("status write", write)
         self.buffer.settle(batch, first_out, ok=ok, may_have_landed=self.db.commit_sent)
         return ok
 
@@ -334,9 +336,10 @@ class Flusher:
                 self.buffer.put_back(part)
             return
         for agent_id, part, error in refused:
-            ends = Batch(runs={t: r for t, r in part.runs.items() if r.ended}, touched={agent_id})
-            if ends.runs:
-                self._write(ends, set())
+            ends = Batch(runs={t: r for t, r in part.runs.items() if r.ended}, touched={agent_id},
+                         counts=part.counts)  # its runs were counted: so are they written
+            if (ends.runs or ends.counts) and not self._write(ends, set()) and ends.runs:
+                self._write(Batch(runs=ends.runs, touched={agent_id}), set())  # without counts
             self.buffer.forget_dropped(part)
             log_once(
                 f"refused:{agent_id}",

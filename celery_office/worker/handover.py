@@ -167,4 +167,4 @@ def _without_metrics(part: Batch) -> Batch:
         "celery-office: the metrics of agent(s) %s are over %d KiB and are not written",
         ", ".join(sorted(part.metrics)), MAX_MESSAGE // 1024,
     )
-    return Batch(runs=part.runs, outcomes=part.outcomes, touched=part.touched)
+    return Batch(runs=part.runs, outcomes=part.outcomes, touched=part.touched, counts=part.counts)

@@ -1,0 +1,105 @@
+"""Each agent's day in numbers (``office_agent_day``): added by the batches, read by the CLI.
+
+Why added, not set: many processes of many workers count the same agent's day, each what it
+saw since its last write, so every batch adds its numbers to the row in its own transaction
+(``runs = runs + excluded.runs``; the longest runtime and the last times take the larger
+value). The rows are locked after the agents' status rows, which every writer takes in agent
+id order, so two writers never wait on each other's day rows in opposite order.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from typing import Any, cast
+
+from sqlalchemy import Connection, Table, bindparam, delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from ..changes import DayCount
+from .models import OfficeAgentDay
+
+__all__ = ["DAY", "DayNumbers", "add_day_counts", "day_numbers", "forget_days_before"]
+
+DAY = cast(Table, OfficeAgentDay.__table__)
+COUNTERS = ("runs", "succeeded", "failed", "retried", "revoked")
+
+
+@dataclass(frozen=True)
+class DayNumbers:
+    """An agent's numbers of one day, as stored; zeros for a day without a run."""
+
+    runs: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    retried: int = 0
+    revoked: int = 0
+    runtime_s: float = 0.0
+    max_runtime_s: float = 0.0
+    last_success_at: datetime | None = None
+    last_failure_at: datetime | None = None
+
+
+@functools.lru_cache(maxsize=None)
+def _upsert(dialect: str) -> Any:
+    """The adding upsert, built once per dialect (building it per flush costs CPU)."""
+    insert = (postgresql if dialect == "postgresql" else sqlite).insert(DAY)
+    new = insert.excluded
+    if dialect == "postgresql":  # GREATEST skips NULLs
+        def larger(old: Any, added: Any) -> Any:
+            return func.greatest(old, added)
+    else:  # SQLite's max() of a NULL is NULL: each side stands in for a missing other
+        def larger(old: Any, added: Any) -> Any:
+            return func.max(func.coalesce(old, added), func.coalesce(added, old))
+    set_ = {name: DAY.c[name] + new[name] for name in (*COUNTERS, "runtime_s")}
+    for name in ("max_runtime_s", "last_success_at", "last_failure_at"):
+        set_[name] = larger(DAY.c[name], new[name])
+    return insert.on_conflict_do_update(index_elements=["agent_id", "day"], set_=set_)
+
+
+def _moment(at: float | None) -> datetime | None:
+    return None if at is None else datetime.fromtimestamp(at, timezone.utc)
+
+
+def add_day_counts(conn: Connection, counts: Mapping[tuple[str, date], DayCount]) -> None:
+    """Add a batch's counts to the agents' days, in one statement (in the batch's transaction)."""
+    if not counts:
+        return
+    rows = [
+        {"agent_id": agent_id, "day": day, "runs": c.runs, "succeeded": c.succeeded,
+         "failed": c.failed, "retried": c.retried, "revoked": c.revoked,
+         "runtime_s": c.runtime_s, "max_runtime_s": c.max_runtime_s,
+         "last_success_at": _moment(c.last_success_at),
+         "last_failure_at": _moment(c.last_failure_at)}
+        for (agent_id, day), c in sorted(counts.items())
+    ]
+    conn.execute(_upsert(conn.dialect.name), rows)
+
+
+def forget_days_before(conn: Connection, *, today: date, keep_days: float) -> int:
+    """Delete the days more than ``keep_days`` before ``today`` (``office_day_retention``);
+    returns how many rows went."""
+    cutoff = today - timedelta(days=int(keep_days))
+    result = conn.execute(delete(DAY).where(DAY.c.day < bindparam("cutoff", type_=DAY.c.day.type)),
+                          {"cutoff": cutoff})
+    return result.rowcount or 0
+
+
+def day_numbers(
+    conn: Connection, day: date, *, agent_ids: Sequence[str] | None = None
+) -> dict[str, DayNumbers]:
+    """Every agent's numbers of ``day`` (only ``agent_ids`` when given); agents without a run
+    that day are left out (read them as :class:`DayNumbers` ``()``, all zeros)."""
+    query = select(DAY).where(DAY.c.day == day)
+    if agent_ids is not None:
+        query = query.where(DAY.c.agent_id.in_(list(agent_ids)))
+    numbers = {}
+    for row in conn.execute(query):
+        numbers[row.agent_id] = DayNumbers(
+            runs=row.runs, succeeded=row.succeeded, failed=row.failed, retried=row.retried,
+            revoked=row.revoked, runtime_s=row.runtime_s, max_runtime_s=row.max_runtime_s,
+            last_success_at=row.last_success_at, last_failure_at=row.last_failure_at,
+        )
+    return numbers
