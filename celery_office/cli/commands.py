@@ -10,8 +10,8 @@ in the environment), as for the worker.
 
 ``celery -A proj office status [options]``
     One row per agent: agent id, department, brand, effective status (``offline`` once silent
-    for over ``office_offline_after`` seconds, whatever the row says), current task, time since
-    its last activity, metrics. The footer counts the agents per effective status and sums the
+    for over ``office_offline_after`` seconds, whatever the row says), time since its last
+    activity, today's runs and failed runs (the app's ``timezone``), current task, metrics. The footer counts the agents per effective status and sums the
     office's salary equivalent (salary_equivalent x fte_coefficient of the agents not offline).
     Colours on a terminal unless ``--no-color`` (or celery's ``-C``/``NO_COLOR``); task and
     metrics texts are cut to the terminal's width (or ``COLUMNS`` when piped; uncut otherwise).
@@ -22,6 +22,9 @@ in the environment), as for the worker.
                            JSON document per line
     --department NAME      only these departments (repeatable); an unknown one is an error
     --brand NAME           only these brands (repeatable); an unknown one is an error
+    --fail-on STATUSES     a health check: exit status 1 when an agent's effective status is
+                           one of these (comma-separated: error, warning, offline), naming
+                           them on stderr; 0 otherwise (with --json too); not with --watch
     --offline-after SECS   override office_offline_after
     --database-url URL     override office_database_url
     --no-color             plain text even on a terminal
@@ -52,6 +55,7 @@ from typing import Any, NoReturn
 import click
 from celery.bin.base import CeleryCommand, CeleryOption
 
+from ..days import today
 from ..db.read import AgentRow
 from ..db.schema import MigrationError, current_revision, head_revision
 from ..db.schema import migrate as migrate_tables
@@ -60,6 +64,7 @@ from ..registry import DEFAULT_SETTING_HINT, RegistryError, load_registry
 from ..validation import SHOWN_MAX
 from .context import OfficeCLIError, app_of, colour_off, fail, settings_of
 from .database import Database, password_of
+from .health import UsageLine, exit_if_failing, parse_fail_on
 from .status_view import status_footer, status_json, status_table
 
 __all__ = ["office"]
@@ -153,6 +158,9 @@ def _table_width() -> int | None:
               help="Only agents of this department (repeatable).")
 @click.option("--brand", cls=CeleryOption, multiple=True, metavar="NAME",
               help="Only agents of this brand (repeatable).")
+@click.option("--fail-on", cls=CeleryOption, multiple=True, metavar="STATUSES",
+              callback=parse_fail_on, help="Exit 1 when an agent is in one of these statuses "
+              "(comma-separated: error, warning, offline): a health check.")
 @click.option("--offline-after", cls=CeleryOption, type=click.FloatRange(min=0, min_open=True),
               metavar="SECONDS", help="Silence after which an agent is offline "
               "(default: office_offline_after).")
@@ -166,6 +174,7 @@ def status(
     watch: float | None,
     department: tuple[str, ...],
     brand: tuple[str, ...],
+    fail_on: tuple[str, ...],
     offline_after: float | None,
     database_url: str | None,
     no_color: bool,
@@ -177,11 +186,20 @@ def status(
     limit = offline_after if offline_after is not None else settings.offline_after
     tty = sys.stdout.isatty()
     color = tty and not colour_off(ctx, no_color) and not as_json
+    if fail_on and watch is not None:
+        raise UsageLine(ctx.info_name or "status", "--fail-on checks the office once and sets "
+                        "the exit status: leave out --watch")
+    shown: list[AgentRow] = []
 
     def draw() -> list[str]:
-        rows = _filtered(ctx, db.read_agents(engine, limit), department, brand)
+        nonlocal shown
+        rows = _filtered(
+            ctx, db.read_agents(engine, limit, day=today(settings.timezone)), department, brand
+        )
+        shown = rows
         if as_json:
-            payload = status_json(rows, offline_after=limit, departments=department, brands=brand)
+            payload = status_json(rows, offline_after=limit, departments=department, brands=brand,
+                                  fail_on=fail_on)
             if watch is not None:  # JSON Lines: one document per redraw
                 return [json.dumps(payload, ensure_ascii=False, separators=(",", ":"))]
             return [json.dumps(payload, ensure_ascii=False, indent=2)]
@@ -197,6 +215,7 @@ def status(
     try:
         if watch is None:
             _echo_lines(draw(), color)
+            exit_if_failing(ctx, shown, fail_on)
             return
         _watch(ctx, draw, watch, clear=tty and not as_json, header=not as_json, color=color)
     except BrokenPipeError:

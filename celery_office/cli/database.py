@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import date
 from typing import NoReturn
 
 import click
@@ -140,11 +141,13 @@ class Database:
                 f"Check {self.hint}."
             )
 
-    def read_agents(self, engine: Engine, offline_after: float) -> list[AgentRow]:
+    def read_agents(
+        self, engine: Engine, offline_after: float, *, day: date | None = None
+    ) -> list[AgentRow]:
         conn = self.connect(engine)
         try:
             with conn:
-                return agent_statuses(conn, offline_after)
+                return agent_statuses(conn, offline_after, day=day)
         except SQLAlchemyError as exc:
             if _is_missing_table(exc):
                 self.fail(

@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from ..db.daily import DayNumbers
 from ..db.models import AgentStatus
 from ..db.read import AgentRow
 from ..jsonsafe import json_safe
@@ -22,7 +23,7 @@ from .table import Styler, render_table
 
 __all__ = [
     "human_duration", "format_amount", "salary_total", "status_counts", "compact_metrics",
-    "status_table", "status_footer", "status_json"
+    "status_table", "status_footer", "status_json", "today_json", "failing"
 ]
 
 
@@ -43,7 +44,11 @@ STATUS_STYLE: Mapping[str, dict[str, Any]] = {
 }
 
 
-HEADERS = ("AGENT", "DEPARTMENT", "BRAND", "STATUS", "LAST SEEN", "TASK", "METRICS")
+# TODAY and FAIL: the agent's runs started and runs failed today (the app's timezone); short
+# headers, so the table still fits 100 columns with room for the task
+HEADERS = (
+    "AGENT", "DEPARTMENT", "BRAND", "STATUS", "LAST SEEN", "TODAY", "FAIL", "TASK", "METRICS"
+)
 STATUS_COLUMN = HEADERS.index("STATUS")
 
 
@@ -114,6 +119,8 @@ def _row_cells(row: AgentRow) -> list[str]:
         row.brand or EMPTY,
         status_name(row.effective_status),
         seen,
+        EMPTY if row.today is None else str(row.today.runs),
+        EMPTY if row.today is None else str(row.today.failed),
         row.task or EMPTY,
         compact_metrics(row.metrics),
     ]
@@ -179,6 +186,22 @@ def _agent_json(row: AgentRow) -> dict[str, Any]:
         "last_activity": json_safe(row.last_activity),
         "silent_for": None if row.silent_for is None else round(row.silent_for, 3),
         "updated_at": json_safe(row.updated_at),
+        "today": today_json(row.today),
+    }
+
+
+def today_json(numbers: DayNumbers | None) -> dict[str, Any]:
+    """An agent's numbers of today for ``--json``: always these seven keys, zeros when it ran
+    nothing (or when they were not read)."""
+    numbers = numbers or DayNumbers()
+    return {
+        "runs": numbers.runs,
+        "succeeded": numbers.succeeded,
+        "failed": numbers.failed,
+        "retried": numbers.retried,
+        "revoked": numbers.revoked,
+        "runtime_s": round(numbers.runtime_s, 3),
+        "max_runtime_s": round(numbers.max_runtime_s, 3),
     }
 
 
@@ -189,19 +212,27 @@ def status_json(
     departments: Sequence[str] = (),
     brands: Sequence[str] = (),
     now: datetime | None = None,
+    fail_on: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """``{"agents": [...], "summary": {...}}``: every value JSON-encodable as is."""
+    """``{"agents": [...], "summary": {...}}``: every value JSON-encodable as is. With
+    ``fail_on`` (the health check) the summary names it and the agents ``failing`` it."""
     now = now or datetime.now(timezone.utc)
-    return {
-        "agents": [_agent_json(row) for row in rows],
-        "summary": {
-            "total": len(rows),
-            "counts": status_counts(rows),
-            "salary_equivalent": json_safe(salary_total(rows)),
-            "currency": "RUB",
-            "offline_after": offline_after,
-            "departments": list(departments),
-            "brands": list(brands),
-            "generated_at": now.isoformat(),
-        },
+    summary: dict[str, Any] = {
+        "total": len(rows),
+        "counts": status_counts(rows),
+        "salary_equivalent": json_safe(salary_total(rows)),
+        "currency": "RUB",
+        "offline_after": offline_after,
+        "departments": list(departments),
+        "brands": list(brands),
+        "generated_at": now.isoformat(),
     }
+    if fail_on:
+        summary["fail_on"] = list(fail_on)
+        summary["failing"] = [row.agent_id for row in failing(rows, fail_on)]
+    return {"agents": [_agent_json(row) for row in rows], "summary": summary}
+
+
+def failing(rows: Iterable[AgentRow], fail_on: Sequence[str]) -> list[AgentRow]:
+    """The agents whose effective status is one of ``fail_on`` (``--fail-on``)."""
+    return [row for row in rows if status_name(row.effective_status) in fail_on]

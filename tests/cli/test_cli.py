@@ -256,16 +256,18 @@ def test_status_table(office_db: str) -> None:
     assert result.returncode == 0, result.stderr
     assert not ANSI.search(result.stdout)  # piped: plain text
     assert result.stdout.splitlines()[0].split() == [
-        "AGENT", "DEPARTMENT", "BRAND", "STATUS", "LAST", "SEEN", "TASK", "METRICS"
+        "AGENT", "DEPARTMENT", "BRAND", "STATUS", "LAST", "SEEN", "TODAY", "FAIL", "TASK",
+        "METRICS"
     ]
     rows = table_rows(result.stdout)
     assert set(rows) == set(AGENTS)
     assert rows["watcher_price_monitor"][1:4] == ["watcher", "ohana_market", "ok"]
-    assert rows["watcher_price_monitor"][5] == LONG_TASK  # piped without COLUMNS: not cut
-    assert rows["watcher_price_monitor"][6] == "errors=0, products_scanned=150"
-    assert rows["reputation_reviews"][3:6] == ["ok", rows["reputation_reviews"][4], "—"]
+    assert rows["watcher_price_monitor"][5:7] == ["0", "0"]  # no run today
+    assert rows["watcher_price_monitor"][7] == LONG_TASK  # piped without COLUMNS: not cut
+    assert rows["watcher_price_monitor"][8] == "errors=0, products_scanned=150"
+    assert rows["reputation_reviews"][3:8] == ["ok", rows["reputation_reviews"][4], "0", "0", "—"]
     assert rows["content_cards"][3] == "error"
-    assert rows["content_cards"][5] == "Ошибка: Wildberries API timeout after 30s"
+    assert rows["content_cards"][7] == "Ошибка: Wildberries API timeout after 30s"
     assert rows["watcher_night_agent"][2:5] == ["—", "offline", "10m ago"]
     assert re.fullmatch(r"\d+s ago", rows["watcher_price_monitor"][4])
     assert "4 agents: 2 ok, 0 warning, 1 error, 1 offline" in result.stdout
@@ -432,7 +434,7 @@ def test_status_truncates_to_terminal_width(office_pg: str) -> None:
     assert result.returncode == 0, result.stderr
     table = result.stdout.split("\n\n")[0].splitlines()
     assert all(display_width(line) <= 100 for line in table), table
-    task = table_rows(result.stdout)["watcher_price_monitor"][5]
+    task = table_rows(result.stdout)["watcher_price_monitor"][7]
     assert task.endswith("…") and LONG_TASK.startswith(task[:-1])
     # JSON is never cut.
     data = json.loads(office("status", "--json", url=office_pg, COLUMNS="100").stdout)
@@ -729,3 +731,131 @@ def test_db_error_reason() -> None:
         "unable to open database file"
     )
     assert one_line("a\n\tb (Background on this error at: https://sqlalche.me/e/20/e3q8)") == "a b"
+
+
+# ------------------------------------------------------------------ the day's numbers, --fail-on
+
+TODAY_KEYS = ["runs", "succeeded", "failed", "retried", "revoked", "runtime_s", "max_runtime_s"]
+
+
+def _count_today(url: str, agent_id: str, **numbers: float) -> None:
+    """Add numbers to an agent's day (today in UTC, the app's timezone here) as a worker does."""
+    from celery_office.changes import DayCount
+    from celery_office.db.daily import add_day_counts
+    from celery_office.days import today
+
+    engine = create_office_engine(url)
+    try:
+        with engine.begin() as conn:
+            add_day_counts(conn, {(agent_id, today("UTC")): DayCount(**numbers)})  # type: ignore
+            yesterday = today("UTC") - timedelta(days=1)
+            add_day_counts(conn, {(agent_id, yesterday): DayCount(runs=1000, failed=1000)})
+    finally:
+        engine.dispose()
+
+
+def test_status_shows_todays_runs_and_failures(office_db: str) -> None:
+    _count_today(office_db, "content_cards", runs=12, succeeded=9, failed=2, retried=1,
+                 runtime_s=30.25, max_runtime_s=8.5, last_failure_at=time.time())
+    result = office("status", url=office_db)
+    assert result.returncode == 0, result.stderr
+    rows = table_rows(result.stdout)
+    assert rows["content_cards"][5:7] == ["12", "2"]  # today's only, not yesterday's 1000
+    assert rows["reputation_reviews"][5:7] == ["0", "0"]
+    data = json.loads(office("status", "--json", url=office_db).stdout)
+    today = {agent["agent_id"]: agent["today"] for agent in data["agents"]}
+    assert today["content_cards"] == {"runs": 12, "succeeded": 9, "failed": 2, "retried": 1,
+                                      "revoked": 0, "runtime_s": 30.25, "max_runtime_s": 8.5}
+    assert list(today["content_cards"]) == TODAY_KEYS
+    assert today["watcher_night_agent"] == dict.fromkeys(TODAY_KEYS, 0)
+
+
+def test_status_stays_readable_in_120_columns(office_pg: str) -> None:
+    _count_today(office_pg, "watcher_price_monitor", runs=1234, failed=56)
+    result = office("status", url=office_pg, COLUMNS="120")
+    assert result.returncode == 0, result.stderr
+    table = result.stdout.split("\n\n")[0].splitlines()
+    assert all(display_width(line) <= 120 for line in table), table
+    row = table_rows(result.stdout)["watcher_price_monitor"]
+    assert row[5:7] == ["1234", "56"]  # numbers are never cut; the task text is
+    assert row[7].endswith("…")
+
+
+def _set_status(url: str, agent_id: str, status: AgentStatus) -> None:
+    engine = create_office_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(update(OfficeAgentStatus).where(OfficeAgentStatus.agent_id == agent_id)
+                         .values(status=status, task="Повтор: ..."))
+    finally:
+        engine.dispose()
+
+
+def test_fail_on_exit_status_for_each_state(office_pg: str) -> None:
+    """One agent in each state: ok (2), warning, error, offline (the night agent, silent)."""
+    _set_status(office_pg, "reputation_reviews", AgentStatus.warning)
+    expected = {"error": "content_cards", "warning": "reputation_reviews",
+                "offline": "watcher_night_agent"}
+    for state, agent_id in expected.items():
+        result = office("status", "--fail-on", state, url=office_pg)
+        assert result.returncode == 1, (state, result.stderr)
+        assert set(table_rows(result.stdout)) == set(AGENTS)  # the table as without it
+        assert result.stderr.strip() == (
+            f"celery office status: 1 agent in {state} (--fail-on): {agent_id} ({state})"
+        )
+    result = office("status", "--fail-on", "error,offline", url=office_pg)
+    assert result.returncode == 1
+    assert result.stderr.strip().endswith(
+        "2 agents in error or offline (--fail-on): content_cards (error), "
+        "watcher_night_agent (offline)"
+    )
+    # with the filters: the watcher department has one offline agent and no error
+    assert office("status", "--fail-on", "error,warning", "--department", "watcher",
+                  url=office_pg).returncode == 0
+    assert office("status", "--fail-on", "offline", "--department", "watcher",
+                  url=office_pg).returncode == 1
+    assert office("status", "--fail-on", "warning", "--brand", "ohana_market",
+                  url=office_pg).returncode == 0
+    assert office("status", "--fail-on", "warning", "--brand", "ohana_kids",
+                  url=office_pg).returncode == 1
+
+
+def test_fail_on_with_json_prints_the_json_and_exits_1(office_pg: str) -> None:
+    result = office("status", "--json", "--fail-on", "error", "--fail-on", "offline",
+                    url=office_pg)
+    assert result.returncode == 1, result.stderr
+    data = json.loads(result.stdout)  # stdout is still the JSON alone
+    assert len(data["agents"]) == 4
+    assert data["summary"]["fail_on"] == ["error", "offline"]
+    assert data["summary"]["failing"] == ["content_cards", "watcher_night_agent"]
+    healthy = office("status", "--json", "--fail-on", "warning", url=office_pg)
+    assert healthy.returncode == 0 and healthy.stderr == ""
+    assert json.loads(healthy.stdout)["summary"]["failing"] == []
+
+
+def test_fail_on_healthy_office_exits_0(office_pg: str) -> None:
+    result = office("status", "--fail-on", "error", "--department", "reputation", url=office_pg)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert set(table_rows(result.stdout)) == {"reputation_reviews"}
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("--fail-on", "errror"), "--fail-on: unknown status 'errror' (did you mean 'error'?); "
+                                  "use one or more of error, warning, offline"),
+        (("--fail-on", "error,ok"), "unknown status 'ok'"),
+        (("--fail-on", ","), "--fail-on needs one or more of error, warning, offline"),
+        (("--fail-on", "error", "--watch", "1"), "leave out --watch"),
+    ],
+    ids=["typo", "ok-is-not-a-failure", "empty", "with-watch"],
+)
+def test_fail_on_usage_errors_are_one_line_exit_2(office_pg: str, args, expected) -> None:
+    """A typo in a probe is neither a healthy office (0) nor an agent in error (1)."""
+    result = office("status", *args, url=office_pg)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("celery office status: "), result.stderr
+    assert expected in lines[0]
+    assert result.stdout == ""
