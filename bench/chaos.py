@@ -157,13 +157,16 @@ class Run:
     def execute(self) -> int:
         args = self.args
         chaos_length = args.minutes * 60.0
-        baseline = args.baseline if args.baseline is not None else min(120.0, max(20.0, chaos_length / 10))
-        print(f"chaos: seed {self.seed}, {baseline:.0f} s baseline, {chaos_length:.0f} s of faults, "
-              f"files in {self.root}", flush=True)
+        baseline = args.baseline
+        if baseline is None:
+            baseline = min(120.0, max(20.0, chaos_length / 10))
+        print(f"chaos: seed {self.seed}, {baseline:.0f} s baseline, {chaos_length:.0f} s of "
+              f"faults, files in {self.root}", flush=True)
         self.setup()
         pools = {name: w.pool for name, w in self.workers.items()}
         schedule = plan(random.Random(f"{self.seed}-plan"), chaos_length, pools)
-        load = Load(self.servers.redis_url(), seed=self.seed, rng=random.Random(f"{self.seed}-load"),
+        load = Load(self.servers.redis_url(), seed=self.seed,
+                    rng=random.Random(f"{self.seed}-load"),
                     rate=args.rate, solo=SOLO, prefork=["w1", "w2"], running=self.running,
                     solo_served=lambda: not self.solo_stopped)
         faults = Faults(self.servers, self.proxy, self.workers, DATABASE, self.running)
@@ -188,8 +191,8 @@ class Run:
         self._heal(faults)
         faults_end = time.time()
         phases["chaos"] = (chaos_began, faults_end)
-        print(f"chaos: faults over after {faults_end - chaos_began:.0f} s; waiting for the tasks in "
-              "flight", flush=True)
+        print(f"chaos: faults over after {faults_end - chaos_began:.0f} s; waiting for the tasks "
+              "in flight", flush=True)
         quiet = self._quiesce()
         serving = set(self.workers)
         if random.Random(f"{self.seed}-end").random() < 0.5:
@@ -291,8 +294,9 @@ class Run:
         late: dict[str, float | None] = {a: None for a in pending}
         while pending and time.monotonic() - began < LATE_WINDOW:
             time.sleep(0.5)
+            rows = read_rows(self.servers, DATABASE)
             now_wrong = {m["agent"] for m in compare(
-                {a: expected[a] for a in pending}, read_rows(self.servers, DATABASE), recent=recent)}
+                {a: expected[a] for a in pending}, rows, recent=recent)}
             for agent in pending - now_wrong:
                 late[agent] = round(time.monotonic() - began, 1)
             pending = now_wrong

@@ -152,5 +152,6 @@ if os.environ.get("CHAOS_SOLO_TASKS") == "1":  # only the solo worker serves cha
 
     @app.task(bind=True)
     @metrics
-    def solo_index(self: Any, seq: int, duration: float = 0.0, fail: bool = False) -> dict[str, int]:
+    def solo_index(self: Any, seq: int, duration: float = 0.0,
+                   fail: bool = False) -> dict[str, int]:
         return _run(self, seq, duration, fail, {"seq": seq, "documents": seq % 13})

@@ -38,12 +38,15 @@ def print_verdict(f: dict[str, Any], workers: dict[str, Any]) -> bool:
               f"'Unrecoverable error', e.g. on a broker restart): {tally['exited']}")
     for skipped in tally["faults_skipped"]:
         print(f"  not injected: {skipped}")
-    print(f"  every kind at least once: {_check(failures, not missing, f'kinds never injected: {missing}')}"
+    every = _check(failures, not missing, f"kinds never injected: {missing}")
+    print(f"  every kind at least once: {every}"
           + (f" (missing: {', '.join(missing)})" if missing else ""))
-    print(f"  plus --max-tasks-per-child recycling throughout: {tally['pool_pids']} processes ran tasks")
+    print(f"  plus --max-tasks-per-child recycling throughout: {tally['pool_pids']} processes "
+          "ran tasks")
 
     unexpected = dict(logs["unexpected"])
-    print(f"tasks: sent {tally['sent']} (sends refused by a restarting broker: {tally['send_failed']}), "
+    print(f"tasks: sent {tally['sent']} (sends refused by a restarting broker: "
+          f"{tally['send_failed']}), "
           f"runs started {tally['runs_started']}: succeeded {tally['ok']}, failed as designed "
           f"{tally['failed']}, retried {tally['retried']}, interrupted {tally['interrupted']}; "
           f"never started {tally['never_started']} (revoked, or lost with a broker restart or a "
@@ -66,7 +69,8 @@ def print_verdict(f: dict[str, Any], workers: dict[str, Any]) -> bool:
     starts = sum(len(w.incarnations) for w in workers.values())
     bound = LINES_PER_FAULT * sum(faults.values()) + LINES_PER_START * starts
     total = sum(during.values())
-    print(f"celery-office log lines during the faults: {total} ({total / chaos_minutes:.1f} a minute; "
+    print(f"celery-office log lines during the faults: {total} "
+          f"({total / chaos_minutes:.1f} a minute; "
           f"baseline: {sum(logs['per_phase']['baseline'].values())}); per worker {during}")
     print(f"  bounded by the faults, not the tasks (at most {bound}): "
           f"{_check(failures, total <= bound, 'too many log lines')}")

@@ -91,7 +91,8 @@ class Worker:
         if not self.alive or self.pool != "prefork":
             return []
         try:
-            return [child.pid for child in psutil.Process(self.proc.pid).children()]  # type: ignore[union-attr]
+            main = psutil.Process(self.proc.pid)  # type: ignore[union-attr]
+            return [child.pid for child in main.children()]
         except psutil.Error:
             return []
 
