@@ -19,12 +19,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from .models import EFFECTIVE_STATUS_VIEW, Base
+from .models import DAY_VIEW, EFFECTIVE_STATUS_VIEW, Base
 from .schema import VERSION_TABLE
 
 __all__ = ["OFFICE_TABLES", "include_name", "include_object"]
 
-OFFICE_TABLES = frozenset(Base.metadata.tables) | {VERSION_TABLE, EFFECTIVE_STATUS_VIEW}
+OFFICE_TABLES = frozenset(Base.metadata.tables) | {VERSION_TABLE, EFFECTIVE_STATUS_VIEW, DAY_VIEW}
 
 
 def include_name(name: str | None, type_: str, parent_names: Any) -> bool:

@@ -105,7 +105,9 @@ class StatusBuffer:
             started_here = started_at is not None
             if only_if_active and not started_here:
                 return
-            if started_here or task_id not in self._ended_here:
+            if only_if_active and outcome is None:
+                pass  # postrun without a verdict (terminated): task_revoked counts it, once
+            elif started_here or task_id not in self._ended_here:
                 # counted once: a hard time limit signals the same end twice in this process
                 self._count_end(agent_id, outcome, now, started_at)
             if self.remember_own_ends and not only_if_active:

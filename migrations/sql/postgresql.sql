@@ -78,5 +78,33 @@ FROM office_agent_status;
 
 INSERT INTO office_alembic_version (version_num) VALUES ('0001_initial') RETURNING office_alembic_version.version_num;
 
+-- Running upgrade 0001_initial -> 0002_agent_day
+
+CREATE TABLE office_agent_day (
+    agent_id VARCHAR(100) NOT NULL, 
+    day DATE NOT NULL, 
+    runs INTEGER DEFAULT 0 NOT NULL, 
+    succeeded INTEGER DEFAULT 0 NOT NULL, 
+    failed INTEGER DEFAULT 0 NOT NULL, 
+    retried INTEGER DEFAULT 0 NOT NULL, 
+    revoked INTEGER DEFAULT 0 NOT NULL, 
+    runtime_s FLOAT DEFAULT 0 NOT NULL, 
+    max_runtime_s FLOAT DEFAULT 0 NOT NULL, 
+    last_success_at TIMESTAMP WITH TIME ZONE, 
+    last_failure_at TIMESTAMP WITH TIME ZONE, 
+    CONSTRAINT pk_office_agent_day PRIMARY KEY (agent_id, day)
+);
+
+CREATE INDEX ix_office_agent_day_day ON office_agent_day (day);
+
+CREATE VIEW office_agent_day_view AS
+SELECT d.agent_id, s.department, s.name, s.brand, d.day, d.runs, d.succeeded,
+    d.failed, d.retried, d.revoked, d.runtime_s, d.max_runtime_s,
+    d.last_success_at, d.last_failure_at
+FROM office_agent_day d
+JOIN office_agent_status s ON s.agent_id = d.agent_id;
+
+UPDATE office_alembic_version SET version_num='0002_agent_day' WHERE office_alembic_version.version_num = '0001_initial';
+
 COMMIT;
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
 from celery_office import AgentStatus, OfficeReporter, agent_statuses, create_office_engine
-from celery_office.db.models import EFFECTIVE_STATUS_VIEW, STATUS_TABLE
+from celery_office.db.models import DAY_VIEW, EFFECTIVE_STATUS_VIEW, STATUS_TABLE
 from celery_office.db.schema import VERSION_TABLE, current_revision, head_revision, migrate
 from celery_office.changes import Batch, Outcome, RunChange
 from celery_office.db.batches import apply_batch
@@ -98,7 +98,7 @@ def test_migrate_adopts_the_spec_table_and_keeps_every_row(spec_url: str, engine
     assert whole_rows(engine) == before  # id, created_at, status, task, metrics: all of it
     inspector = inspect(engine)
     assert SIDE_TABLES | {STATUS_TABLE, VERSION_TABLE} <= set(inspector.get_table_names())
-    assert inspector.get_view_names() == [EFFECTIVE_STATUS_VIEW]
+    assert sorted(inspector.get_view_names()) == [DAY_VIEW, EFFECTIVE_STATUS_VIEW]
     assert inspector.get_indexes(STATUS_TABLE) == indexes  # the dashboard's table untouched
     assert current_revision(spec_url) == head_revision()
     with engine.connect() as conn:

@@ -32,9 +32,12 @@ from celery_office.db.schema import (
     render_sql_script,
     sql_script,
 )
-from celery_office.db.models import EFFECTIVE_STATUS_VIEW, STATUS_TABLE, Base
+from celery_office.db.models import DAY_VIEW, EFFECTIVE_STATUS_VIEW, STATUS_TABLE, Base
 
-TABLES = {"office_agent_status", "office_worker", "office_agent_run", "office_agent_outcome"}
+TABLES = {
+    "office_agent_status", "office_worker", "office_agent_run", "office_agent_outcome",
+    "office_agent_day",
+}
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED_SQL = REPO / "migrations" / "sql"
 
@@ -90,7 +93,7 @@ def test_migrate_fresh_postgres_creates_everything_once(fresh_pg_url: str, engin
 
     inspector = inspect(engine)
     assert set(inspector.get_table_names()) == TABLES | {VERSION_TABLE}
-    assert inspector.get_view_names() == [EFFECTIVE_STATUS_VIEW]
+    assert sorted(inspector.get_view_names()) == [DAY_VIEW, EFFECTIVE_STATUS_VIEW]
     assert enum_exists(engine)
     assert current_revision(fresh_pg_url) == head_revision()
 

@@ -277,3 +277,15 @@ def test_the_day_clock_follows_summer_time() -> None:
     assert clock.day_of(first_second) == date(2026, 3, 29)
     assert clock.day_of(last_second) == date(2026, 3, 29)
     assert clock.day_of(last_second + 1.0) == date(2026, 3, 30)
+
+
+def test_a_terminated_run_is_counted_revoked_once_by_the_main_process() -> None:
+    """``revoke(terminate=True)``: the main process sends task_revoked, and the pool process,
+    stopped by the signal, may still send task_postrun without a verdict. One revoke."""
+    pool, main = StatusBuffer(), StatusBuffer(remember_own_ends=True)
+    pool.run_started("t-1", AGENT, None)
+    main.absorb(pool.take()[0])
+    main.run_finished("t-1", AGENT, None)  # task_revoked, in the main process
+    pool.run_finished("t-1", AGENT, None, only_if_active=True)  # task_postrun, state None
+    main.absorb(pool.take()[0])
+    assert _counts(main.take()[0]) == {(AGENT, _today()): (1, 0, 0, 0, 1)}
