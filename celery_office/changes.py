@@ -112,6 +112,7 @@ class Batch:
     touched: set[str] = field(default_factory=set)
     # (agent_id, day in the app's timezone) -> numbers counted since the last write
     counts: dict[tuple[str, date], DayCount] = field(default_factory=dict)
+    started: set[tuple[str, str]] = field(default_factory=set)  # (agent_id, task name) started
 
     def __bool__(self) -> bool:
         return bool(self.touched or self.runs or self.counts)
@@ -129,6 +130,8 @@ class Batch:
             parts.setdefault(agent_id, Batch())
         for (agent_id, day), count in self.counts.items():
             parts.setdefault(agent_id, Batch()).counts[(agent_id, day)] = count
+        for agent_id, task_name in self.started:
+            parts.setdefault(agent_id, Batch()).started.add((agent_id, task_name))
         for agent_id, part in parts.items():
             part.touched.add(agent_id)
         return parts
@@ -147,3 +150,4 @@ class Batch:
                 self.metrics[agent_id] = metrics
         self.touched |= older.touched
         add_counts(self.counts, older.counts)  # counts add up: each was counted once
+        self.started |= older.started

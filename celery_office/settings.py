@@ -35,6 +35,8 @@ class OfficeSettings:
         shutdown_timeout: the most a process waits for its final write when it stops.
         connect_timeout: the most a connection attempt to the database may take.
         statement_timeout: the most one statement may run on PostgreSQL.
+        schedule_grace: how late an expected run (a beat entry, or ``schedule:`` in
+            agents.yaml) may start before its agent reads as having missed it.
         day_retention: days of ``office_agent_day`` kept (older days are deleted hourly).
         timezone: the app's ``timezone`` (Celery's, default UTC): the day an agent's numbers
             belong to. Read from ``app.conf.timezone``, not from an ``office_`` setting.
@@ -50,6 +52,7 @@ class OfficeSettings:
     shutdown_timeout: float = 5.0
     connect_timeout: float = 5.0
     statement_timeout: float = 10.0
+    schedule_grace: float = 300.0
     day_retention: float = 90.0
     timezone: str = "UTC"
     auto_migrate: bool = True
@@ -57,7 +60,7 @@ class OfficeSettings:
 
     def __post_init__(self) -> None:
         for name in ("heartbeat_interval", "offline_after", "flush_interval", "shutdown_timeout",
-                     "connect_timeout", "statement_timeout"):
+                     "connect_timeout", "statement_timeout", "schedule_grace"):
             if getattr(self, name) <= 0:
                 raise OfficeConfigError(
                     f"office_{name} must be a positive number of seconds, got {getattr(self, name)!r}"

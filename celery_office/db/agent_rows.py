@@ -20,7 +20,13 @@ from ..changes import AgentInfo, Outcome
 from .models import AgentStatus
 from .statements import agent_values, statements_for
 
-__all__ = ["AgentState", "ensure_agents", "read_locked", "write_status", "recompute"]
+__all__ = [
+    "AgentState", "ensure_agents", "read_locked", "write_status", "recompute", "OVERLONG", "MISSED",
+]
+
+OVERLONG = "overlong"  # a run in progress past its limit
+MISSED = "missed"  # an expected run that did not start within its grace
+ALERT_PRECEDENCE = (OVERLONG, MISSED)
 
 
 def ensure_agents(conn: Connection, agents: Sequence[AgentInfo]) -> None:
@@ -36,15 +42,21 @@ def ensure_agents(conn: Connection, agents: Sequence[AgentInfo]) -> None:
 
 @dataclass
 class AgentState:
-    """What decides an agent's row: its runs in progress and its newest outcome."""
+    """What decides an agent's row: its runs in progress, its newest outcome, its alerts."""
 
     runs: dict[str, tuple[float, str | None]] = field(default_factory=dict)
     outcome: Outcome | None = None
     metrics_at: float = 0.0
+    alerts: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # kind -> subject, text
 
     def status(self) -> tuple[AgentStatus, str | None]:
-        """Working (ok, text of the newest run) while any run is in progress anywhere;
-        otherwise the newest outcome: idle (ok, no task), error or warning with its text."""
+        """The row's status and task, by the precedence the README's table states: a run past
+        its limit, then a missed schedule (both warnings: live problems), then a run in
+        progress anywhere (ok, the newest run's text), then the newest outcome (error or
+        retry warning with its text), else idle. Offline is set by retirement alone."""
+        for kind in ALERT_PRECEDENCE:
+            if kind in self.alerts:
+                return AgentStatus.warning, self.alerts[kind][1]
         if self.runs:
             return AgentStatus.ok, max(self.runs.values(), key=lambda run: run[0])[1]
         if self.outcome is None or self.outcome.status is AgentStatus.ok:
@@ -73,6 +85,8 @@ def read_locked(conn: Connection, agent_ids: Sequence[str]) -> dict[str, AgentSt
             state.metrics_at = row.metrics_at or 0.0
         if row.task_id is not None:
             state.runs[row.task_id] = (row.started_at, row.run_task)
+        if row.alert_kind is not None:
+            state.alerts[row.alert_kind] = (row.alert_subject, row.alert_task)
     return states
 
 

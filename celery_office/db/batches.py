@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from sqlalchemy import Connection
 
 from ..changes import AgentInfo, Batch, Outcome, RunChange
+from .alerts import clear_cured, record_starts
 from .agent_rows import AgentState, ensure_agents, read_locked, write_status
 from .daily import add_day_counts
 from .models import AgentStatus
@@ -39,6 +40,11 @@ def apply_batch(
         states.update(read_locked(conn, absent))
         states.update((a, AgentState()) for a in absent if a not in states)
     _write_runs(conn, batch.runs, states, node_name)
+    if batch.started:
+        record_starts(conn, batch.started)
+    if any(state.alerts for state in states.values()):
+        ended = [task_id for task_id, run in batch.runs.items() if run.ended]
+        clear_cured(conn, states, ended_runs=ended, started=batch.started)
 
     newer_outcomes = set()
     for agent_id, outcome in batch.outcomes.items():

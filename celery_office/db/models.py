@@ -48,6 +48,8 @@ __all__ = [
     "OfficeAgentRun",
     "OfficeAgentOutcome",
     "OfficeAgentDay",
+    "OfficeAgentAlert",
+    "OfficeAgentStart",
     "db_now",
     "STATUS_TABLE",
     "EFFECTIVE_STATUS_VIEW",
@@ -256,3 +258,40 @@ class OfficeAgentDay(Base):
     max_runtime_s: Mapped[float] = mapped_column(Float, nullable=False, server_default=text("0"))
     last_success_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
     last_failure_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
+
+
+class OfficeAgentAlert(Base):
+    """Why an agent needs a look although nothing failed: a run past its limit (``overlong``,
+    ``subject`` its run key) or an expected run that did not start (``missed``, ``subject``
+    the task pattern it was expected of). Every writer reads them when it recomputes the
+    agent's row, so the warning holds whoever writes next."""
+
+    __tablename__ = "office_agent_alert"
+
+    agent_id: Mapped[str] = mapped_column(
+        String(AGENT_ID_MAX),
+        ForeignKey(f"{STATUS_TABLE}.agent_id", ondelete="CASCADE"),
+        primary_key=True,
+    )
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(255), nullable=False)
+    node_name: Mapped[str | None] = mapped_column(String(255))
+    task: Mapped[str | None] = mapped_column(String(TASK_MAX))
+    since: Mapped[datetime | None] = mapped_column(AwareDateTime())
+
+
+class OfficeAgentStart(Base):
+    """When a task of an agent last started (database clock), for judging missed schedules.
+
+    ``task_name`` '' is the moment the office began to watch the agent's schedules: a run
+    cannot be missed before anyone expected it."""
+
+    __tablename__ = "office_agent_start"
+
+    agent_id: Mapped[str] = mapped_column(
+        String(AGENT_ID_MAX),
+        ForeignKey(f"{STATUS_TABLE}.agent_id", ondelete="CASCADE"),
+        primary_key=True,
+    )
+    task_name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(AwareDateTime(), nullable=False)

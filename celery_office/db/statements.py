@@ -14,10 +14,10 @@ from sqlalchemy import Connection, Table, bindparam, delete, func, literal, sele
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..changes import AGENT_FIELDS, AgentInfo
-from .models import OfficeAgentOutcome, OfficeAgentRun, OfficeAgentStatus, OfficeWorker, db_now
+from .models import OfficeAgentAlert, OfficeAgentOutcome, OfficeAgentStart, OfficeAgentRun, OfficeAgentStatus, OfficeWorker, db_now
 
 __all__ = [
-    "STATUS", "RUN", "OUTCOME", "WORKER", "RUN_KEY_MAX",
+    "STATUS", "RUN", "OUTCOME", "WORKER", "ALERT", "START", "RUN_KEY_MAX",
     "statements_for", "insert_into", "is_postgresql", "agent_values", "run_key", "seconds_ago",
 ]
 
@@ -26,6 +26,8 @@ RUN = cast(Table, OfficeAgentRun.__table__)
 RUN_KEY_MAX: int = RUN.c.task_id.type.length  # type: ignore[attr-defined]
 OUTCOME = cast(Table, OfficeAgentOutcome.__table__)
 WORKER = cast(Table, OfficeWorker.__table__)
+ALERT = cast(Table, OfficeAgentAlert.__table__)
+START = cast(Table, OfficeAgentStart.__table__)
 
 
 def insert_into(conn: Connection, table: Any) -> Any:
@@ -68,11 +70,14 @@ class Statements:
                 RUN.c.task_id,
                 RUN.c.task.label("run_task"),
                 RUN.c.started_at,
+                ALERT.c.kind.label("alert_kind"),
+                ALERT.c.subject.label("alert_subject"),
+                ALERT.c.task.label("alert_task"),
             )
             .select_from(
-                STATUS.outerjoin(OUTCOME, OUTCOME.c.agent_id == STATUS.c.agent_id).outerjoin(
-                    RUN, RUN.c.agent_id == STATUS.c.agent_id
-                )
+                STATUS.outerjoin(OUTCOME, OUTCOME.c.agent_id == STATUS.c.agent_id)
+                .outerjoin(RUN, RUN.c.agent_id == STATUS.c.agent_id)
+                .outerjoin(ALERT, ALERT.c.agent_id == STATUS.c.agent_id)  # at most two a agent
             )
             .where(STATUS.c.agent_id.in_(ids))
             .order_by(STATUS.c.agent_id)

@@ -18,7 +18,7 @@ from ..changes import AGENT_FIELDS
 from ..db.models import DEPARTMENT_MAX, NAME_MAX
 
 __all__ = [
-    "DEFAULT_SETTING_HINT", "TOP_KEYS", "AGENT_KEYS", "DEFAULT_KEYS", "REQUIRED_KEYS",
+    "DEFAULT_SETTING_HINT", "TOP_KEYS", "AGENT_KEYS", "TIMING_KEYS", "DEFAULT_KEYS", "REQUIRED_KEYS",
     "BUILTIN_DEFAULTS", "TEXT_FIELDS", "FIELD_CHECKS", "quote_hint", "duplicate", "suggest",
     "unknown_key",
 ]
@@ -26,7 +26,8 @@ __all__ = [
 DEFAULT_SETTING_HINT = "office_agents_file / OFFICE_AGENTS_FILE"
 
 TOP_KEYS = ("defaults", "agents")
-AGENT_KEYS = (*AGENT_FIELDS[1:], "tasks")  # the agent id is the mapping's key
+TIMING_KEYS = ("schedule", "grace", "max_runtime")  # see registry/timing.py
+AGENT_KEYS = (*AGENT_FIELDS[1:], "tasks", *TIMING_KEYS)  # the agent id is the mapping's key
 DEFAULT_KEYS = ("brand", "salary_equivalent", "fte_coefficient")
 REQUIRED_KEYS: Mapping[str, str] = MappingProxyType(  # key -> what to write
     {

@@ -95,6 +95,11 @@ class AgentSpec:
     task_lines: Mapping[str, int] = field(
         default_factory=dict, hash=False, compare=False, repr=False
     )
+    # When its runs are expected (schedule:), the grace before one counts as missed (grace:,
+    # None: office_schedule_grace), and how long a run may take (max_runtime:, pattern -> s).
+    schedules: tuple[Any, ...] = field(default=(), hash=False, compare=False)
+    grace: float | None = field(default=None, hash=False, compare=False)
+    max_runtime: Mapping[str, float] = field(default_factory=dict, hash=False, compare=False)
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,9 @@ from ..validation import describe
 from .model import AgentSpec, Registry, RegistryError, is_glob, pattern_line, quoted
 from .keys import (
     AGENT_KEYS, BUILTIN_DEFAULTS, DEFAULT_KEYS, DEFAULT_SETTING_HINT, FIELD_CHECKS, REQUIRED_KEYS,
-    TEXT_FIELDS, TOP_KEYS, duplicate, quote_hint, unknown_key,
+    TEXT_FIELDS, TIMING_KEYS, TOP_KEYS, duplicate, quote_hint, unknown_key,
 )
+from .timing import TimingError, parse_duration, parse_limits, parse_schedules
 from .yaml_lines import LineLoader, MarkedDict
 
 __all__ = ["DEFAULT_SETTING_HINT", "load_registry", "parse_registry"]
@@ -173,6 +174,14 @@ class _Parser:
             hint = quote_hint(value) if key in TEXT_FIELDS else ""
             self.fail(mapping.value_lines[key], exc.problem + hint, agent=agent, field=field)
 
+    def _timing(self, mapping: MarkedDict, key: str, value: Any, *, agent: str) -> Any:
+        """``schedule:``, ``grace:`` or ``max_runtime:``, read by :mod:`.timing`."""
+        read = {"schedule": parse_schedules, "grace": parse_duration, "max_runtime": parse_limits}
+        try:
+            return read[key](value)
+        except TimingError as exc:
+            self.fail(mapping.value_lines[key], str(exc), agent=agent, field=key)
+
     # -- agents
 
     def _check_agent_id(self, agent_id: Any, line: int) -> None:
@@ -190,7 +199,9 @@ class _Parser:
         body = self._agent_body(agent_id, body, line)
         values = dict(defaults)
         for key, value in body.items():
-            if key != "tasks":
+            if key in TIMING_KEYS:
+                values[key] = self._timing(body, key, value, agent=agent_id)
+            elif key != "tasks":
                 values[key] = self._value(body, key, value, agent=agent_id, field=key)
         tasks, task_lines = self._tasks(agent_id, body)
         return AgentSpec(
@@ -203,6 +214,9 @@ class _Parser:
             tasks=MappingProxyType(tasks),
             line=line,
             task_lines=MappingProxyType(task_lines),
+            schedules=values.get("schedule", ()),
+            grace=values.get("grace"),
+            max_runtime=MappingProxyType(values.get("max_runtime", {})),
         )
 
     def _agent_body(self, agent_id: str, body: Any, line: int) -> MarkedDict:

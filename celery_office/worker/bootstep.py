@@ -25,6 +25,7 @@ from ..registry import RegistryError, load_registry
 from ..settings import OfficeSettings
 from . import runtime as _runtime
 from .flusher import Flusher
+from .watch import watch_for
 
 __all__ = ["OfficeStep"]
 
@@ -58,7 +59,10 @@ class OfficeStep(bootsteps.StartStopStep):
                 "celery-office: no task registered in this worker matches %s; nothing to report",
                 settings.agents_file,
             )
-        self.flusher = Flusher(settings, agents, node_name=worker.hostname, worker_duties=True)
+        watch = watch_for(worker.app, routes, schedule_grace=settings.schedule_grace)
+        self.flusher = Flusher(
+            settings, agents, node_name=worker.hostname, worker_duties=True, watch=watch
+        )
         try:
             self.flusher.prepare()  # the engine, the hand-over socket, the migration
         except OfficeError as exc:  # a dashboard table that cannot be adopted, an async driver
@@ -68,7 +72,7 @@ class OfficeStep(bootsteps.StartStopStep):
         except Exception as exc:  # an unknown driver or a malformed URL
             message = f"office_database_url ({safe_url(settings.database_url)}): {exc}"
             raise SystemExit(f"celery-office: {message}") from None
-        _runtime.activate(_runtime.Runtime(routes, self.flusher))
+        _runtime.activate(_runtime.Runtime(routes, self.flusher, watched=watch.watched_agents))
         logger.info(
             "celery-office: %d tasks of %d agents reported to the office",
             len(routes), len(agents),

@@ -52,14 +52,19 @@ class StatusBuffer:
 
     # ------------------------------------------------------------------ handlers' side
 
-    def run_started(self, task_id: str, agent_id: str, text: str | None) -> None:
-        """A run of one of the agent's tasks began in this process."""
+    def run_started(
+        self, task_id: str, agent_id: str, text: str | None, *, task_name: str | None = None
+    ) -> None:
+        """A run of one of the agent's tasks began in this process (``task_name``: which
+        task, for judging its schedule)."""
         with self.lock:
             now = time.time()
             self._active[task_id] = now
             self._batch.runs[task_id] = RunChange(agent_id, text, now)
             self._batch.touched.add(agent_id)
             self._count(agent_id, now).runs += 1
+            if task_name is not None:
+                self._batch.started.add((agent_id, task_name))
             if self.on_first_change is not None:
                 self.on_first_change()
 
@@ -164,6 +169,7 @@ class StatusBuffer:
                     batch.metrics[agent_id] = metrics
             batch.touched |= handed.touched
             add_counts(batch.counts, handed.counts)  # counted once, in the pool process
+            batch.started |= handed.started
             if self.on_first_change is not None:
                 self.on_first_change()
 

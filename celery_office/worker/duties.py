@@ -15,6 +15,7 @@ from typing import Any
 
 from ..logs import logger
 from ..settings import OfficeSettings
+from .watch import Watch
 from ..changes import AgentInfo
 from ..db.engine import safe_url
 from ..db.statements import run_key
@@ -34,9 +35,10 @@ class WorkerDuties:
 
     def __init__(
         self, settings: OfficeSettings, agents: Mapping[str, AgentInfo], *, node_name: str | None,
-        started_at: float,
+        started_at: float, watch: Watch | None = None,
     ) -> None:
         self.settings = settings
+        self.watch = watch
         self.agents = agents
         self.node_name = node_name or socket.gethostname()
         self.started_at = started_at
@@ -66,8 +68,9 @@ class WorkerDuties:
 
     def beat(self, conn: Any) -> None:
         lost: dict[str, str] = {}
-        running = _running_task_ids()  # before reading the table: a run started since is in it
-        if running is not None:
+        requests = _running_requests()  # before reading the table: a run started since is in it
+        if requests is not None:
+            running = {run_key(r.id) for r in requests if r.id is not None}
             lost = self._lost_runs(node_runs(conn, self.node_name), running)
         heartbeat(
             conn,
@@ -79,6 +82,8 @@ class WorkerDuties:
             end_runs=lost,
         )
         self._forget_old_days(conn)
+        if self.watch:
+            self.watch.judge(conn, node_name=self.node_name, running=requests or ())
         if lost:
             logger.warning(
                 "celery-office: %d runs of this worker ended without their end being written "
@@ -130,18 +135,18 @@ class WorkerDuties:
         logger.info("celery-office: %d agents offline", len(offline))
 
 
-def _running_task_ids() -> set[str] | None:
-    """Ids of the tasks this worker runs now (its main process's view), or None outside one
-    or when it cannot be read (the heartbeat goes on without the lost-run check)."""
+def _running_requests() -> list[Any] | None:
+    """The requests this worker runs now (its main process's view, with their names and start
+    times), or None outside one or when it cannot be read (the heartbeat goes on without the
+    lost-run check)."""
     try:
         from celery.worker import state
 
         for _ in range(10):
             try:  # a WeakSet the consumer thread changes: copying it may meet a change
-                requests = list(state.active_requests)
+                return list(state.active_requests)
             except RuntimeError:
                 continue
-            return {run_key(request.id) for request in requests if request.id is not None}
     except Exception:  # never let the check cost the heartbeat
         pass
     return None

@@ -34,6 +34,7 @@ from .buffer import StatusBuffer
 from .duties import WorkerDuties
 from .guard import GuardedDatabase
 from .handover import Handover
+from .watch import Watch
 
 __all__ = ["Flusher"]
 
@@ -52,6 +53,7 @@ class Flusher:
         node_name: the worker's node name (``name@host``); runs are recorded under it.
         worker_duties: True in the worker's main process: register, beat, retire, and write
             what its pool processes hand over.
+        watch: the worker's judgement of missed schedules and overlong runs, at each beat.
     """
 
     def __init__(
@@ -61,6 +63,7 @@ class Flusher:
         *,
         node_name: str | None = None,
         worker_duties: bool = False,
+        watch: Watch | None = None,
     ) -> None:
         self.settings = settings
         self.agents = dict(agents)
@@ -71,7 +74,9 @@ class Flusher:
         self._duties_pid = os.getpid() if worker_duties else None
         # every run of this worker starts later: older runs under its node name are its
         # former self's (a restart), the others may be written before its registration is
-        self.duties = WorkerDuties(settings, self.agents, node_name=node_name, started_at=time.time())
+        self.duties = WorkerDuties(
+            settings, self.agents, node_name=node_name, started_at=time.time(), watch=watch
+        )
         self._reset()
 
     def _reset(self) -> None:

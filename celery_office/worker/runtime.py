@@ -19,18 +19,23 @@ __all__ = ["Route", "Runtime", "activate", "deactivate", "current"]
 
 
 class Route(NamedTuple):
-    """Where a task's runs go: its agent, and the text shown while it runs."""
+    """Where a task's runs go: its agent, the text shown while it runs, and whether its
+    starts matter (the agent has expected runs to judge)."""
 
     agent_id: str
     text: str | None
+    watched: bool = False
 
 
 class Runtime:
     """The routes of this worker's tasks and this process's flusher (with its buffer)."""
 
-    def __init__(self, routes: Mapping[str, Any], flusher: Flusher) -> None:
+    def __init__(
+        self, routes: Mapping[str, Any], flusher: Flusher, *, watched: frozenset[str] = frozenset()
+    ) -> None:
         self.routes: dict[str, Route] = {
-            name: Route(route.agent.agent_id, route.text) for name, route in routes.items()
+            name: Route(route.agent.agent_id, route.text, route.agent.agent_id in watched)
+            for name, route in routes.items()
         }
         self.flusher = flusher
 

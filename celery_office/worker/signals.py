@@ -14,6 +14,7 @@ process they run in.
 from __future__ import annotations
 
 import functools
+from datetime import datetime
 from collections.abc import Callable
 from typing import Any
 
@@ -76,7 +77,9 @@ def on_task_prerun(sender: Any = None, task_id: str | None = None, **_: Any) -> 
             return
         route = runtime.routes.get(sender.name)
         if route is not None:
-            runtime.flusher.buffer.run_started(task_id, route.agent_id, route.text)
+            runtime.flusher.buffer.run_started(
+                task_id, route.agent_id, route.text, task_name=sender.name if route.watched else None
+            )
     except Exception as exc:
         _failed("task_prerun", exc)
 
@@ -134,6 +137,26 @@ def on_task_failure(
     )
 
 
+def retry_reason(reason: Any) -> str:
+    """Why a run is retried and when the next try is due, the way the error text names a
+    failure: ``RateLimitError: 429 Too Many Requests (следующая попытка через 30 с)``, not
+    Celery's wrapper (``Retry in 30s: RateLimitError(...)``)."""
+    exc = getattr(reason, "exc", None)
+    when = getattr(reason, "when", None)
+    cause = describe(exc) if isinstance(exc, BaseException) else ""
+    if not cause and not isinstance(reason, Exception):
+        cause = describe(reason)
+    if isinstance(when, (int, float)) and not isinstance(when, bool):
+        due = f"следующая попытка через {when:g} с"
+    elif isinstance(when, datetime):
+        due = f"следующая попытка в {when.strftime('%H:%M:%S')}"
+    else:
+        due = ""
+    if cause and due:
+        return f"{cause} ({due})"
+    return cause or due or describe(reason)
+
+
 @never_raises
 def on_task_retry(sender: Any = None, request: Any = None, reason: Any = None, **_: Any) -> None:
     route, buffer = _route_and_buffer(sender)
@@ -142,7 +165,7 @@ def on_task_retry(sender: Any = None, request: Any = None, reason: Any = None, *
         return
     buffer.run_finished(
         task_id, route.agent_id, AgentStatus.warning,
-        text=fit_text(f"{RETRY_PREFIX}{route.text} — {describe(reason)}"),
+        text=fit_text(f"{RETRY_PREFIX}{route.text} — {retry_reason(reason)}"),
     )
 
 

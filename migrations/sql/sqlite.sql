@@ -102,3 +102,26 @@ JOIN office_agent_status s ON s.agent_id = d.agent_id;
 
 UPDATE office_alembic_version SET version_num='0002_agent_day' WHERE office_alembic_version.version_num = '0001_initial';
 
+-- Running upgrade 0002_agent_day -> 0003_alerts
+
+CREATE TABLE office_agent_alert (
+    agent_id VARCHAR(100) NOT NULL, 
+    kind VARCHAR(20) NOT NULL, 
+    subject VARCHAR(255) NOT NULL, 
+    node_name VARCHAR(255), 
+    task VARCHAR(255), 
+    since DATETIME, 
+    CONSTRAINT pk_office_agent_alert PRIMARY KEY (agent_id, kind), 
+    CONSTRAINT fk_office_agent_alert_agent_id_office_agent_status FOREIGN KEY(agent_id) REFERENCES office_agent_status (agent_id) ON DELETE CASCADE
+);
+
+CREATE TABLE office_agent_start (
+    agent_id VARCHAR(100) NOT NULL, 
+    task_name VARCHAR(255) NOT NULL, 
+    started_at DATETIME NOT NULL, 
+    CONSTRAINT pk_office_agent_start PRIMARY KEY (agent_id, task_name), 
+    CONSTRAINT fk_office_agent_start_agent_id_office_agent_status FOREIGN KEY(agent_id) REFERENCES office_agent_status (agent_id) ON DELETE CASCADE
+);
+
+UPDATE office_alembic_version SET version_num='0003_alerts' WHERE office_alembic_version.version_num = '0002_agent_day';
+

@@ -161,12 +161,13 @@ class Office:
         env: dict[str, str] | None = None,
         extra: list[str] | None = None,
         start: bool = True,
+        app: str = "office_app",
     ) -> Worker:
         worker = Worker(
             {**self.env, **(env or {})},
             self.tmp_path / f"worker-{name}-{len(self.workers)}.log",
             [
-                "-A", "office_app", "worker", "-P", pool, "-c", str(concurrency),
+                "-A", app, "worker", "-P", pool, "-c", str(concurrency),
                 "-n", f"{name}@%h", "-Q", self.queue, "-l", "info",
                 "--without-mingle", "--without-gossip", *(extra or []),
             ],
