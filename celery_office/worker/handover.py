@@ -21,6 +21,7 @@ processes of one worker only, through a socket nobody else can reach.
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 import select
 import socket
@@ -167,4 +168,4 @@ def _without_metrics(part: Batch) -> Batch:
         "celery-office: the metrics of agent(s) %s are over %d KiB and are not written",
         ", ".join(sorted(part.metrics)), MAX_MESSAGE // 1024,
     )
-    return Batch(runs=part.runs, outcomes=part.outcomes, touched=part.touched, counts=part.counts)
+    return dataclasses.replace(part, metrics={})  # everything else of it goes

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -28,19 +26,10 @@ from celery_office.db.batches import apply_batch
 from celery_office.db.workers import register_worker
 
 from . import spec_model
+from .test_store import Agent
 
 SIDE_TABLES = {"office_worker", "office_agent_run", "office_agent_outcome"}
 NODE = "adolf1@host"
-
-
-@dataclass
-class Agent:
-    agent_id: str
-    department: str = "watcher"
-    name: str = "Мониторинг цен"
-    brand: str | None = "ohana_market"
-    salary_equivalent: int = 60000
-    fte_coefficient: Decimal = Decimal("1.00")
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])

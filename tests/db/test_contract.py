@@ -12,7 +12,6 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -30,6 +29,7 @@ from celery_office.db.batches import apply_batch
 from celery_office.db.workers import register_worker
 
 from . import spec_model
+from .test_store import Agent
 
 CASES = Path(__file__).resolve().parents[1] / "cli" / "cli_cases"
 
@@ -248,16 +248,6 @@ ACCEPTED_ON_POSTGRESQL = {
         f"ALTER TABLE {STATUS_TABLE} ALTER COLUMN department DROP NOT NULL",
     ),
 }
-
-
-@dataclass
-class Agent:
-    agent_id: str
-    department: str = "watcher"
-    name: str = "Мониторинг цен"
-    brand: str | None = "ohana_market"
-    salary_equivalent: int = 60000
-    fte_coefficient: Decimal = Decimal("1.00")
 
 
 @pytest.fixture(params=["psycopg2", "psycopg"])

@@ -65,3 +65,16 @@ def test_a_large_batch_is_cut_into_parts_of_whole_agents() -> None:
         assert {run.agent_id for run in part.runs.values()} <= part.touched
         merged.merge_older(part)
     assert merged.runs.keys() == batch.runs.keys() and merged.metrics == batch.metrics
+
+
+def test_an_agent_part_too_large_for_a_message_goes_without_its_metrics_only() -> None:
+    part = Batch(
+        runs={"t-1": RunChange("a", "работает", 1.0)},
+        outcomes={"a": Outcome(AgentStatus.ok, None, 2.0)},
+        metrics={"a": ({"blob": "x" * (2 * MAX_MESSAGE)}, 2.0)},
+        touched={"a"},
+        started={("a", "app.scan")},
+    )
+    (sent,) = Handover.parts(part)
+    assert sent.metrics == {}
+    assert (sent.runs, sent.outcomes, sent.started) == (part.runs, part.outcomes, part.started)
