@@ -18,7 +18,7 @@ from sqlalchemy import Connection, delete, select, tuple_
 
 from .agent_rows import MISSED, OVERLONG, AgentState, read_locked, write_status
 from .models import db_now
-from .statements import ALERT, START, insert_into, run_key
+from .statements import ALERT, RUN, START, insert_into, run_key
 
 __all__ = ["Alert", "record_starts", "clear_cured", "apply_alerts", "last_starts", "WATCHED_SINCE"]
 
@@ -117,7 +117,7 @@ def apply_alerts(
         want = desired.get(agent_id, {}).get(kind)
         have = state.alerts.get(kind)
         if want is None:
-            if have is not None and not (kind == OVERLONG and _owner(conn, agent_id) != node_name):
+            if have is not None and _ours_or_stale(conn, agent_id, kind, have[0], node_name):
                 deletes.append((agent_id, kind))
                 del state.alerts[kind]
                 changed[agent_id] = state
@@ -143,6 +143,15 @@ def apply_alerts(
         )
     write_status(conn, changed)
     return sorted(changed)
+
+
+def _ours_or_stale(conn: Connection, agent_id: str, kind: str, subject: str, node_name: str) -> bool:
+    """May this judge drop the alert? A missed schedule is everyone's to judge; an overlong
+    run is its worker's, unless that run is gone from the table (its worker died, or came back
+    under another name): then nobody else would ever drop it."""
+    if kind != OVERLONG or _owner(conn, agent_id) == node_name:
+        return True
+    return conn.execute(select(RUN.c.task_id).where(RUN.c.task_id == subject)).first() is None
 
 
 def _owner(conn: Connection, agent_id: str) -> str | None:

@@ -92,3 +92,20 @@ def test_a_run_within_its_limit_is_no_alert_and_a_stale_one_is_dropped(db_url: s
     _judge(engine, watch, running=[])  # the run is gone from this worker without its end
     assert _row(engine).status is AgentStatus.ok
     engine.dispose()
+
+
+def test_an_overlong_alert_whose_run_is_gone_is_dropped_by_any_judge(db_url: str) -> None:
+    """Its worker died (or came back under another name): the run left the table with it,
+    and the next judge of the agent drops the warning nobody else would."""
+    engine = _registered(db_url)
+    limits = {"app.scan": Limit(AGENT, "Сканирование цен", 60.0)}
+    _start(engine, "t-1")
+    running = [SimpleNamespace(name="app.scan", id="t-1", time_start=time.time() - 90)]
+    _judge(engine, Watch(expected=[], limits=limits), running=running)
+    assert _row(engine).status is AgentStatus.warning
+    with engine.begin() as conn:  # the dead worker's run, cleared by a heartbeat
+        conn.exec_driver_sql("delete from office_agent_run")
+    with engine.begin() as conn:
+        Watch(expected=[], limits=limits).judge(conn, node_name="w2@other", running=[])
+    assert _row(engine).status is AgentStatus.ok
+    engine.dispose()
