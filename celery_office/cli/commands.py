@@ -57,9 +57,12 @@ from celery.bin.base import CeleryCommand, CeleryOption
 
 from ..days import today
 from ..db.read import AgentRow
+from ..db.contract import ContractError
 from ..db.schema import MigrationError, current_revision, head_revision
+from ..db.schema import check as check_table
 from ..db.schema import migrate as migrate_tables
 from ..jsonsafe import cut
+from ..settings import DEFAULT_DATABASE_URL
 from ..registry import DEFAULT_SETTING_HINT, RegistryError, load_registry
 from ..validation import SHOWN_MAX
 from .context import OfficeCLIError, app_of, colour_off, fail, settings_of
@@ -298,6 +301,7 @@ def check(ctx: click.Context, agents_file: str | None, strict: bool, **kwargs: A
             f"{registry.path}:{line}: agent '{agent.agent_id}': {kind} {pattern!r} "
             "matches no registered task"
         )
+    _check_dashboard_table(settings.database_url, errors, warnings)
     if strict:
         errors.extend(warnings)
         warnings = []
@@ -317,3 +321,17 @@ def check(ctx: click.Context, agents_file: str | None, strict: bool, **kwargs: A
     )
     if errors:
         ctx.exit(1)
+
+
+def _check_dashboard_table(url: str, errors: list[str], warnings: list[str]) -> None:
+    """With a database configured, an existing ``office_agent_status`` the worker could not
+    adopt is an error here too (the worker would stop on it); a database out of reach from
+    where ``check`` runs (a CI job) is only a warning."""
+    if url == DEFAULT_DATABASE_URL:
+        return
+    try:
+        check_table(url)
+    except ContractError as exc:
+        errors.append(str(exc))
+    except MigrationError as exc:
+        warnings.append(f"the dashboard table was not checked: {exc}")

@@ -222,6 +222,45 @@ def test_celery_office_migrate_gives_the_one_line(fresh_pg_url: str) -> None:
     assert current_revision(fresh_pg_url) is None
 
 
+E2E = Path(__file__).resolve().parents[1] / "e2e"  # office_app: an app that installs the office
+
+
+def _celery(*args: str, url: str, app: str = "cli_app") -> subprocess.CompletedProcess[str]:
+    where = CASES if app == "cli_app" else E2E
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OFFICE_", "CELERY_"))}
+    env.update(PYTHONPATH=os.pathsep.join(filter(None, [str(where), os.environ.get("PYTHONPATH")])),
+               OFFICE_DATABASE_URL=url, PYTHONIOENCODING="utf-8", CELERY_BROKER_URL="memory://",
+               OFFICE_AGENTS_FILE=str(CASES / "agents_clean.yaml" if app == "cli_app"
+                                      else E2E / "agents.yaml"))
+    return subprocess.run([sys.executable, "-m", "celery", "-A", app, *args],
+                          cwd=where, env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_celery_office_check_names_a_table_the_worker_could_not_adopt(fresh_pg_url: str) -> None:
+    spec_table(fresh_pg_url, *REFUSED_ON_POSTGRESQL["agent_id not unique"].changes).dispose()
+    before = pg_schema(fresh_pg_url)
+    result = _celery("office", "check", url=fresh_pg_url)
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    errors = result.stderr.strip().splitlines()
+    assert len(errors) == 1 and errors[0].startswith("celery office check: "), result.stderr
+    assert "a unique index or unique constraint on (agent_id)" in errors[0]
+    assert pg_schema(fresh_pg_url) == before
+
+
+def test_a_worker_stops_at_start_on_a_table_it_cannot_adopt(fresh_pg_url: str) -> None:
+    """Nothing half-configured runs: one line, a non-zero exit, the table untouched."""
+    spec_table(fresh_pg_url, *REFUSED_ON_POSTGRESQL["shorter length"].changes).dispose()
+    before = pg_schema(fresh_pg_url)
+    result = _celery("worker", "-P", "solo", "--without-mingle", "--without-gossip",
+                     url=fresh_pg_url, app="office_app")
+    assert result.returncode != 0, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr + result.stdout
+    line = [l for l in result.stderr.splitlines() if l.startswith("celery-office: ")]
+    assert len(line) == 1, result.stderr
+    assert "column brand: expected VARCHAR(20) or longer, found VARCHAR(12)" in line[0]
+    assert pg_schema(fresh_pg_url) == before and current_revision(fresh_pg_url) is None
+
+
 # ------------------------------------------------------------------------ accepted variants
 
 ACCEPTED_ON_POSTGRESQL = {

@@ -162,3 +162,34 @@ def test_a_run_whose_end_was_never_written_stops_counting(office_pg):
     assert office_pg.sql("select task_id from office_agent_run") == []
     assert "ended without their end being written" in worker.log
     assert rows["watcher_price_monitor"].effective_status is AgentStatus.ok
+
+
+def test_a_trigger_refusing_one_agent_with_a_plain_raise_blocks_no_other(office_pg):
+    """A DBA's trigger refuses one agent's error text with `RAISE EXCEPTION` (SQLSTATE P0001):
+    that change is dropped with one error line naming the agent, and the other agents keep
+    flowing (a 3 s run shows working) instead of every status waiting behind it. One pool
+    process, so both changes travel the same way."""
+    worker = office_pg.worker(env=TIGHT, concurrency=1)
+    office_pg.wait_for(lambda r: set(r) == ALL_AGENTS, what="registration")
+    with office_pg.engine.begin() as conn:
+        conn.exec_driver_sql(
+            "create function office_refuse() returns trigger language plpgsql as $$ begin "
+            "if position('poison' in coalesce(new.task, '')) > 0 then "
+            "raise exception 'no poison here'; end if; return new; end $$"
+        )
+        conn.exec_driver_sql(
+            "create trigger office_refuse before insert or update on office_agent_status "
+            "for each row execute function office_refuse()"
+        )
+    failing = office_pg.send("fail_scan", message="poison")
+    working = office_pg.send("night_check", duration=3.0)
+    office_pg.wait_for(
+        _is("watcher_night_agent", AgentStatus.ok, "office_app.night_check"),
+        timeout=15, what="the other agent shown working while the refusal lasts",
+    )
+    failing.get(timeout=20, propagate=False)
+    working.get(timeout=20)
+    office_pg.wait_for(_is("watcher_night_agent", AgentStatus.ok, None), what="then idle")
+    errors = [l for l in _office_lines(worker.log) if "refuses the status change" in l]
+    assert len(errors) == 1 and "watcher_price_monitor" in errors[0], errors
+    assert office_pg.row("watcher_price_monitor").task != "Ошибка: ScanError: poison"
