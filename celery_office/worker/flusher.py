@@ -16,7 +16,6 @@ minute and goes on.
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 import time
@@ -28,12 +27,13 @@ from ..db.batches import apply_batch
 from ..db.engine import safe_url
 from ..db.failures import is_rejection
 from ..logs import log_once, logger
-from ..render import describe, first_line, type_name
+from ..render import describe
 from ..settings import OfficeSettings
 from .buffer import StatusBuffer
 from .duties import WorkerDuties
 from .guard import GuardedDatabase
 from .handover import Handover
+from .refusals import write_apart
 from .watch import Watch
 
 __all__ = ["Flusher"]
@@ -281,7 +281,7 @@ class Flusher:
         batch, first_out = self.buffer.take()
         if not batch:
             return
-        if self._write(batch, first_out):
+        if self.write(batch, first_out):
             self._rejections = 0
             return
         self.buffer.put_back(batch)
@@ -291,7 +291,7 @@ class Flusher:
         self._rejections += 1
         if self._rejections >= 2:  # the same content refused twice: no passing fault
             self._rejections = 0
-            self._write_apart()
+            write_apart(self)
 
     def _hand_over(self) -> bool:
         """Pool process: hand the pending changes to the main process; what does not go (the
@@ -312,7 +312,7 @@ class Flusher:
         self.buffer.put_back(unsent)
         return False
 
-    def _write(self, batch: Batch, first_out: set[str]) -> bool:
+    def write(self, batch: Batch, first_out: set[str]) -> bool:
         """Write ``batch`` in one transaction; on failure the caller keeps or drops it."""
         def write(conn: Any) -> None:
             if self.db.commit_sent:  # retried on a fresh connection after a COMMIT that
@@ -322,34 +322,3 @@ class Flusher:
         ok = self.db.run("status write", write)
         self.buffer.settle(batch, first_out, ok=ok, may_have_landed=self.db.commit_sent)
         return ok
-
-    def _write_apart(self) -> None:
-        """The database refused the same changes twice for what they hold (a value, a
-        constraint, a trigger), not for being away: write each agent's part on its own and
-        drop only the parts it refuses, so one bad value never blocks every later write of
-        the process. A refused part still gets its runs' ends written, so its agent is never
-        left working; when no part at all gets through, the cause is not one agent's data and
-        everything is kept."""
-        batch, first_out = self.buffer.take()
-        parts = sorted(batch.by_agent().items())
-        refused: list[tuple[str, Batch, BaseException | None]] = []
-        for agent_id, part in parts:
-            if not self._write(part, first_out & part.runs.keys()):
-                refused.append((agent_id, part, self.db.last_error))
-        if len(refused) == len(parts) > 1 or not all(is_rejection(e) for _, _, e in refused):
-            for _, part, _ in refused:
-                self.buffer.put_back(part)
-            return
-        for agent_id, part, error in refused:
-            ends = Batch(runs={t: r for t, r in part.runs.items() if r.ended}, touched={agent_id},
-                         counts=part.counts)  # its runs were counted: so are they written
-            if (ends.runs or ends.counts) and not self._write(ends, set()) and ends.runs:
-                self._write(Batch(runs=ends.runs, touched={agent_id}), set())  # without counts
-            self.buffer.forget_dropped(part)
-            log_once(
-                f"refused:{agent_id}",
-                "celery-office: the database refuses the status change of agent %s (%s: %s); "
-                "it is dropped so that the other agents' statuses are written",
-                agent_id, type_name(error), first_line(error) if error else "",
-                level=logging.ERROR,
-            )
