@@ -214,6 +214,16 @@ class OfficeAgentRun(Base):
     started_at: Mapped[float] = mapped_column(Float, nullable=False)
 
 
+def _agent_key() -> Any:
+    """The key of a side table: the agent's id, gone with the agent's row (rows deleted by
+    hand take their bookkeeping with them)."""
+    return mapped_column(
+        String(AGENT_ID_MAX),
+        ForeignKey(f"{STATUS_TABLE}.agent_id", ondelete="CASCADE"),
+        primary_key=True,
+    )
+
+
 class OfficeAgentOutcome(Base):
     """The last finished run of an agent and when it happened (worker clock, seconds).
 
@@ -222,11 +232,7 @@ class OfficeAgentOutcome(Base):
 
     __tablename__ = "office_agent_outcome"
 
-    agent_id: Mapped[str] = mapped_column(
-        String(AGENT_ID_MAX),
-        ForeignKey(f"{STATUS_TABLE}.agent_id", ondelete="CASCADE"),
-        primary_key=True,
-    )
+    agent_id: Mapped[str] = _agent_key()
     finished_at: Mapped[float] = mapped_column(Float, nullable=False, server_default=text("0"))
     status: Mapped[AgentStatus] = mapped_column(
         Enum(AgentStatus, name="agentstatus"), nullable=False, default=AgentStatus.ok
@@ -268,11 +274,7 @@ class OfficeAgentAlert(Base):
 
     __tablename__ = "office_agent_alert"
 
-    agent_id: Mapped[str] = mapped_column(
-        String(AGENT_ID_MAX),
-        ForeignKey(f"{STATUS_TABLE}.agent_id", ondelete="CASCADE"),
-        primary_key=True,
-    )
+    agent_id: Mapped[str] = _agent_key()
     kind: Mapped[str] = mapped_column(String(20), primary_key=True)
     subject: Mapped[str] = mapped_column(String(255), nullable=False)
     node_name: Mapped[str | None] = mapped_column(String(255))
@@ -288,10 +290,6 @@ class OfficeAgentStart(Base):
 
     __tablename__ = "office_agent_start"
 
-    agent_id: Mapped[str] = mapped_column(
-        String(AGENT_ID_MAX),
-        ForeignKey(f"{STATUS_TABLE}.agent_id", ondelete="CASCADE"),
-        primary_key=True,
-    )
+    agent_id: Mapped[str] = _agent_key()
     task_name: Mapped[str] = mapped_column(String(255), primary_key=True)
     started_at: Mapped[datetime] = mapped_column(AwareDateTime(), nullable=False)
