@@ -13,6 +13,9 @@ import pytest
 from sqlalchemy import create_engine
 
 from celery_office import AgentStatus, agent_statuses
+from celery_office.cli.status_view import HEADERS
+
+STATUS, TASK = HEADERS.index("STATUS"), HEADERS.index("TASK")  # the table's columns, by name
 
 pytestmark = pytest.mark.e2e
 
@@ -41,7 +44,7 @@ def _redraws(out: str) -> list[dict[str, list[str]]]:
         rows = {}
         for line in block.splitlines():
             cells = re.split(r" {2,}", line.strip())
-            if len(cells) >= 6 and cells[3] in ("ok", "warning", "error", "offline"):
+            if len(cells) > TASK and cells[STATUS] in ("ok", "warning", "error", "offline"):
                 rows[cells[0]] = cells
         tables.append(rows)
     return tables
@@ -65,11 +68,11 @@ def test_demo_runs_the_office_and_ends_offline(tmp_path):
     assert len(failing) == 2, failing
     shown = [
         rows for rows in _redraws(out)
-        if {agent for agent, cells in rows.items() if cells[3] == "error"} == failing
+        if {agent for agent, cells in rows.items() if cells[STATUS] == "error"} == failing
     ]
     assert shown, out
     for agent in failing:
-        assert shown[-1][agent][5].startswith("Ошибка: "), shown[-1][agent]
+        assert shown[-1][agent][TASK].startswith("Ошибка: "), shown[-1][agent]
     engine = create_engine(f"sqlite:///{tmp_path / '.adolf' / 'office.db'}")
     with engine.connect() as conn:
         rows = agent_statuses(conn)
