@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError
 
 from ..db.engine import create_office_engine, safe_url
-from ..db.failures import hint
+from ..db.failures import hint, is_rejection
 from ..errors import OfficeError
 from ..logs import logger
 from ..render import first_line, safe_str, type_name
@@ -119,6 +119,13 @@ class GuardedDatabase:
             logger.error(
                 "celery-office: %s failed: %s; agent statuses are kept in memory until this "
                 "is fixed", what, safe_str(exc),
+            )
+            return
+        if is_rejection(exc):  # the content, not the database's coming: say what happens
+            logger.warning(
+                "celery-office: the database refused a %s on %s (%s: %s); it is tried again, "
+                "then agent by agent, so only a refused agent's change is dropped",
+                what, safe_url(self.settings.database_url), type_name(exc), first_line(exc),
             )
             return
         logger.warning(

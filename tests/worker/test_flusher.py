@@ -123,6 +123,10 @@ def test_a_change_the_database_refuses_is_dropped_alone(pg_url: str, caplog, rai
     assert rows["watcher_night_agent"].task is None
     errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
     assert len(errors) == 1 and "watcher_night_agent" in errors[0], errors
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    # a refusal is not an outage: the first line says what happens, not "when it is back"
+    assert any("refused a status write" in w for w in warnings), warnings
+    assert not any("when the database is back" in w for w in warnings), warnings
     # the process keeps writing, the refused agent included
     flusher.buffer.run_finished("t-2", "watcher_night_agent", AgentStatus.error, text="Ошибка: Timeout")
     flusher.buffer.run_finished("t-1", AGENT, AgentStatus.ok)
