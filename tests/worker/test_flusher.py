@@ -121,6 +121,8 @@ def test_a_change_the_database_refuses_is_dropped_alone(pg_url: str, caplog, rai
     rows = _statuses(engine)
     assert rows[AGENT].task == "Сканирование цен"
     assert rows["watcher_night_agent"].task is None
+    # the refused part is written after the others: its line follows the rows by a moment
+    _wait(lambda: any(r.levelname == "ERROR" for r in caplog.records))
     errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
     assert len(errors) == 1 and "watcher_night_agent" in errors[0], errors
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
