@@ -10,17 +10,10 @@ import time
 from celery import Celery
 
 import celery_office
+from app_conf import TEST_CONF
 
 app = Celery("office_app")
-app.conf.update(
-    broker_url=os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0"),
-    result_backend=os.environ.get("CELERY_RESULT_BACKEND", "redis://127.0.0.1:6379/0"),
-    task_default_queue=os.environ.get("OFFICE_TEST_QUEUE", "office-test"),
-    worker_prefetch_multiplier=1,
-    broker_connection_retry_on_startup=True,
-    worker_hijack_root_logger=True,
-    result_expires=600,
-)
+app.conf.update(TEST_CONF)
 celery_office.install(app)
 
 

@@ -3,21 +3,17 @@
 Its agents are its own (schedule_agents.yaml), so their warnings never reach the other
 end-to-end tests' agents."""
 
-import os
 import time
 
 from celery import Celery
 from celery.exceptions import SoftTimeLimitExceeded
 
 import celery_office
+from app_conf import TEST_CONF
 
 app = Celery("schedule_app")
 app.conf.update(
-    broker_url=os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0"),
-    result_backend=os.environ.get("CELERY_RESULT_BACKEND", "redis://127.0.0.1:6379/0"),
-    task_default_queue=os.environ.get("OFFICE_TEST_QUEUE", "office-test"),
-    worker_prefetch_multiplier=1,
-    broker_connection_retry_on_startup=True,
+    TEST_CONF,
     timezone="Europe/Moscow",
     beat_schedule={
         "nightly-reconciliation": {"task": "schedule_app.nightly", "schedule": 2.0},
