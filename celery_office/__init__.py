@@ -59,6 +59,11 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":  # one home for the version: pyproject.toml, via the metadata
+        from importlib.metadata import version
+
+        globals()[name] = value = version("celery-office")
+        return value
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -68,7 +73,7 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | {"__version__"})
 
 
 __all__ = [
@@ -94,9 +99,6 @@ __all__ = [
     "include_name",
     "include_object",
 ]
-
-__version__ = "0.1.0"
-
 
 def install(app: Any) -> None:
     """Instrument ``app``'s workers: add the office bootstep and connect the signal handlers.

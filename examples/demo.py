@@ -12,6 +12,7 @@ warmly too. Everything it writes is under ``.adolf/`` in the current directory.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import shutil
 import signal
@@ -27,8 +28,9 @@ EXAMPLES = ROOT / "examples"
 def _env(data: Path) -> dict[str, str]:
     return {
         **os.environ,
+        # the example app only: celery_office comes from its installation, as for a user
         "PYTHONPATH": os.pathsep.join(
-            p for p in (str(EXAMPLES), str(ROOT), os.environ.get("PYTHONPATH", "")) if p
+            p for p in (str(EXAMPLES), os.environ.get("PYTHONPATH", "")) if p
         ),
         "ADOLF_DATA_DIR": str(data),
         "OFFICE_DATABASE_URL": os.environ.get(
@@ -79,7 +81,11 @@ def main(argv: list[str] | None = None) -> int:
     data.mkdir(exist_ok=True)
     env = _env(data)
     os.environ.update({k: env[k] for k in ("ADOLF_DATA_DIR", "OFFICE_DATABASE_URL")})
-    sys.path[:0] = [str(EXAMPLES), str(ROOT)]
+    sys.path[:0] = [str(EXAMPLES)]
+    if importlib.util.find_spec("celery_office") is None:
+        print("celery-office is not installed: run `python -m pip install .` first",
+              file=sys.stderr)
+        return 1
 
     subprocess.run(_celery("office", "migrate"), env=env, check=True)
     log = open(data / "worker.log", "wb")

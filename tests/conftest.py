@@ -164,6 +164,34 @@ def db_url(request) -> str:
     return request.getfixturevalue("sqlite_url")
 
 
+# --------------------------------------------------------------------------- Redis (the broker)
+
+REDIS_URL = os.environ.get("OFFICE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def _redis_problem() -> str | None:
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+        return None
+    except Exception as exc:  # pragma: no cover - depends on the machine
+        return f"{type(exc).__name__}: {exc}"
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The tests' broker; each test uses queues of its own. Skips where Redis cannot be
+    reached, except in CI: fails."""
+    problem = _redis_problem()
+    if problem:
+        message = f"Redis at {REDIS_URL} unreachable: {problem}"
+        if IN_CI:
+            pytest.fail(message + " (CI requires the end-to-end tests)")
+        pytest.skip(message)
+    return REDIS_URL
+
+
 # --------------------------------------------------------------------------- PgBouncer
 
 
@@ -195,6 +223,19 @@ def pgbouncer_url(fresh_pgbouncer_url: str) -> str:
 
     migrate(fresh_pgbouncer_url)
     return fresh_pgbouncer_url
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _away_from_the_checkout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Run where a user would, outside the source tree: ``python -m`` and ``python -c`` in the
+    tests' subprocesses put their working directory first on ``sys.path``, where the checkout's
+    ``celery_office`` folder would shadow the installed package (tests/package checks it)."""
+    before = os.getcwd()
+    os.chdir(tmp_path_factory.mktemp("cwd"))
+    try:
+        yield
+    finally:
+        os.chdir(before)
 
 
 @pytest.fixture(autouse=True)

@@ -14,7 +14,7 @@ import click
 
 __all__ = ["office"]
 
-_COMMANDS = ("check", "migrate", "status")
+_COMMANDS = ("check", "migrate", "sql", "status")
 
 
 class LazyOfficeGroup(click.Group):
@@ -32,6 +32,9 @@ class LazyOfficeGroup(click.Group):
 
 
 @click.group(name="office", cls=LazyOfficeGroup)
+@click.version_option(package_name="celery-office", prog_name="celery-office",
+                      message="%(prog)s %(version)s")
 @click.pass_context
 def office(ctx: click.Context, **kwargs: Any) -> None:
-    """celery-office: migrate its tables, show the agents' status, check agents.yaml."""
+    """celery-office: migrate its tables, show the agents' status, check agents.yaml, print
+    its SQL."""

@@ -29,6 +29,12 @@ in the environment), as for the worker.
     --database-url URL     override office_database_url
     --no-color             plain text even on a terminal
 
+``celery office sql [--dialect postgresql|sqlite]``
+    Print the plain SQL that creates celery-office's tables on an empty schema (the file
+    shipped in the package, generated from its migrations), for DBAs who apply SQL by hand:
+    ``celery office sql --dialect postgresql | psql -v ON_ERROR_STOP=1 -d adolf``. Without
+    ``--dialect``, that of ``office_database_url``.
+
 ``celery -A proj office check [--agents-file PATH] [--strict]``
     Load ``agents.yaml`` (``office_agents_file``) and the app's registered tasks, then report
     registry errors (and globs of two agents claiming the same task) on stderr, tasks no agent
@@ -50,7 +56,7 @@ import time
 import json
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
 import click
 from celery.bin.base import CeleryCommand, CeleryOption
@@ -58,7 +64,8 @@ from celery.bin.base import CeleryCommand, CeleryOption
 from ..days import today
 from ..db.read import AgentRow
 from ..db.contract import ContractError
-from ..db.schema import MigrationError, current_revision, head_revision
+from ..db.schema import SQL_DIALECTS, Dialect, MigrationError, current_revision, head_revision
+from ..db.schema import sql_script
 from ..db.schema import check as check_table
 from ..db.schema import migrate as migrate_tables
 from ..jsonsafe import cut
@@ -119,6 +126,21 @@ def migrate(ctx: click.Context, database_url: str | None, **kwargs: Any) -> None
     else:
         done = f"Upgraded the celery-office tables from revision {before} to {head}"
     click.echo(f"{done} in {db.safe}")
+
+
+@office.command(cls=CeleryCommand)
+@click.option("--dialect", cls=CeleryOption, type=click.Choice(SQL_DIALECTS), default=None,
+              help="postgresql or sqlite (default: the dialect of office_database_url).")
+@click.pass_context
+def sql(ctx: click.Context, dialect: str | None, **kwargs: Any) -> None:
+    """Print the SQL that creates celery-office's tables, for DBAs who apply it by hand."""
+    if dialect is None:
+        backend = Database(ctx, None, settings_of(ctx)).parsed.get_backend_name()
+        if backend not in SQL_DIALECTS:
+            fail(ctx, f"no SQL script for {backend!r}: choose --dialect "
+                 f"{' or '.join(SQL_DIALECTS)}")
+        dialect = backend
+    click.echo(sql_script(cast(Dialect, dialect)), nl=False)
 
 
 def _check_filter(ctx: click.Context, kind: str, given: Sequence[str], known: set[str]) -> None:

@@ -4,7 +4,7 @@ Why: the dashboard's table usually exists before celery-office arrives, made by 
 own model (``Base.metadata.create_all``) or by the host's Alembic, and holds rows the dashboard
 shows. Migration adopts such a table instead of creating it, and must first know that every
 statement celery-office sends will work on it. This module compares the table (and a lone
-``agentstatus`` type) with the contract, which is :class:`celery_office.models.OfficeAgentStatus`,
+``agentstatus`` type) with the contract, which is :class:`celery_office.db.models.OfficeAgentStatus`,
 and names the first difference that would break a write, with the SQL that fixes it. It
 changes nothing: the dashboard's table is the dashboard team's.
 

@@ -10,8 +10,8 @@ worker's clock: workers on many hosts must agree, whatever their time zone.
 
 celery-office migrates these tables with its own Alembic history; a host application's
 autogenerate leaves them alone through ``celery_office.include_name`` and ``include_object``
-(:mod:`celery_office.host_alembic`). An existing ``office_agent_status`` that differs from the
-model in ways that do not matter is adopted as it is (:mod:`celery_office.contract`).
+(:mod:`celery_office.db.host_alembic`). An existing ``office_agent_status`` that differs from the
+model in ways that do not matter is adopted as it is (:mod:`celery_office.db.contract`).
 """
 
 from __future__ import annotations

@@ -12,12 +12,13 @@ the others wait and then find nothing left to do, and the lock ends with the tra
 SQLite the engine's ``BEGIN IMMEDIATE`` serialises the runs the same way.
 
 Why a contract check: the dashboard's ``office_agent_status`` often exists already (made by the
-ADOLF spec's model). Before Alembic runs, :mod:`celery_office.contract` checks it and stops with
+ADOLF spec's model). Before Alembic runs, :mod:`celery_office.db.contract` checks it and stops with
 one line naming what breaks; the initial revision then adopts it, creating only what is missing.
 
 The same DDL ships as plain SQL (``celery_office/migrations/sql/*.sql``, see :func:`sql_script`)
-for teams that apply schema changes by hand; ``python -m celery_office.schema sql postgresql``
-regenerates it from Alembic's offline mode.
+for teams that apply schema changes by hand: ``celery office sql --dialect postgresql`` prints
+it, and ``python -m celery_office.db.schema sql postgresql`` regenerates it from Alembic's
+offline mode (for maintainers; a test fails when the shipped files drift).
 """
 
 from __future__ import annotations
@@ -204,7 +205,7 @@ def _run(
 
 
 def check(url: str | Engine) -> None:
-    """Raise :class:`~celery_office.contract.ContractError` if an existing
+    """Raise :class:`~celery_office.db.contract.ContractError` if an existing
     ``office_agent_status`` cannot be adopted as it is; change nothing. For ``office check``."""
     from .contract import check as check_contract
 
@@ -217,7 +218,7 @@ def migrate(url: str | Engine, revision: str = "head") -> None:
 
     Safe to call from every worker at start-up: concurrent calls wait for each other. An
     existing ``office_agent_status`` is adopted, or, when it breaks the contract, left as it is
-    with a :class:`~celery_office.contract.ContractError` (a :class:`MigrationError`) naming
+    with a :class:`~celery_office.db.contract.ContractError` (a :class:`MigrationError`) naming
     the fix. Raises :class:`MigrationError` when the database cannot be reached or migrated.
     """
     log.debug("Migrating celery-office tables on %s to %s", safe_url(url), revision)
@@ -252,7 +253,9 @@ def render_sql_script(dialect: Dialect) -> str:
     command.upgrade(config, "head", sql=True)
     header = (
         f"-- celery-office schema for {dialect}, generated from its Alembic migrations in "
-        f"offline mode by `python -m celery_office.schema sql {dialect}`; do not edit.\n"
+        f"offline mode by `python -m celery_office.db.schema sql {dialect}`; do not edit.\n"
+        f"-- Print it from an installed celery-office with `celery office sql --dialect "
+        f"{dialect}`.\n"
         f"-- Creates the version table {VERSION_TABLE} too, so celery_office.migrate() can "
         "take over from here.\n"
     )
@@ -269,9 +272,9 @@ def sql_script(dialect: Dialect) -> str:
 def render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | Literal[False]:
     """Alembic ``render_item`` hook: write :class:`AwareDateTime` as ``sa.DateTime(timezone=True)``.
 
-    Autogenerate otherwise renders ``celery_office.models.AwareDateTime(timezone=True)``, which
+    Autogenerate otherwise renders ``celery_office.db.models.AwareDateTime(timezone=True)``, which
     ties a revision to a module that keeps changing. Host applications autogenerating against
-    ``celery_office.models.Base.metadata`` can pass this hook to ``context.configure`` too.
+    ``celery_office.db.models.Base.metadata`` can pass this hook to ``context.configure`` too.
     """
     if type_ == "type" and isinstance(obj, AwareDateTime):
         return "sa.DateTime(timezone=True)"
@@ -279,9 +282,10 @@ def render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | 
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m celery_office.schema sql postgresql|sqlite``: print the plain SQL script."""
+    """``python -m celery_office.db.schema sql postgresql|sqlite``: print the plain SQL script
+    rendered from the migrations (maintainers regenerate the shipped files with it)."""
     parser = argparse.ArgumentParser(
-        prog="python -m celery_office.schema", description=main.__doc__
+        prog="python -m celery_office.db.schema", description=main.__doc__
     )
     commands = parser.add_subparsers(dest="command", required=True)
     sql = commands.add_parser("sql", help="print the SQL that creates the schema")

@@ -859,3 +859,50 @@ def test_fail_on_usage_errors_are_one_line_exit_2(office_pg: str, args, expected
     assert len(lines) == 1 and lines[0].startswith("celery office status: "), result.stderr
     assert expected in lines[0]
     assert result.stdout == ""
+
+
+# ------------------------------------------------------------------------------------ sql
+
+
+@pytest.mark.parametrize("dialect", ["postgresql", "sqlite"])
+def test_sql_prints_the_shipped_script_for_a_dialect(dialect: str) -> None:
+    from celery_office.db.schema import sql_script
+
+    result = office("sql", "--dialect", dialect)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == sql_script(dialect)  # type: ignore[arg-type]
+    assert "CREATE TABLE office_agent_status" in result.stdout
+
+
+def test_sql_takes_the_dialect_of_the_database_url(tmp_path: Path) -> None:
+    result = office("sql", url="postgresql+psycopg2://office:secret@db.invalid/adolf")
+    assert result.returncode == 0, result.stderr
+    assert "CREATE TYPE agentstatus" in result.stdout  # PostgreSQL's, not SQLite's script
+    assert "secret" not in result.stdout + result.stderr
+    sqlite = office("sql", url=f"sqlite:///{tmp_path / 'office.db'}")
+    assert sqlite.returncode == 0 and "CREATE TYPE" not in sqlite.stdout
+
+
+def test_sql_for_a_database_it_has_no_script_for_is_one_line() -> None:
+    result = office("sql", url="mysql+pymysql://office:secret@db.invalid/adolf")
+    line = assert_one_line_error(result, "sql")
+    assert "--dialect" in line and "secret" not in line
+
+
+def test_sql_applied_by_hand_makes_a_database_migrate_takes_over(fresh_pg_url: str) -> None:
+    """What a DBA does with the printed script: apply it, then the workers' migrate() finds the
+    tables at head and changes nothing."""
+    from sqlalchemy import create_engine
+
+    from celery_office.db.schema import current_revision, head_revision
+
+    printed = office("sql", "--dialect", "postgresql").stdout
+    engine = create_engine(fresh_pg_url)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(printed)
+    finally:
+        engine.dispose()
+    assert current_revision(fresh_pg_url) == head_revision()
+    migrated = office("migrate", url=fresh_pg_url)
+    assert migrated.returncode == 0 and "up to date" in migrated.stdout

@@ -24,30 +24,6 @@ from celery_office import agent_statuses
 HERE = Path(__file__).parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))  # the test app, as the workers import it
-REDIS_URL = os.environ.get("OFFICE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
-def _redis_problem() -> str | None:
-    import redis
-
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
-        return None
-    except Exception as exc:  # pragma: no cover - depends on the machine
-        return f"{type(exc).__name__}: {exc}"
-
-
-@pytest.fixture(scope="session")
-def redis_url() -> str:
-    problem = _redis_problem()
-    if problem:
-        message = f"Redis at {REDIS_URL} unreachable: {problem}"
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(message + " (CI requires the end-to-end tests)")
-        pytest.skip(message)
-    return REDIS_URL
-
-
 class Worker:
     """One `celery worker` subprocess and its log."""
 
