@@ -14,7 +14,7 @@ from typing import Any, Mapping
 from .errors import OfficeConfigError
 from .logs import logger
 
-__all__ = ["OfficeSettings", "DEFAULT_DATABASE_URL"]
+__all__ = ["OfficeSettings", "DEFAULT_DATABASE_URL", "misnamed_settings"]
 
 DEFAULT_DATABASE_URL = "sqlite:///office.db"
 
@@ -84,17 +84,24 @@ class OfficeSettings:
             return None
         return os.path.abspath(DEFAULT_DATABASE_URL.removeprefix("sqlite:///"))
 
-    def warn_if_default_database(self) -> None:
-        """Say at start, once, where statuses go when nobody named a database: a file in the
-        working directory that no dashboard reads is easy to miss at info level."""
+    def default_database_notice(self) -> str | None:
+        """Where statuses go when nobody named a database, said in one line (the worker logs
+        it, every ``celery office`` command prints it): a file in the working directory that no
+        dashboard reads is easy to miss."""
         path = self.default_database_file()
-        if path is not None:
-            logger.warning(
-                "celery-office: office_database_url is not set, so agent statuses are written "
-                "to the SQLite file %s; set OFFICE_DATABASE_URL (or office_database_url in the "
-                "app's config) to the dashboard's database, e.g. "
-                "postgresql+psycopg2://user:password@host/adolf", path,
-            )
+        if path is None:
+            return None
+        return (
+            f"office_database_url is not set, so agent statuses go to the SQLite file {path}; "
+            "set OFFICE_DATABASE_URL (or office_database_url in the app's config) to the "
+            "dashboard's database, e.g. postgresql+psycopg2://user:password@host/adolf"
+        )
+
+    def warn_if_default_database(self) -> None:
+        """Say it at worker start, once, as a warning."""
+        notice = self.default_database_notice()
+        if notice is not None:
+            logger.warning("celery-office: %s", notice)
 
     @classmethod
     def from_sources(
@@ -124,6 +131,33 @@ class OfficeSettings:
     def from_app(cls, app: Any) -> "OfficeSettings":
         """Settings of a Celery app (``app.conf.get`` works before the lazy config loads)."""
         return cls.from_sources(app.conf)
+
+
+def misnamed_settings(app: Any) -> list[str]:
+    """Office settings the app's configuration defines under a name Celery never reads.
+
+    With ``config_from_object('django.conf:settings', namespace='CELERY')`` Celery reads only
+    ``CELERY_``-prefixed names: an ``OFFICE_DATABASE_URL`` in Django's settings is silently
+    ignored (it must be ``CELERY_OFFICE_DATABASE_URL``). One line per such name, naming the fix.
+    """
+    namespace = getattr(app, "namespace", None)
+    source = getattr(app, "_config_source", None)
+    if not namespace or source is None:
+        return []
+    try:
+        if isinstance(source, str):
+            from celery.utils.imports import symbol_by_name
+
+            source = symbol_by_name(source)
+        defined = [name for name in dir(source) if name.startswith("OFFICE_")]
+    except Exception:  # the user's configuration object: it may fail in any way
+        return []
+    known = {f"OFFICE_{field.name.upper()}" for field in fields(OfficeSettings)}
+    return [
+        f"the app's configuration defines {name}, which Celery does not read with "
+        f"namespace={namespace!r}: rename it {namespace}_{name}"
+        for name in sorted(defined) if name in known
+    ]
 
 
 def _check_timezone(name: str) -> None:

@@ -69,6 +69,7 @@ from ..db.schema import sql_script
 from ..db.schema import check as check_table
 from ..db.schema import migrate as migrate_tables
 from ..jsonsafe import cut
+from ..render import counted
 from ..settings import DEFAULT_DATABASE_URL
 from ..registry import DEFAULT_SETTING_HINT, RegistryError, load_registry
 from ..validation import SHOWN_MAX
@@ -297,7 +298,7 @@ def check(ctx: click.Context, agents_file: str | None, strict: bool, **kwargs: A
     path = agents_file or settings.agents_file
     try:
         registry = load_registry(
-            path, setting_hint="--agents-file" if agents_file else DEFAULT_SETTING_HINT
+            path, setting_hint="--agents-file" if agents_file else DEFAULT_SETTING_HINT, app=app
         )
     except RegistryError as exc:
         fail(ctx, str(exc))
@@ -335,10 +336,9 @@ def check(ctx: click.Context, agents_file: str | None, strict: bool, **kwargs: A
     covered = len(own) - len(uncovered)
     agents = len(registry.agents)
     click.echo(
-        f"{registry.path}: {agents} agent{'s' if agents != 1 else ''}, {covered} of "
-        f"{len(own)} task{'s' if len(own) != 1 else ''} covered; {len(errors)} "
-        f"error{'s' if len(errors) != 1 else ''}, {len(warnings)} "
-        f"warning{'s' if len(warnings) != 1 else ''}"
+        f"{registry.path}: {counted(agents, 'agent')}, {covered} of "
+        f"{counted(len(own), 'task')} covered; {counted(len(errors), 'error')}, "
+        f"{counted(len(warnings), 'warning')}"
         + (" (--strict)" if strict else "")
     )
     if errors:

@@ -9,9 +9,9 @@ import click
 
 from ..errors import OfficeError
 from ..render import one_line
-from ..settings import OfficeSettings
+from ..settings import OfficeSettings, misnamed_settings
 
-__all__ = ["OfficeCLIError", "fail", "app_of", "app_name", "settings_of", "colour_off"]
+__all__ = ["OfficeCLIError", "fail", "warn", "app_of", "app_name", "settings_of", "colour_off"]
 
 
 class OfficeCLIError(click.ClickException):
@@ -53,12 +53,27 @@ def app_name(ctx: click.Context) -> str:
 
 
 def settings_of(ctx: click.Context) -> OfficeSettings:
+    """The app's office settings; a setting Celery cannot see (``OFFICE_*`` beside
+    ``namespace='CELERY'``) is named on stderr, once per command."""
+    app = app_of(ctx)
     try:
-        return OfficeSettings.from_app(app_of(ctx))
+        settings = OfficeSettings.from_app(app)
     except OfficeError as exc:
         fail(ctx, f"invalid setting: {exc}")
     except ImportError as exc:  # app.conf loads a configuration module lazily
         fail(ctx, f"cannot load the app's configuration: {type(exc).__name__}: {exc}")
+    root = ctx.find_root()
+    if not root.meta.get("celery_office.warned"):
+        root.meta["celery_office.warned"] = True
+        for line in misnamed_settings(app):
+            warn(ctx, line)
+    return settings
+
+
+def warn(ctx: click.Context, message: str) -> None:
+    """A problem that does not stop the command: one line on stderr."""
+    click.echo(f"celery office {ctx.info_name or 'office'}: warning: {one_line(message)}",
+               err=True)
 
 
 def colour_off(ctx: click.Context, flag: bool) -> bool:

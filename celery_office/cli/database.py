@@ -18,7 +18,7 @@ from ..db.engine import create_office_engine, require_sync_driver, safe_url
 from ..errors import OfficeError, invalid_url
 from ..render import one_line
 from ..settings import OfficeSettings
-from .context import app_name, fail
+from .context import app_name, fail, warn
 
 __all__ = ["Database", "DATABASE_HINT", "db_error_reason", "password_of"]
 
@@ -79,6 +79,9 @@ class Database:
         except (ArgumentError, ValueError) as exc:  # e.g. a port that is not a number
             fail(ctx, str(invalid_url(exc, check=self.hint)))
         self.is_sqlite = self.parsed.get_backend_name() == "sqlite"
+        notice = None if option_url else settings.default_database_notice()
+        if notice is not None:  # never quietly: a file in the working directory is easy to miss
+            warn(ctx, notice)
 
     def fail(self, message: str) -> NoReturn:
         fail(self.ctx, message)

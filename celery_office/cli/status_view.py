@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from ..render import counted
 from ..db.daily import DayNumbers
 from ..db.models import AgentStatus
 from ..db.read import AgentRow
@@ -158,7 +159,6 @@ def status_table(
 def status_footer(rows: Sequence[AgentRow], *, color: bool = False) -> list[str]:
     """Counts per effective status and the salary equivalent of the agents not offline."""
     counts = status_counts(rows)
-    noun = "agent" if len(rows) == 1 else "agents"
     parts = []
     for name, count in counts.items():
         label = f"{count} {name}"
@@ -166,7 +166,7 @@ def status_footer(rows: Sequence[AgentRow], *, color: bool = False) -> list[str]
             label = click.style(label, **STATUS_STYLE.get(name, {}))
         parts.append(label)
     return [
-        f"{len(rows)} {noun}: " + ", ".join(parts),
+        f"{counted(len(rows), 'agent')}: " + ", ".join(parts),
         f"Salary equivalent: {format_amount(salary_total(rows))} ₽/month (agents not offline)",
     ]
 

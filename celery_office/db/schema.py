@@ -34,12 +34,6 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any, Literal
 
-from alembic import command
-from alembic.autogenerate.api import AutogenContext
-from alembic.config import Config
-from alembic.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util import CommandError
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -48,6 +42,31 @@ from sqlalchemy.pool import NullPool
 from ..errors import OfficeError
 from .models import AwareDateTime
 from .engine import safe_url
+
+
+@contextmanager
+def _quiet_alembic() -> Iterator[None]:
+    """Alembic's INFO lines (one per autogenerate plugin at import, "Context impl
+    PostgresqlImpl.", "Will assume transactional DDL.", one per revision) would fill a worker's
+    start-up log, which shows INFO. A level the host set on purpose is left alone."""
+    alembic_log = logging.getLogger("alembic")
+    if alembic_log.level != logging.NOTSET:
+        yield
+        return
+    alembic_log.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        alembic_log.setLevel(logging.NOTSET)
+
+
+with _quiet_alembic():  # importing Alembic logs a line per autogenerate plugin, at INFO
+    from alembic import command
+    from alembic.autogenerate.api import AutogenContext
+    from alembic.config import Config
+    from alembic.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
 
 __all__ = [
     "ADVISORY_LOCK_KEY",
@@ -195,7 +214,7 @@ def _run(
     *,
     check: bool = False,
 ) -> None:
-    with _ALEMBIC_IN_USE, _connection(url, doing) as connection:
+    with _ALEMBIC_IN_USE, _quiet_alembic(), _connection(url, doing) as connection:
         with _locked_transaction(connection):
             if check:
                 from .contract import check as check_contract

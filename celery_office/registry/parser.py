@@ -7,7 +7,7 @@ field, and says what to change (with a did-you-mean for a misspelt key).
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, NoReturn
 
@@ -17,6 +17,7 @@ from yaml.reader import ReaderError
 from .. import validation
 from ..errors import FieldError
 from ..validation import describe
+from .locate import candidates
 from .model import AgentSpec, Registry, RegistryError, is_glob, pattern_line, quoted
 from .keys import (
     AGENT_KEYS, BUILTIN_DEFAULTS, DEFAULT_KEYS, DEFAULT_SETTING_HINT, FIELD_CHECKS, REQUIRED_KEYS,
@@ -314,22 +315,26 @@ def parse_registry(text: str, path: str = "agents.yaml") -> Registry:
 
 
 def load_registry(
-    path: str | os.PathLike[str], *, setting_hint: str = DEFAULT_SETTING_HINT
+    path: str | os.PathLike[str], *, setting_hint: str = DEFAULT_SETTING_HINT, app: Any = None
 ) -> Registry:
-    """Read and parse agents.yaml (UTF-8). ``setting_hint`` names the setting that moves it."""
-    shown = os.fsdecode(path)
-    return parse_registry(_read_text(shown, setting_hint), shown)
+    """Read and parse agents.yaml (UTF-8). ``setting_hint`` names the setting that moves it; a
+    relative path not found in the working directory is looked for beside ``app``'s module."""
+    tried = candidates(os.fsdecode(path), app)
+    shown = next((p for p in tried if os.path.exists(p)), tried[0])
+    return parse_registry(_read_text(shown, setting_hint, tried=tried), shown)
 
 
-def _read_text(shown: str, setting_hint: str) -> str:
-    """The file's text, or a RegistryError saying which file was tried and how to change it."""
+def _read_text(shown: str, setting_hint: str, *, tried: Sequence[str] = ()) -> str:
+    """The file's text, or a RegistryError saying which files were tried and how to change it."""
     absolute = os.path.abspath(shown)
     fix = f"set {setting_hint} to the registry file's path"
     try:
         with open(shown, "rb") as handle:
             data = handle.read()
     except FileNotFoundError:
-        problem = f"file not found (absolute path: {absolute}); create it, or {fix}"
+        places = " or ".join(os.path.abspath(p) for p in tried) if len(tried) > 1 else None
+        where = f"looked for {places}" if places else f"absolute path: {absolute}"
+        problem = f"file not found ({where}); create it, or {fix}"
         raise RegistryError(shown, problem) from None
     except IsADirectoryError:
         problem = f"is a directory, not a file (absolute path: {absolute}); {fix}"

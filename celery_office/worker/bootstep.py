@@ -21,8 +21,9 @@ from celery import bootsteps
 from ..db.engine import safe_url
 from ..errors import OfficeError
 from ..logs import logger
+from ..render import counted
 from ..registry import RegistryError, load_registry
-from ..settings import OfficeSettings
+from ..settings import OfficeSettings, misnamed_settings
 from . import runtime as _runtime
 from .flusher import Flusher
 from .watch import watch_for
@@ -44,7 +45,7 @@ class OfficeStep(bootsteps.StartStopStep):
             if not settings.enabled:
                 logger.info("celery-office: disabled (office_enabled is false)")
                 return
-            registry = load_registry(settings.agents_file)
+            registry = load_registry(settings.agents_file, app=worker.app)
             routes = registry.resolve(worker.app.tasks.keys())
         except (RegistryError, OfficeError, ValueError) as exc:
             # One clear line and a non-zero exit, not a traceback through Celery's internals.
@@ -52,6 +53,8 @@ class OfficeStep(bootsteps.StartStopStep):
             if getattr(worker, "logfile", None):
                 logger.critical("celery-office: %s", exc)
             raise SystemExit(f"celery-office: {exc}") from None
+        for line in misnamed_settings(worker.app):  # e.g. OFFICE_* beside namespace='CELERY'
+            logger.warning("celery-office: %s", line)
         settings.warn_if_default_database()  # one warning naming the SQLite file, if no URL set
         agents = {route.agent.agent_id: route.agent for route in routes.values()}
         if not agents:
@@ -74,8 +77,8 @@ class OfficeStep(bootsteps.StartStopStep):
             raise SystemExit(f"celery-office: {message}") from None
         _runtime.activate(_runtime.Runtime(routes, self.flusher, watched=watch.watched_agents))
         logger.info(
-            "celery-office: %d tasks of %d agents reported to the office",
-            len(routes), len(agents),
+            "celery-office: %s of %s reported to the office",
+            counted(len(routes), "task"), counted(len(agents), "agent"),
         )
 
     def start(self, worker: Any) -> None:

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..logs import logger
+from ..render import counted
 from ..settings import OfficeSettings
 from .watch import Watch
 from ..changes import AgentInfo
@@ -62,8 +63,8 @@ class WorkerDuties:
             since=self.started_at,
         )
         logger.info(
-            "celery-office: %d agents registered in %s",
-            len(self.agents), safe_url(self.settings.database_url),
+            "celery-office: %s registered in %s",
+            counted(len(self.agents), "agent"), safe_url(self.settings.database_url),
         )
 
     def beat(self, conn: Any) -> None:
@@ -132,7 +133,7 @@ class WorkerDuties:
             agent_ids=list(self.agents),
             offline_after=self.settings.offline_after,
         )
-        logger.info("celery-office: %d agents offline", len(offline))
+        logger.info("celery-office: %s offline", counted(len(offline), "agent"))
 
 
 def _running_requests() -> list[Any] | None:

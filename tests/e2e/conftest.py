@@ -34,10 +34,14 @@ class Worker:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, wait_ready: bool = True, timeout: float = 30.0) -> "Worker":
+        return self.start_in(HERE, wait_ready=wait_ready, timeout=timeout)
+
+    def start_in(self, cwd: Path, *, wait_ready: bool = True, timeout: float = 30.0) -> "Worker":
+        """Start the worker with ``cwd`` as its working directory."""
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "celery", *self.args],
-            cwd=HERE,
+            cwd=cwd,
             env=self.env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
