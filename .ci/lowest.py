@@ -12,17 +12,17 @@ from __future__ import annotations
 
 import re
 import sys
-import tomllib
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from packaging.version import Version  # pytest's dependency: there wherever the tests run
 
 PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
 FLOOR = re.compile(r"^([A-Za-z0-9_.-]+)(?:\[[^\]]*\])?\s*>=\s*([0-9][0-9.]*)\s*$")
 
 
 def floors() -> dict[str, str]:
+    import tomllib  # Python 3.11+: the pins are written by the host's Python
+
     dependencies = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))["project"]["dependencies"]
     found = {}
     for requirement in dependencies:
@@ -33,12 +33,25 @@ def floors() -> dict[str, str]:
     return found
 
 
+def pinned(path: str) -> dict[str, str]:
+    """The pins of a file this script wrote."""
+    pins = {}
+    for line in open(path, encoding="utf-8"):
+        name, _, floor = line.strip().partition("==")
+        if floor:
+            pins[name] = floor
+    return pins
+
+
 def main(argv: list[str]) -> int:
     if argv[:1] != ["--check"]:
         print("\n".join(f"{name}=={floor}" for name, floor in floors().items()))
         return 0
+    from packaging.version import Version  # pytest's dependency: there wherever tests run
+
+    pins = pinned(argv[1])
     wrong = []
-    for name, floor in floors().items():
+    for name, floor in pins.items():
         try:
             installed = version(name)
         except PackageNotFoundError:
@@ -48,7 +61,7 @@ def main(argv: list[str]) -> int:
     for line in wrong:
         print(f"lowest versions: {line}", file=sys.stderr)
     if not wrong:
-        print("lowest versions installed: " + ", ".join(f"{n} {v}" for n, v in floors().items()))
+        print("lowest versions installed: " + ", ".join(f"{n} {v}" for n, v in pins.items()))
     return 1 if wrong else 0
 
 
