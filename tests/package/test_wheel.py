@@ -7,12 +7,16 @@ user (``install(app)`` fails on import): these tests read the built files themse
 from __future__ import annotations
 
 import tarfile
-import tomllib
 import zipfile
 from email.parser import Parser
 from pathlib import Path
 
 import pytest
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
 
 from .conftest import ROOT, Dist
 
