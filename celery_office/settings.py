@@ -7,6 +7,7 @@ message naming the setting rather than surfacing later in a background thread.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, fields
 from typing import Any, Mapping
@@ -17,6 +18,7 @@ from .logs import logger
 __all__ = ["OfficeSettings", "DEFAULT_DATABASE_URL", "misnamed_settings"]
 
 DEFAULT_DATABASE_URL = "sqlite:///office.db"
+MAX_SECONDS = 366 * 86400.0  # no interval, timeout or retention (in days) is longer
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -59,6 +61,13 @@ class OfficeSettings:
     enabled: bool = True
 
     def __post_init__(self) -> None:
+        for name in ("heartbeat_interval", "offline_after", "flush_interval", "shutdown_timeout",
+                     "connect_timeout", "statement_timeout", "schedule_grace", "day_retention"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or value > MAX_SECONDS:
+                raise OfficeConfigError(
+                    f"office_{name} must be a finite number, at most {MAX_SECONDS:g}, got {value!r}"
+                )
         for name in ("heartbeat_interval", "offline_after", "flush_interval", "shutdown_timeout",
                      "connect_timeout", "statement_timeout", "schedule_grace"):
             if getattr(self, name) <= 0:

@@ -61,3 +61,35 @@ def test_a_bad_timing_value_names_file_line_agent_and_field(extra: str, message:
     text = str(info.value)
     assert text.startswith("agents.yaml:8: agent 'cfo_report': "), text
     assert message in text, text
+
+
+@pytest.mark.parametrize(
+    "extra, field",
+    [
+        ("    grace: .inf", "grace"),
+        ("    grace: 99999999999d", "grace"),
+        ("    schedule: 1000000000d", "schedule"),
+        ("    schedule: every 99999999999999999999d", "schedule"),
+        ("    schedule: {every: .inf}", "schedule"),
+        ("    max_runtime: .inf", "max_runtime"),
+        ("    max_runtime: 1.0e+309", "max_runtime"),
+        ('    max_runtime: {"app.cfo.report": .nan}', "max_runtime"),
+        ("    grace: 367d", "grace"),
+    ],
+)
+def test_an_infinite_or_huge_duration_is_one_line_naming_the_bound(extra: str, field: str) -> None:
+    """Once accepted ("0 errors"), then an OverflowError at every heartbeat, or a 71-line
+    traceback from ``office check``: every duration is finite and at most 366 days."""
+    with pytest.raises(RegistryError) as info:
+        _agent(extra)
+    text = str(info.value)
+    assert text.startswith(f"agents.yaml:8: agent 'cfo_report': field '{field}': "), text
+    assert "\n" not in text
+    assert "at most 366 days" in text or "a finite duration" in text, text
+    assert "infs" not in text
+
+
+def test_the_longest_duration_allowed_is_366_days() -> None:
+    agent = _agent("    grace: 366d\n    max_runtime: 366d\n    schedule: every 366d\n")
+    assert agent.grace == 366 * 86400
+    assert agent.schedules[0].schedule.run_every == timedelta(days=366)

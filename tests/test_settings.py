@@ -1,9 +1,13 @@
-"""Settings resolution: the one warning a worker gives when nobody named a database."""
+"""Settings resolution: the one warning a worker gives when nobody named a database, and the
+bounds every duration must keep."""
 
 from __future__ import annotations
 
 import logging
 
+import pytest
+
+from celery_office.errors import OfficeConfigError
 from celery_office.settings import OfficeSettings
 
 
@@ -27,3 +31,12 @@ def test_a_database_url_set_anywhere_gives_no_warning(caplog) -> None:
     ):
         OfficeSettings.from_sources(conf, environ=environ).warn_if_default_database()
     assert _warnings(caplog) == []
+
+
+@pytest.mark.parametrize("name", ["office_heartbeat_interval", "office_schedule_grace",
+                                  "office_offline_after", "office_day_retention"])
+@pytest.mark.parametrize("raw", ["inf", "nan", "1e309", "99999999999"])
+def test_every_duration_setting_is_finite_and_bounded(name: str, raw: str) -> None:
+    with pytest.raises(OfficeConfigError) as info:
+        OfficeSettings.from_sources({name: raw}, environ={})
+    assert name in str(info.value) and "finite" in str(info.value)

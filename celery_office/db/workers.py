@@ -11,7 +11,7 @@ from sqlalchemy import Connection, String, bindparam, delete, select, type_coerc
 from ..changes import AgentInfo
 from .agent_rows import ensure_agents, read_locked, recompute, write_status
 from .models import AgentStatus, db_now
-from .statements import OUTCOME, RUN, STATUS, WORKER, agent_values, insert_into, seconds_ago, statements_for
+from .statements import RUN, STATUS, WORKER, agent_values, insert_into, seconds_ago, statements_for
 
 __all__ = ["register_worker", "heartbeat", "retire_worker", "node_runs"]
 
@@ -37,9 +37,11 @@ def register_worker(
 ) -> None:
     """A worker starts: (re)register its agents and itself, forget its former self's runs.
 
-    Agent metadata comes from the registry. An agent that was offline becomes idle; one in error
-    stays in error until its next successful run. ``since`` is when this worker started: its
-    own runs, which pool processes may write before this registration, are kept.
+    Agent metadata comes from the registry. Every agent's row is recomputed from its runs in
+    progress, its last outcome and its alerts: an offline agent comes back idle, or in error
+    when its last run failed (a restart is not a success: the error stays until the agent's
+    next successful run). ``since`` is when this worker started: its own runs, which pool
+    processes may write before this registration, are kept.
     """
     agents = sorted(agents, key=lambda a: a.agent_id)
     agent_ids = [a.agent_id for a in agents]
@@ -59,25 +61,6 @@ def register_worker(
                 updated_at=db_now(),
             ),
             [{**agent_values(a), "a": a.agent_id} for a in agents],
-        )
-    was_offline = [
-        row.agent_id
-        for row in conn.execute(
-            select(STATUS.c.agent_id)
-            .where(STATUS.c.agent_id.in_(agent_ids))
-            .where(STATUS.c.status == AgentStatus.offline)
-        )
-    ]
-    if was_offline:
-        conn.execute(
-            update(OUTCOME)
-            .where(OUTCOME.c.agent_id.in_(was_offline))
-            .values(status=AgentStatus.ok, task=None)
-        )
-        conn.execute(
-            update(STATUS)
-            .where(STATUS.c.agent_id.in_(was_offline))
-            .values(status=AgentStatus.ok, task=None)
         )
     former = delete(RUN).where(RUN.c.node_name == node_name)
     if since is not None:

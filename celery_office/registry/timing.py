@@ -13,6 +13,7 @@ is a cron expression of five fields (``"0 3 * * *"``, in the app's timezone), a 
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,10 +27,16 @@ __all__ = ["TimingError", "ScheduleSpec", "parse_duration", "parse_schedules", "
 _DURATION = re.compile(r"^\s*(?:every\s+)?(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$", re.IGNORECASE)
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 ANY_TASK = "*"
+MAX_DURATION_DAYS = 366  # a longer grace, limit or interval is a typo, and past Celery's
+MAX_DURATION = MAX_DURATION_DAYS * 86400.0  # and Python's date arithmetic it overflows
 
 
 class TimingError(ValueError):
     """A timing value that cannot be read; the message says what to write."""
+
+
+class DurationOutOfRange(TimingError):
+    """A duration that reads as one but is infinite, not a number, or longer than allowed."""
 
 
 @dataclass(frozen=True)
@@ -54,8 +61,17 @@ def parse_duration(value: Any) -> float:
                 f"expected a duration such as 90, '90s', '30m' or '2h', got {value!r}"
             )
         seconds = float(match.group(1)) * _UNIT[(match.group(2) or "").lower() or None]
+    if math.isnan(seconds) or math.isinf(seconds):
+        raise DurationOutOfRange(
+            f"expected a finite duration such as 90, '90s', '30m' or '2h', got {value!r}"
+        )
     if not seconds > 0:
         raise TimingError(f"a duration must be positive, got {value!r}")
+    if seconds > MAX_DURATION:
+        raise DurationOutOfRange(
+            f"a duration must be at most {MAX_DURATION_DAYS} days ('{MAX_DURATION_DAYS}d'), "
+            f"got {value!r}"
+        )
     return seconds
 
 
@@ -70,6 +86,8 @@ def _one_schedule(value: Any, task: str) -> ScheduleSpec:
         return ScheduleSpec(task, value, cron)
     try:
         every = parse_duration(value)
+    except DurationOutOfRange:
+        raise  # a duration after all: its own words say what is wrong with it
     except TimingError:
         raise TimingError(
             f"expected a cron expression of five fields such as '0 3 * * *', or an interval "

@@ -7,14 +7,15 @@ state it needs here, between two heartbeats.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..logs import logger
-from ..render import counted
+from ..logs import log_once, logger
+from ..render import counted, describe
 from ..settings import OfficeSettings
 from .watch import Watch
 from ..changes import AgentInfo
@@ -84,12 +85,28 @@ class WorkerDuties:
         )
         self._forget_old_days(conn)
         if self.watch:
-            self.watch.judge(conn, node_name=self.node_name, running=requests or ())
+            self._judge(conn, requests or ())
         if lost:
             logger.warning(
                 "celery-office: %d runs of this worker ended without their end being written "
                 "(a requeued task, or a process lost after its result was stored); "
                 "they no longer count as in progress", len(lost),
+            )
+
+    def _judge(self, conn: Any, running: Sequence[Any]) -> None:
+        """Missed schedules and overlong runs, in a savepoint of the heartbeat's transaction:
+        whatever goes wrong in judging (a schedule whose arithmetic overflows, a refused alert)
+        is undone and said once a minute, and never costs the heartbeat, so the agents never
+        read offline because of it."""
+        assert self.watch is not None
+        try:
+            with conn.begin_nested():
+                self.watch.judge(conn, node_name=self.node_name, running=running)
+        except Exception as exc:
+            log_once(
+                "judge",
+                "celery-office: judging missed schedules and overlong runs failed (%s); the "
+                "heartbeat went on without it", describe(exc), exc_info=True, level=logging.ERROR,
             )
 
     def _forget_old_days(self, conn: Any) -> None:

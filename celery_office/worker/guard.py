@@ -14,13 +14,13 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from ..db.engine import create_office_engine, safe_url
 from ..db.failures import hint, is_rejection
 from ..errors import OfficeError
-from ..logs import logger
-from ..render import first_line, safe_str, type_name
+from ..logs import log_once, logger
+from ..render import describe, first_line, safe_str, type_name
 from ..settings import OfficeSettings
 from .watchdog import SocketWatch
 
@@ -111,6 +111,16 @@ class GuardedDatabase:
 
     def _failed(self, what: str, exc: Exception) -> None:
         self.last_error = exc
+        if not _from_the_database(exc):
+            # a bug (ours, or in what the user configured), not an outage: no back-off, no
+            # "again" line later, and never the words "when the database is back"
+            log_once(
+                f"bug:{what}",
+                "celery-office: a %s met an unexpected error (%s); it is tried again at the "
+                "next write, and this is not the database failing: please report it",
+                what, describe(exc), exc_info=True, level=logging.ERROR,
+            )
+            return
         self.failures += 1
         if self.failing:
             return
@@ -139,3 +149,9 @@ class GuardedDatabase:
         """While the database is down, retry with a doubling delay up to RETRY_MAX seconds."""
         interval = self.settings.flush_interval
         return min(interval * 2 ** min(self.failures, 16), max(RETRY_MAX, interval))
+
+
+def _from_the_database(exc: BaseException) -> bool:
+    """A failure of the database or of the way to it (an outage, a refusal, a setting that
+    names the wrong server), as opposed to a bug in the code around it."""
+    return isinstance(exc, (SQLAlchemyError, OSError, OfficeError)) or is_rejection(exc)

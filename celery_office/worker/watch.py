@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import fnmatch
+import math
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -212,5 +213,8 @@ def _limit_of(app: Any, task_name: str, agent: Any) -> float | None:
         getattr(task, "soft_time_limit", None) or app.conf.get("task_soft_time_limit"),
         getattr(task, "time_limit", None) or app.conf.get("task_time_limit"),
     ]
-    numbers = [float(v) for v in found if isinstance(v, (int, float)) and v > 0]
+    numbers = [
+        float(v) for v in found
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < math.inf
+    ]
     return min(numbers) if numbers else None

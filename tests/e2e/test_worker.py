@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import subprocess
+import sys
 import time
 from decimal import Decimal
 
@@ -12,6 +14,8 @@ import pytest
 from sqlalchemy import text
 
 from celery_office import AgentStatus
+
+from .conftest import HERE
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
@@ -221,14 +225,15 @@ def test_other_warm_shutdowns_mark_agents_offline(office_pg, how):
     assert office_pg.sql("select stopped_at from office_worker")[0].stopped_at is not None
 
 
-def test_restart_after_a_warm_shutdown_brings_every_agent_back_idle(office_pg):
-    """Once named ``..._keeps_errors`` while asserting the opposite. What the README says: a
-    warm shutdown leaves the agents offline (an error included: offline replaces it), and a
-    worker's start turns offline into idle. So an error does not survive a warm restart; one
-    found at start (the worker died without a shutdown) does: see the next test."""
+def test_a_warm_restart_keeps_an_agents_error_until_its_next_success(office_pg):
+    """Restarting a worker is not a success. Once, the start turned an offline agent into ok
+    and forgot its outcome, so an agent in error read ok after a deploy and
+    ``status --fail-on error`` passed; the README says an error stays until the agent's next
+    successful run (a test named ``..._keeps_errors`` asserted the opposite)."""
     worker = office_pg.worker()
     office_pg.send("fail_scan")
     office_pg.wait_for(_is("watcher_price_monitor", AgentStatus.error), what="error")
+    error = office_pg.row("watcher_price_monitor")
     assert worker.stop() == 0
     rows = office_pg.rows()
     assert {a: (r.status, r.task) for a, r in rows.items()} == {
@@ -236,9 +241,21 @@ def test_restart_after_a_warm_shutdown_brings_every_agent_back_idle(office_pg):
     }
     office_pg.worker()
     rows = office_pg.wait_for(
-        lambda r: all(r[a].status is AgentStatus.ok for a in ALL_AGENTS), what="back"
+        lambda r: all(r[a].status is not AgentStatus.offline for a in ALL_AGENTS), what="back"
     )
-    assert all(r.task is None for r in rows.values())
+    assert (rows["watcher_price_monitor"].status, rows["watcher_price_monitor"].task) == (
+        AgentStatus.error, error.task
+    )
+    assert {a: (rows[a].status, rows[a].task) for a in ALL_AGENTS - {"watcher_price_monitor"}} \
+        == {a: (AgentStatus.ok, None) for a in ALL_AGENTS - {"watcher_price_monitor"}}
+    check = subprocess.run(
+        [sys.executable, "-m", "celery", "-A", "office_app", "office", "status",
+         "--fail-on", "error"], cwd=HERE, env=office_pg.env, capture_output=True, text=True,
+        timeout=60,
+    )
+    assert check.returncode == 1 and "watcher_price_monitor" in check.stderr, check
+    office_pg.send("scan_prices").get(timeout=20)
+    office_pg.wait_for(_is("watcher_price_monitor", AgentStatus.ok, None), what="ok after a run")
 
 
 def test_restart_keeps_an_error_found_at_start(office_pg):

@@ -4,6 +4,7 @@ lost-run repair, retirement."""
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 from sqlalchemy import text
 
@@ -66,3 +67,53 @@ def test_a_run_this_worker_no_longer_runs_is_ended_after_the_grace(
         assert conn.execute(text("select count(*) from office_agent_run")).scalar_one() == 0
     assert "ended without their end being written" in caplog.text
     engine.dispose()
+
+
+def test_a_bug_in_judging_schedules_never_stops_the_heartbeat(db_url: str, caplog) -> None:
+    """An expected run whose arithmetic overflows (a beat entry of a billion days) made every
+    heartbeat fail, logged as the database being down: the agents read offline while the
+    worker ran. The judgement fails alone, said as what it is; the beat goes through."""
+    from celery.schedules import schedule
+
+    from celery_office.worker.guard import GuardedDatabase
+    from celery_office.worker.watch import Expected, Watch
+
+    settings = OfficeSettings(database_url=db_url, flush_interval=0.1, statement_timeout=1.0)
+    huge = Expected(AGENT, "app.scan", "Сканирование", schedule(timedelta(days=999_999_990)), 60.0)
+    watch = Watch(expected=[huge], limits={}, timezone="UTC")
+    duties = WorkerDuties(settings, AGENTS, node_name=NODE, started_at=time.time(), watch=watch)
+    db = GuardedDatabase(settings)
+    assert db.run("registration", duties.register)
+    engine = create_office_engine(db_url)
+    before = _rows(engine)[AGENT].last_activity
+    time.sleep(0.05)
+    assert db.run("heartbeat", duties.beat)
+    assert db.run("heartbeat", duties.beat)
+    assert _rows(engine)[AGENT].last_activity > before
+    assert not db.failing
+    assert "heartbeat failed on" not in caplog.text
+    assert "database is back" not in caplog.text
+    judged = [r.getMessage() for r in caplog.records if "missed schedules" in r.getMessage()]
+    assert len(judged) == 1, judged  # said once, as a bug in judging, not a database failure
+    assert "OverflowError" in judged[0]
+    engine.dispose()
+    db.engine.dispose()
+
+
+def test_an_unexpected_error_of_a_write_is_not_called_a_database_failure(
+    db_url: str, caplog
+) -> None:
+    from celery_office.worker.guard import GuardedDatabase
+
+    db = GuardedDatabase(OfficeSettings(database_url=db_url))
+
+    def buggy(conn) -> None:
+        raise KeyError("a bug in celery-office")
+
+    assert not db.run("status write", buggy)
+    assert not db.run("status write", buggy)
+    assert not db.failing  # no outage back-off, no "again" line when the next write works
+    assert "database is back" not in caplog.text
+    lines = [r.getMessage() for r in caplog.records if "KeyError" in r.getMessage()]
+    assert len(lines) == 1 and "not the database" in lines[0], lines
+    db.engine.dispose()
