@@ -24,6 +24,7 @@ offline mode (for maintainers; a test fails when the shipped files drift).
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import io
 import logging
@@ -72,6 +73,9 @@ __all__ = [
     "ADVISORY_LOCK_KEY",
     "VERSION_TABLE",
     "MigrationError",
+    "NewerSchemaError",
+    "check_revision",
+    "known_revisions",
     "check",
     "current_revision",
     "downgrade",
@@ -108,6 +112,15 @@ class MigrationError(OfficeError, RuntimeError):
     """Migrating celery-office's tables failed; the message names the (password-hidden) URL."""
 
 
+class NewerSchemaError(MigrationError):
+    """The database was migrated by a newer celery-office: this version writes nothing there.
+
+    Why nothing: it cannot know what the newer revisions changed in its own tables, and a
+    worker that went on heartbeating while its writes failed would show its agents alive while
+    nothing of theirs is recorded. Silent, they read offline, unless a newer worker serves them.
+    """
+
+
 def _script_location() -> Path:
     """The Alembic script directory: from the installed package, else the source checkout.
 
@@ -132,6 +145,27 @@ def _config(**attributes: Any) -> Config:
     # ConfigParser interpolates '%': double it so that any path survives.
     config.set_main_option("script_location", str(_script_location()).replace("%", "%%"))
     return config
+
+
+@functools.lru_cache(maxsize=1)
+def known_revisions() -> frozenset[str]:
+    """Every revision that ships with this version of celery-office."""
+    script = ScriptDirectory.from_config(_config())
+    return frozenset(revision.revision for revision in script.walk_revisions())
+
+
+def check_revision(connection: Connection, *, database: str) -> None:
+    """Raise :class:`NewerSchemaError` when the database is at a revision this version does
+    not ship (a newer celery-office migrated it); one read of ``office_alembic_version``."""
+    context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
+    current = context.get_current_revision()
+    if current is None or current in known_revisions():
+        return
+    raise NewerSchemaError(
+        f"the celery-office tables in {database} are at revision {current!r}, made by a newer "
+        f"celery-office; this one knows revisions up to {head_revision()!r} and writes nothing "
+        "there (its agents read offline once silent): upgrade celery-office on this worker"
+    )
 
 
 def head_revision() -> str:
@@ -219,6 +253,7 @@ def _run(
             if check:
                 from .contract import check as check_contract
 
+                check_revision(connection, database=safe_url(url))
                 check_contract(connection, database=safe_url(url))
             step(_config(attributes={"connection": connection}), revision)
 
@@ -229,6 +264,7 @@ def check(url: str | Engine) -> None:
     from .contract import check as check_contract
 
     with _connection(url, "Checking the celery-office tables") as connection:
+        check_revision(connection, database=safe_url(url))
         check_contract(connection, database=safe_url(url))
 
 

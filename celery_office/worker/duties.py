@@ -20,6 +20,7 @@ from ..settings import OfficeSettings
 from .watch import Watch
 from ..changes import AgentInfo
 from ..db.engine import safe_url
+from ..db.schema import check_revision, migrate
 from ..db.statements import run_key
 from ..db.workers import heartbeat, node_runs, register_worker, retire_worker
 from ..db.daily import forget_days_before
@@ -50,11 +51,10 @@ class WorkerDuties:
         self._days_forgotten_at: float | None = None  # monotonic time of the last cleanup
 
     def migrate(self, engine: Any) -> None:
-        from ..db.schema import migrate
-
         migrate(engine)
 
     def register(self, conn: Any) -> None:
+        check_revision(conn, database=safe_url(self.settings.database_url))
         register_worker(
             conn,
             node_name=self.node_name,
@@ -69,6 +69,7 @@ class WorkerDuties:
         )
 
     def beat(self, conn: Any) -> None:
+        check_revision(conn, database=safe_url(self.settings.database_url))  # cheap: one read
         lost: dict[str, str] = {}
         requests = _running_requests()  # before reading the table: a run started since is in it
         if requests is not None:

@@ -26,6 +26,7 @@ from ..changes import AgentInfo, Batch
 from ..db.batches import apply_batch
 from ..db.engine import safe_url
 from ..db.failures import is_rejection
+from ..db.schema import NewerSchemaError
 from ..logs import log_once, logger
 from ..render import describe
 from ..settings import OfficeSettings
@@ -232,14 +233,25 @@ class Flusher:
                 if self._stopping.is_set():
                     break
                 self._survive(self._cycle)
-                if self.has_worker_duties and time.monotonic() >= next_beat:
-                    if self.db.run("heartbeat", self.duties.beat):
+                # no heartbeat before the worker is registered: a worker whose writes cannot
+                # go (a schema it does not know) must never show its agents alive
+                if self._registered and time.monotonic() >= next_beat:
+                    if self._beat():
                         next_beat = time.monotonic() + self.settings.heartbeat_interval
                     else:
                         next_beat = time.monotonic() + interval
             self._survive(self._last_cycle)
         finally:
             self._done.set()
+
+    def _beat(self) -> bool:
+        """The heartbeat; a database a newer celery-office migrated since (it is checked at
+        each beat) sends the worker back to the migration, which then writes nothing."""
+        if self.db.run("heartbeat", self.duties.beat):
+            return True
+        if isinstance(self.db.last_error, NewerSchemaError):
+            self._registered = self._migrated = False
+        return False
 
     def _survive(self, step: Callable[[], Any]) -> None:
         try:
@@ -262,8 +274,8 @@ class Flusher:
             self.handover.stop_receiving()
             self.handover.drain(self.buffer.absorb)  # what the exited pool processes handed over
         self._cycle()
-        if self._retire_requested:
-            self.db.run("shutdown", self.duties.retire)
+        if self._retire_requested and self._registered:  # a worker that wrote nothing retires
+            self.db.run("shutdown", self.duties.retire)  # nothing either
 
     def _cycle(self) -> None:
         if self.forwards:

@@ -148,7 +148,10 @@ class GuardedDatabase:
     def retry_delay(self) -> float:
         """While the database is down, retry with a doubling delay up to RETRY_MAX seconds."""
         interval = self.settings.flush_interval
-        return min(interval * 2 ** min(self.failures, 16), max(RETRY_MAX, interval))
+        delay = min(interval * 2 ** min(self.failures, 16), max(RETRY_MAX, interval))
+        if isinstance(self.last_error, OfficeError):  # waiting alone will not cure it: look
+            return max(delay, self.settings.heartbeat_interval)  # again once a heartbeat
+        return delay
 
 
 def _from_the_database(exc: BaseException) -> bool:

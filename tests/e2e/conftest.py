@@ -171,6 +171,10 @@ class Office:
         with self.engine.connect() as conn:
             return list(conn.execute(text(query), params))
 
+    def sql_write(self, statement: str, **params: Any) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(text(statement), params)
+
     def wait_for(
         self, check: Callable[[dict[str, Any]], bool], timeout: float = 20.0, what: str = ""
     ) -> dict[str, Any]:
