@@ -8,8 +8,8 @@ from typing import Any
 
 from sqlalchemy import Connection, String, bindparam, delete, select, type_coerce, update
 
-from ..changes import AgentInfo
-from .agent_rows import ensure_agents, read_locked, recompute, write_status
+from ..changes import AgentInfo, RunChange
+from .agent_rows import AgentState, ensure_agents, read_locked, recompute, write_status
 from .models import AgentStatus, db_now
 from .statements import RUN, STATUS, WORKER, agent_values, insert_into, seconds_ago, statements_for
 
@@ -98,7 +98,8 @@ def heartbeat(
     hostname: str | None = None,
     pid: int | None = None,
     end_runs: Mapping[str, str] | None = None,
-) -> None:
+    running: Mapping[str, RunChange] | None = None,
+) -> int:
     """Refresh ``last_activity`` of a worker's agents (one statement), and clear dead workers.
 
     A worker silent for ``offline_after`` is dead: its runs in progress stop counting, and the
@@ -110,10 +111,16 @@ def heartbeat(
     took this one for dead, during an outage) are recomputed from their runs in progress and
     last outcomes.
 
+    ``running`` (run key -> run) are the runs the worker's main process knows in progress.
+    When this worker finds itself taken for dead (its row silent past ``offline_after``,
+    stopped, or gone: its main process was paused, say, and another worker ended its runs),
+    those missing from the table are written back; returns how many.
+
     Every agent row involved is locked in one sorted statement, as every writer does, so a
     heartbeat never deadlocks with a batch, a registration or a retirement.
     """
     end_runs = end_runs or {}
+    running = running or {}
     agent_ids = sorted(a.agent_id for a in agents)
     served = set(agent_ids)
     present = conn.execute(
@@ -131,6 +138,7 @@ def heartbeat(
     )}
     involved = served | set(orphans.values()) | set(end_runs.values())
     states = read_locked(conn, sorted(involved))
+    taken_for_dead = _taken_for_dead(conn, node_name, offline_after)
     conn.execute(
         update(STATUS)
         .where(STATUS.c.agent_id.in_(agent_ids))
@@ -158,6 +166,11 @@ def heartbeat(
         if agent_id in states:  # an agent whose row was deleted by hand has none to correct
             states[agent_id].runs.pop(task_id, None)
     recompute = {agent_id for agent_id in ended.values() if agent_id in states}
+    if taken_for_dead:
+        back = _write_back(conn, running, states, node_name)
+        recompute.update(back.values())
+    else:
+        back = {}
     if recompute - served:  # nobody serves them: an offline row stays offline
         offline = conn.execute(
             select(STATUS.c.agent_id)
@@ -173,6 +186,40 @@ def heartbeat(
         {a: states[a] for a in recompute if a in states},
         quiet=[a for a in recompute if a not in served],
     )
+    return len(back)
+
+
+def _taken_for_dead(conn: Connection, node_name: str, offline_after: float) -> bool:
+    """Did the other workers take this one for dead? Its row silent past ``offline_after``
+    (by the database clock), stopped, or gone. Read before this heartbeat refreshes it."""
+    cutoff = seconds_ago(conn, offline_after)
+    alive = conn.execute(
+        select(WORKER.c.node_name)
+        .where(WORKER.c.node_name == node_name)
+        .where(WORKER.c.stopped_at.is_(None))
+        .where(WORKER.c.last_seen >= cutoff)
+    ).first()
+    return alive is None
+
+
+def _write_back(
+    conn: Connection, running: Mapping[str, RunChange], states: Mapping[str, AgentState],
+    node_name: str,
+) -> dict[str, str]:
+    """Write back the runs in progress the table lost while this worker was taken for dead;
+    ``states`` (read under the locks) learns them. Returns run key -> agent."""
+    back = {}
+    for key, run in sorted(running.items()):
+        state = states.get(run.agent_id)
+        if state is not None and key not in state.runs:
+            state.runs[key] = (run.started_at, run.task)
+            back[key] = run
+    if back:
+        conn.execute(statements_for(conn.dialect.name).upsert_runs, [
+            {"task_id": key, "agent_id": run.agent_id, "node_name": node_name,
+             "task": run.task, "started_at": run.started_at} for key, run in back.items()
+        ])
+    return {key: run.agent_id for key, run in back.items()}
 
 
 def node_runs(conn: Connection, node_name: str) -> dict[str, str]:

@@ -64,7 +64,8 @@ class OfficeStep(bootsteps.StartStopStep):
             )
         watch = watch_for(worker.app, routes, schedule_grace=settings.schedule_grace)
         self.flusher = Flusher(
-            settings, agents, node_name=worker.hostname, worker_duties=True, watch=watch
+            settings, agents, node_name=worker.hostname, worker_duties=True, watch=watch,
+            routes={name: (route.agent.agent_id, route.text) for name, route in routes.items()},
         )
         try:
             self.flusher.prepare()  # the engine, the hand-over socket, the migration

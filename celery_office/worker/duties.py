@@ -18,7 +18,7 @@ from ..logs import log_once, logger
 from ..render import counted, describe
 from ..settings import OfficeSettings
 from .watch import Watch
-from ..changes import AgentInfo
+from ..changes import AgentInfo, RunChange
 from ..db.engine import safe_url
 from ..db.schema import check_revision, migrate
 from ..db.statements import run_key
@@ -39,9 +39,11 @@ class WorkerDuties:
     def __init__(
         self, settings: OfficeSettings, agents: Mapping[str, AgentInfo], *, node_name: str | None,
         started_at: float, watch: Watch | None = None,
+        routes: Mapping[str, tuple[str, str | None]] | None = None,
     ) -> None:
         self.settings = settings
         self.watch = watch
+        self.routes = dict(routes or {})  # task name -> (agent id, text while it runs)
         self.agents = agents
         self.node_name = node_name or socket.gethostname()
         self.started_at = started_at
@@ -75,7 +77,7 @@ class WorkerDuties:
         if requests is not None:
             running = {run_key(r.id) for r in requests if r.id is not None}
             lost = self._lost_runs(node_runs(conn, self.node_name), running)
-        heartbeat(
+        written_back = heartbeat(
             conn,
             node_name=self.node_name,
             hostname=socket.gethostname(),
@@ -83,7 +85,15 @@ class WorkerDuties:
             agents=list(self.agents.values()),
             offline_after=self.settings.offline_after,
             end_runs=lost,
+            running=self._runs_in_progress(requests or ()),
         )
+        if written_back:
+            logger.warning(
+                "celery-office: this worker was taken for dead (silent for longer than "
+                "office_offline_after, %g s: its main process paused or cut off) and its runs "
+                "ended by another worker; %s in progress written back",
+                self.settings.offline_after, counted(written_back, "run"),
+            )
         self._forget_old_days(conn)
         if self.watch:
             self._judge(conn, requests or ())
@@ -122,6 +132,27 @@ class WorkerDuties:
             conn, today=today(self.settings.timezone), keep_days=self.settings.day_retention
         )
 
+    def _grace(self) -> float:
+        """How long a run's start or end may take to reach the table from a pool process."""
+        return (
+            max(2 * self.settings.flush_interval, LOST_RUN_GRACE_MIN)
+            + self.settings.statement_timeout
+        )
+
+    def _runs_in_progress(self, requests: Sequence[Any]) -> dict[str, RunChange]:
+        """The runs of the agents' tasks this worker runs now, by Celery's own list, started
+        longer ago than the grace (a younger start may still be on its way to the table)."""
+        now = time.time()
+        runs = {}
+        for request in requests:
+            route = self.routes.get(getattr(request, "name", None) or "")
+            started = getattr(request, "time_start", None)
+            task_id = getattr(request, "id", None)
+            if route is None or task_id is None or not started or now - started < self._grace():
+                continue
+            runs[run_key(task_id)] = RunChange(route[0], route[1], float(started))
+        return runs
+
     def _lost_runs(self, in_table: Mapping[str, str], running: set[str]) -> dict[str, str]:
         """The runs this worker has in the table but has not run for a while.
 
@@ -133,10 +164,7 @@ class WorkerDuties:
         restarted with the same id since this look is never ended in its place.
         """
         now = time.monotonic()
-        grace = (
-            max(2 * self.settings.flush_interval, LOST_RUN_GRACE_MIN)
-            + self.settings.statement_timeout
-        )
+        grace = self._grace()
         unowned = {}
         for task_id, agent_id in in_table.items():
             if task_id not in running:

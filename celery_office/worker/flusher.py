@@ -55,6 +55,8 @@ class Flusher:
         worker_duties: True in the worker's main process: register, beat, retire, and write
             what its pool processes hand over.
         watch: the worker's judgement of missed schedules and overlong runs, at each beat.
+        routes: task name -> (agent id, text while it runs): what the main process writes
+            back of the runs it runs when it finds itself taken for dead.
     """
 
     def __init__(
@@ -65,6 +67,7 @@ class Flusher:
         node_name: str | None = None,
         worker_duties: bool = False,
         watch: Watch | None = None,
+        routes: Mapping[str, tuple[str, str | None]] | None = None,
     ) -> None:
         self.settings = settings
         self.agents = dict(agents)
@@ -76,7 +79,8 @@ class Flusher:
         # every run of this worker starts later: older runs under its node name are its
         # former self's (a restart), the others may be written before its registration is
         self.duties = WorkerDuties(
-            settings, self.agents, node_name=node_name, started_at=time.time(), watch=watch
+            settings, self.agents, node_name=node_name, started_at=time.time(), watch=watch,
+            routes=routes,
         )
         self._reset()
 

@@ -3,7 +3,9 @@ working while any run is in progress anywhere; offline only when no live worker 
 
 from __future__ import annotations
 
+import os
 import random
+import signal
 import time
 
 import pytest
@@ -156,3 +158,31 @@ def test_random_load_on_two_workers_ends_as_the_rules_say(office_pg):
             assert rows[agent].task is None
     assert office_pg.sql("select * from office_agent_run") == []
     assert rows["reputation_wb"].status is AgentStatus.ok
+
+
+def test_a_paused_worker_taken_for_dead_writes_its_running_task_back(office_pg):
+    """Worker 1's main process is stopped (SIGSTOP) past office_offline_after while its pool
+    runs a long task; worker 2 rightly takes it for dead and ends its runs. Once resumed,
+    worker 1 must put what it runs back at its next write: once, it never did, and the agent
+    read idle (0 runs of worker 1 in the table) until the task ended."""
+    paused = {**FAST, "OFFICE_OFFLINE_AFTER": "4", "OFFICE_STATEMENT_TIMEOUT": "2"}
+    w1 = office_pg.worker(name="w1", env=paused)
+    office_pg.wait_for(_registered, what="registration")
+    office_pg.send("scan_prices", duration=40.0)
+    office_pg.wait_for(_is("watcher_price_monitor", AgentStatus.ok, WORKING), what="working")
+    office_pg.worker(name="w2", env=paused)
+    os.kill(w1.proc.pid, signal.SIGSTOP)  # the main process only: its pool runs on
+    try:
+        office_pg.wait_for(_is("watcher_price_monitor", AgentStatus.ok, None), timeout=30,
+                           what="worker 2 ends the runs of worker 1, taken for dead")
+        assert office_pg.sql("select * from office_agent_run") == []
+        time.sleep(8)  # past the grace of a run unknown to the table
+    finally:
+        os.kill(w1.proc.pid, signal.SIGCONT)
+    office_pg.wait_for(_is("watcher_price_monitor", AgentStatus.ok, WORKING), timeout=20,
+                       what="worker 1 writes its running task back")
+    runs = office_pg.sql("select node_name from office_agent_run")
+    assert [r.node_name.split("@")[0] for r in runs] == ["w1"]
+    assert "taken for dead" in w1.log
+    office_pg.wait_for(_is("watcher_price_monitor", AgentStatus.ok, None), timeout=60,
+                       what="idle when the task ends")
