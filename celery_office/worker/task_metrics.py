@@ -25,7 +25,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _result_as_metrics(result: Any) -> Any:
-    return result if isinstance(result, Mapping) else None
+    """The plain ``@metrics``: the result itself (None keeps the metrics as they are; anything
+    but a dict is said once, in :func:`metrics_of`, never ignored without a word)."""
+    return result
 
 
 @overload
@@ -100,7 +102,10 @@ def metrics_of(task: Any, result: Any) -> dict[str, Any] | None:
         if value is None:
             return None
         if not isinstance(value, Mapping):
-            raise TypeError(f"metrics must be a dict, got {type_name(value)}")
+            raise TypeError(
+                f"metrics must be a dict, got {type_name(value)}: return a dict from the task, "
+                "or derive one with @metrics(extract=...)"
+            )
         return json_safe(value)
     except Exception as exc:
         try:
