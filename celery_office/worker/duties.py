@@ -18,6 +18,8 @@ from ..logs import log_once, logger
 from ..render import counted, describe
 from ..settings import OfficeSettings
 from .watch import Watch
+from sqlalchemy.exc import DBAPIError
+
 from ..changes import AgentInfo, RunChange
 from ..db.engine import safe_url
 from ..db.schema import check_revision, migrate
@@ -113,12 +115,19 @@ class WorkerDuties:
         try:
             with conn.begin_nested():
                 self.watch.judge(conn, node_name=self.node_name, running=running)
+        except DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise  # the connection, not the judgement: the heartbeat is tried again
+            self._judging_failed(exc)
         except Exception as exc:
-            log_once(
-                "judge",
-                "celery-office: judging missed schedules and overlong runs failed (%s); the "
-                "heartbeat went on without it", describe(exc), exc_info=True, level=logging.ERROR,
-            )
+            self._judging_failed(exc)
+
+    def _judging_failed(self, exc: Exception) -> None:
+        log_once(
+            "judge",
+            "celery-office: judging missed schedules and overlong runs failed (%s); the "
+            "heartbeat went on without it", describe(exc), exc_info=True, level=logging.ERROR,
+        )
 
     def _forget_old_days(self, conn: Any) -> None:
         """At most once an hour, in the heartbeat's transaction: delete the agents' days past

@@ -27,6 +27,8 @@ from .watchdog import SocketWatch
 __all__ = ["GuardedDatabase", "RETRY_MAX"]
 
 RETRY_MAX = 5.0  # seconds between two attempts at most while the database is down
+DROPPED_RETRIES = 3  # fresh connections one write tries after its connection was dropped
+DROPPED_QUIET = 5  # writes in a row meeting only dropped connections before it is said
 
 
 class GuardedDatabase:
@@ -44,6 +46,7 @@ class GuardedDatabase:
         self.failures = 0
         self.last_error: BaseException | None = None
         self.commit_sent = False  # the last failed try reached COMMIT: it may have landed
+        self._dropped_in_a_row = 0  # writes in a row that met only dropped connections
 
     def after_fork_in_child(self) -> None:
         """The engine object is kept (its dialect and statement cache are ready); its pool is
@@ -86,21 +89,24 @@ class GuardedDatabase:
 
     def run(self, what: str, work: Callable[[Any], Any], *, transaction: bool = True) -> bool:
         """Run ``work(conn)`` in one transaction (``work(engine)`` without one); True when it
-        went through. A pooled connection the server dropped is replaced at once, quietly."""
+        went through. A pooled connection the server dropped (a restart, a
+        ``pg_terminate_backend`` loop, a pooler recycling) is replaced at once, quietly: up to
+        DROPPED_RETRIES fresh tries here, and a write that still meets dropped connections is
+        only said once that has gone on for DROPPED_QUIET writes in a row."""
         self.commit_sent = False
         try:
-            try:
-                self.attempt(work, transaction=transaction)
-            except DBAPIError as exc:
-                if not exc.connection_invalidated:
-                    raise
-                # a connection the server dropped (restart, pg_terminate_backend): discarded
-                # now; a fresh one is tried at once
-                self.attempt(work, transaction=transaction)
+            for attempt in range(DROPPED_RETRIES + 1):
+                try:
+                    self.attempt(work, transaction=transaction)
+                    break
+                except DBAPIError as exc:
+                    if not exc.connection_invalidated or attempt == DROPPED_RETRIES:
+                        raise
         except Exception as exc:
             self._failed(what, exc)
             return False
         self.failures = 0
+        self._dropped_in_a_row = 0
         if self.failing:
             self.failing = False
             logger.warning(
@@ -122,6 +128,10 @@ class GuardedDatabase:
             )
             return
         self.failures += 1
+        if isinstance(exc, DBAPIError) and exc.connection_invalidated and not self.failing:
+            self._dropped_in_a_row += 1  # connections dropped again and again, yet reached:
+            if self._dropped_in_a_row < DROPPED_QUIET:  # tried again at the next write,
+                return  # without a line, and without the outage's back-off
         if self.failing:
             return
         self.failing = True

@@ -193,3 +193,31 @@ def test_a_trigger_refusing_one_agent_with_a_plain_raise_blocks_no_other(office_
     errors = [l for l in _office_lines(worker.log) if "refuses the status change" in l]
     assert len(errors) == 1 and "watcher_price_monitor" in errors[0], errors
     assert office_pg.row("watcher_price_monitor").task != "Ошибка: ScanError: poison"
+
+
+def test_connections_killed_again_and_again_are_replaced_quietly(office_pg):
+    """A `pg_terminate_backend` loop (a DBA's script, a pooler recycling connections): each
+    write finds its connection dropped and replaces it at once. The README says quietly: once,
+    every worker logged a failure and a recovery line for each kill."""
+    worker = office_pg.worker(env={"OFFICE_HEARTBEAT_INTERVAL": "0.5"})
+    office_pg.wait_for(lambda r: set(r) == ALL_AGENTS, what="registration")
+    admin = create_engine(office_pg.db_url, isolation_level="AUTOCOMMIT")
+    killed = 0
+    try:
+        for round_ in range(150):
+            if round_ % 5 == 0:
+                office_pg.send("scan_prices", duration=0.05)
+            time.sleep(0.06)
+            with admin.connect() as conn:
+                killed += conn.execute(text(
+                    "select count(pg_terminate_backend(pid)) from pg_stat_activity "
+                    "where datname = current_database() and application_name = 'celery-office'"
+                )).scalar_one()
+    finally:
+        admin.dispose()
+    assert killed >= 10, killed  # the writer really had its connections cut, many times
+    result = office_pg.send("fail_scan")
+    result.get(timeout=20, propagate=False)
+    office_pg.wait_for(_is("watcher_price_monitor", AgentStatus.error), what="statuses still land")
+    noisy = [line for line in _office_lines(worker.log) if "WARNING" in line or "ERROR" in line]
+    assert noisy == [], noisy
