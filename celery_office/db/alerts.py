@@ -16,7 +16,9 @@ from datetime import datetime
 
 from sqlalchemy import Connection, delete, select, tuple_
 
-from .agent_rows import MISSED, OVERLONG, AgentState, read_locked, write_status
+from .agent_rows import (
+    MISSED, NEWEST, OVERLONG, AgentState, AlertState, read_locked, write_status,
+)
 from .models import db_now
 from .statements import ALERT, RUN, START, insert_into, run_key
 
@@ -63,19 +65,21 @@ def clear_cured(
         started_by_agent.setdefault(agent_id, []).append(task_name)
     gone = []
     for agent_id, state in states.items():
-        overlong = state.alerts.get(OVERLONG)
-        if overlong is not None and overlong[0] in ended:
-            gone.append((agent_id, OVERLONG))
-        missed = state.alerts.get(MISSED)
-        if missed is not None and any(
-            fnmatch.fnmatchcase(name, missed[0]) for name in started_by_agent.get(agent_id, ())
-        ):
-            gone.append((agent_id, MISSED))
-    if not gone:
-        return
-    conn.execute(delete(ALERT).where(tuple_(ALERT.c.agent_id, ALERT.c.kind).in_(gone)))
-    for agent_id, kind in gone:
-        del states[agent_id].alerts[kind]
+        names = started_by_agent.get(agent_id, ())
+        for kind, subject in state.alerts:
+            if (kind == OVERLONG and subject in ended) or (
+                kind == MISSED and any(fnmatch.fnmatchcase(name, subject) for name in names)
+            ):
+                gone.append((agent_id, kind, subject))
+    _delete(conn, gone)
+    for agent_id, kind, subject in gone:
+        del states[agent_id].alerts[(kind, subject)]
+
+
+def _delete(conn: Connection, alerts: list[tuple[str, str, str]]) -> None:
+    if alerts:
+        key = tuple_(ALERT.c.agent_id, ALERT.c.kind, ALERT.c.subject)
+        conn.execute(delete(ALERT).where(key.in_(alerts)))
 
 
 def last_starts(conn: Connection, agent_ids: Iterable[str]) -> dict[str, dict[str, datetime]]:
@@ -97,47 +101,46 @@ def last_starts(conn: Connection, agent_ids: Iterable[str]) -> dict[str, dict[st
 
 def apply_alerts(
     conn: Connection,
-    desired: Mapping[str, Mapping[str, Alert]],
+    desired: Mapping[str, Mapping[tuple[str, str], Alert]],
     *,
     judged: Iterable[tuple[str, str]],
     node_name: str,
 ) -> list[str]:
-    """Make the alerts of the ``judged`` (agent, kind) pairs what a judge wants, and rewrite
-    the rows they change. An overlong alert another worker set (its run) is left to that
-    worker. Returns the agents whose row changed."""
+    """Make the alerts of the ``judged`` (agent, kind) pairs what a judge wants (agent ->
+    (kind, subject) -> alert), and rewrite the rows they change. An overlong alert another
+    worker set (its run) is left to that worker, unless its run is gone from the table.
+    Returns the agents whose row changed."""
     judged = sorted(set(judged))
-    agent_ids = sorted({agent_id for agent_id, _ in judged})
-    states = read_locked(conn, agent_ids)
+    states = read_locked(conn, sorted({agent_id for agent_id, _ in judged}))
     changed: dict[str, AgentState] = {}
     upserts, deletes = [], []
     for agent_id, kind in judged:
         state = states.get(agent_id)
         if state is None:
             continue
-        want = desired.get(agent_id, {}).get(kind)
-        have = state.alerts.get(kind)
-        if want is None:
-            if have is not None and _ours_or_stale(conn, agent_id, kind, have[0], node_name):
-                deletes.append((agent_id, kind))
-                del state.alerts[kind]
+        want = {s: a for (k, s), a in desired.get(agent_id, {}).items() if k == kind}
+        have = {s: a for (k, s), a in state.alerts.items() if k == kind}
+        for subject, held in have.items():
+            if subject not in want and _may_drop(conn, kind, subject, held, node_name):
+                deletes.append((agent_id, kind, subject))
+                del state.alerts[(kind, subject)]
                 changed[agent_id] = state
-            continue
-        if have == (want.subject, want.task):
-            continue
-        if kind == OVERLONG and have is not None and _owner(conn, agent_id) != node_name:
-            continue  # another worker's overlong run: its judge keeps it
-        upserts.append({"agent_id": agent_id, "kind": kind, "subject": want.subject,
-                        "task": want.task[:255], "node_name": node_name})
-        state.alerts[kind] = (want.subject, want.task)
-        changed[agent_id] = state
-    if deletes:
-        conn.execute(delete(ALERT).where(tuple_(ALERT.c.agent_id, ALERT.c.kind).in_(deletes)))
+        for subject, wanted in want.items():
+            current = have.get(subject)
+            if current is not None and current.task == wanted.task:
+                continue
+            upserts.append({"agent_id": agent_id, "kind": kind, "subject": subject[:255],
+                            "task": wanted.task[:255], "node_name": node_name})
+            since = current.since if current is not None else NEWEST
+            state.alerts[(kind, subject)] = AlertState(wanted.task, node_name, since)
+            changed[agent_id] = state
+    _delete(conn, deletes)
     if upserts:
         stmt = insert_into(conn, ALERT).values(since=db_now())
         conn.execute(
             stmt.on_conflict_do_update(
-                index_elements=["agent_id", "kind"],
-                set_={k: stmt.excluded[k] for k in ("subject", "task", "node_name")},
+                index_elements=["agent_id", "kind", "subject"],
+                set_={k: stmt.excluded[k] for k in ("task", "node_name")},
             ),
             upserts,
         )
@@ -145,16 +148,10 @@ def apply_alerts(
     return sorted(changed)
 
 
-def _ours_or_stale(conn: Connection, agent_id: str, kind: str, subject: str, node_name: str) -> bool:
+def _may_drop(conn: Connection, kind: str, subject: str, alert: AlertState, node_name: str) -> bool:
     """May this judge drop the alert? A missed schedule is everyone's to judge; an overlong
     run is its worker's, unless that run is gone from the table (its worker died, or came back
     under another name): then nobody else would ever drop it."""
-    if kind != OVERLONG or _owner(conn, agent_id) == node_name:
+    if kind != OVERLONG or alert.node_name == node_name:
         return True
     return conn.execute(select(RUN.c.task_id).where(RUN.c.task_id == subject)).first() is None
-
-
-def _owner(conn: Connection, agent_id: str) -> str | None:
-    return conn.execute(
-        select(ALERT.c.node_name).where(ALERT.c.agent_id == agent_id, ALERT.c.kind == OVERLONG)
-    ).scalar_one_or_none()

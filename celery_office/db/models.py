@@ -268,15 +268,17 @@ class OfficeAgentDay(Base):
 
 class OfficeAgentAlert(Base):
     """Why an agent needs a look although nothing failed: a run past its limit (``overlong``,
-    ``subject`` its run key) or an expected run that did not start (``missed``, ``subject``
-    the task pattern it was expected of). Every writer reads them when it recomputes the
-    agent's row, so the warning holds whoever writes next."""
+    ``subject`` its run key, ``node_name`` the worker that runs it and judges it) or an
+    expected run that did not start (``missed``, ``subject`` the task pattern it was expected
+    of). One row per subject, so a second missed schedule never hides behind the first. Every
+    writer reads them when it recomputes the agent's row, so the warning holds whoever writes
+    next; of several, the one set first shows."""
 
     __tablename__ = "office_agent_alert"
 
     agent_id: Mapped[str] = _agent_key()
     kind: Mapped[str] = mapped_column(String(20), primary_key=True)
-    subject: Mapped[str] = mapped_column(String(255), nullable=False)
+    subject: Mapped[str] = mapped_column(String(255), primary_key=True)
     node_name: Mapped[str | None] = mapped_column(String(255))
     task: Mapped[str | None] = mapped_column(String(TASK_MAX))
     since: Mapped[datetime | None] = mapped_column(AwareDateTime())

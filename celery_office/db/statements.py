@@ -73,11 +73,13 @@ class Statements:
                 ALERT.c.kind.label("alert_kind"),
                 ALERT.c.subject.label("alert_subject"),
                 ALERT.c.task.label("alert_task"),
+                ALERT.c.node_name.label("alert_node"),
+                ALERT.c.since.label("alert_since"),
             )
             .select_from(
                 STATUS.outerjoin(OUTCOME, OUTCOME.c.agent_id == STATUS.c.agent_id)
                 .outerjoin(RUN, RUN.c.agent_id == STATUS.c.agent_id)
-                .outerjoin(ALERT, ALERT.c.agent_id == STATUS.c.agent_id)  # at most two a agent
+                .outerjoin(ALERT, ALERT.c.agent_id == STATUS.c.agent_id)  # a few an agent
             )
             .where(STATUS.c.agent_id.in_(ids))
             .order_by(STATUS.c.agent_id)

@@ -82,18 +82,16 @@ class Watch:
 
     def judge(self, conn: Any, *, node_name: str, running: Iterable[Any]) -> list[str]:
         """Set and clear this worker's alerts; returns the agents whose row changed."""
-        desired: dict[str, dict[str, Alert]] = {}
+        desired: dict[str, dict[tuple[str, str], Alert]] = {}
         judged: set[tuple[str, str]] = {(limit.agent_id, OVERLONG) for limit in self.limits.values()}
         for agent_id, alert in self._overlong(running):
-            current = desired.setdefault(agent_id, {}).get(OVERLONG)
-            if current is None or current.task < alert.task:
-                desired[agent_id][OVERLONG] = alert
+            desired.setdefault(agent_id, {})[(OVERLONG, alert.subject)] = alert
         if self.expected:
             now = conn.execute(select(db_now())).scalar_one()
             starts = last_starts(conn, self.watched_agents)
             judged |= {(agent_id, MISSED) for agent_id in self.watched_agents}
             for agent_id, alert in self._missed(now, starts):
-                desired.setdefault(agent_id, {}).setdefault(MISSED, alert)
+                desired.setdefault(agent_id, {}).setdefault((MISSED, alert.subject), alert)
         if not judged:
             return []
         return apply_alerts(conn, desired, judged=judged, node_name=node_name)

@@ -130,5 +130,13 @@ CREATE TABLE office_agent_start (
 
 UPDATE office_alembic_version SET version_num='0003_alerts' WHERE office_alembic_version.version_num = '0002_agent_day';
 
+-- Running upgrade 0003_alerts -> 0004_alert_subjects
+
+ALTER TABLE office_agent_alert DROP CONSTRAINT pk_office_agent_alert;
+
+ALTER TABLE office_agent_alert ADD CONSTRAINT pk_office_agent_alert PRIMARY KEY (agent_id, kind, subject);
+
+UPDATE office_alembic_version SET version_num='0004_alert_subjects' WHERE office_alembic_version.version_num = '0003_alerts';
+
 COMMIT;
 

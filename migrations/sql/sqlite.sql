@@ -126,3 +126,25 @@ CREATE TABLE office_agent_start (
 
 UPDATE office_alembic_version SET version_num='0003_alerts' WHERE office_alembic_version.version_num = '0002_agent_day';
 
+-- Running upgrade 0003_alerts -> 0004_alert_subjects
+
+CREATE TABLE _alembic_tmp_office_agent_alert (
+    agent_id VARCHAR(100) NOT NULL, 
+    kind VARCHAR(20) NOT NULL, 
+    subject VARCHAR(255) NOT NULL, 
+    node_name VARCHAR(255), 
+    task VARCHAR(255), 
+    since DATETIME, 
+    CONSTRAINT pk_office_agent_alert PRIMARY KEY (agent_id, kind, subject), 
+    CONSTRAINT fk_office_agent_alert_agent_id_office_agent_status FOREIGN KEY(agent_id) REFERENCES office_agent_status (agent_id) ON DELETE CASCADE
+);
+
+INSERT INTO _alembic_tmp_office_agent_alert (agent_id, kind, subject, node_name, task, since) SELECT office_agent_alert.agent_id, office_agent_alert.kind, office_agent_alert.subject, office_agent_alert.node_name, office_agent_alert.task, office_agent_alert.since 
+FROM office_agent_alert;
+
+DROP TABLE office_agent_alert;
+
+ALTER TABLE _alembic_tmp_office_agent_alert RENAME TO office_agent_alert;
+
+UPDATE office_alembic_version SET version_num='0004_alert_subjects' WHERE office_alembic_version.version_num = '0003_alerts';
+

@@ -6,15 +6,23 @@ from __future__ import annotations
 import pytest
 
 from celery_office.changes import Outcome
-from celery_office.db.agent_rows import MISSED, OVERLONG, AgentState
+from datetime import datetime, timezone
+
+from celery_office.db.agent_rows import MISSED, OVERLONG, AgentState, AlertState
 from celery_office.db.models import AgentStatus
 
 ERROR = Outcome(AgentStatus.error, "Ошибка: Timeout", 1.0)
 RETRY = Outcome(AgentStatus.warning, "Повтор: Сбор — RateLimitError: 429", 1.0)
 DONE = Outcome(AgentStatus.ok, None, 1.0)
 RUN = {"t-1": (5.0, "Сканирование цен")}
-LATE = (OVERLONG, ("t-1", "Выполняется дольше лимита: Сканирование цен — идёт 2 ч 05 мин"))
-SKIPPED = (MISSED, ("app.nightly", "Пропущен запуск: Ночной отчёт — ожидался 03:00"))
+AT = datetime(2026, 11, 25, 3, 5, tzinfo=timezone.utc)
+LATER = datetime(2026, 11, 25, 4, 5, tzinfo=timezone.utc)
+LATE = ((OVERLONG, "t-1"),
+        AlertState("Выполняется дольше лимита: Сканирование цен — идёт 2 ч 05 мин", "w1", AT))
+SKIPPED = ((MISSED, "app.nightly"),
+           AlertState("Пропущен запуск: Ночной отчёт — ожидался 03:00", None, AT))
+SKIPPED_TOO = ((MISSED, "app.hourly"),
+               AlertState("Пропущен запуск: Ежечасный сбор — ожидался 04:00", None, LATER))
 
 
 @pytest.mark.parametrize(
@@ -25,13 +33,15 @@ SKIPPED = (MISSED, ("app.nightly", "Пропущен запуск: Ночной 
         ({}, RETRY, [], (AgentStatus.warning, RETRY.task)),
         ({}, ERROR, [], (AgentStatus.error, ERROR.task)),
         (RUN, ERROR, [], (AgentStatus.ok, "Сканирование цен")),  # working again
-        (RUN, ERROR, [SKIPPED], (AgentStatus.warning, SKIPPED[1][1])),
-        ({}, ERROR, [SKIPPED], (AgentStatus.warning, SKIPPED[1][1])),
-        (RUN, None, [LATE], (AgentStatus.warning, LATE[1][1])),
-        (RUN, ERROR, [LATE, SKIPPED], (AgentStatus.warning, LATE[1][1])),
+        (RUN, ERROR, [SKIPPED], (AgentStatus.warning, SKIPPED[1].task)),
+        ({}, ERROR, [SKIPPED], (AgentStatus.warning, SKIPPED[1].task)),
+        (RUN, None, [LATE], (AgentStatus.warning, LATE[1].task)),
+        (RUN, ERROR, [LATE, SKIPPED], (AgentStatus.warning, LATE[1].task)),
+        ({}, None, [SKIPPED_TOO, SKIPPED], (AgentStatus.warning, SKIPPED[1].task)),
     ],
     ids=["idle", "succeeded", "retried", "failed", "running-beats-error",
-         "missed-beats-running", "missed-beats-error", "overlong", "overlong-beats-missed"],
+         "missed-beats-running", "missed-beats-error", "overlong", "overlong-beats-missed",
+         "the-first-missed-shows"],
 )
 def test_which_status_wins(runs, outcome, alerts, expected) -> None:
     state = AgentState(runs=dict(runs), outcome=outcome, alerts=dict(alerts))

@@ -109,3 +109,53 @@ def test_an_overlong_alert_whose_run_is_gone_is_dropped_by_any_judge(db_url: str
         Watch(expected=[], limits=limits).judge(conn, node_name="w2@other", running=[])
     assert _row(engine).status is AgentStatus.ok
     engine.dispose()
+
+
+def test_two_missed_schedules_of_one_agent_are_two_alerts_and_the_second_shows_at_once(
+    db_url: str,
+) -> None:
+    """Once, one missed-schedule alert was kept per agent: the second missed entry hid behind
+    the first, and when the first's task started the agent read ok until the next judgement.
+    Each missed entry is its own alert; the earliest set shows, the next takes its place."""
+    engine = _registered(db_url)
+    scan = Expected(AGENT, "app.scan", "Сканирование цен", schedule(timedelta(seconds=1)), 0.5)
+    report = Expected(AGENT, "app.report", "Отчёт", schedule(timedelta(seconds=1)), 0.5)
+    watch = Watch(expected=[scan, report], limits={}, timezone="UTC")
+    _judge(engine, watch)  # the office starts watching now
+    time.sleep(1.8)
+    _judge(engine, watch)
+    with engine.connect() as conn:
+        subjects = sorted(conn.exec_driver_sql(
+            "select subject from office_agent_alert where kind = 'missed'").scalars())
+    assert subjects == ["app.report", "app.scan"]
+    shown = _row(engine).task
+    assert _row(engine).status is AgentStatus.warning and shown.startswith(MISSED_PREFIX)
+    assert shown.startswith(f"{MISSED_PREFIX}Отчёт — ")  # set at once: the subject breaks ties
+    first, second = "app.report", "Сканирование цен"
+    _start(engine, "t-1", task_name=first)  # the first one's cure, written by a batch
+    _start(engine, "t-1", ended=True)
+    row = _row(engine)
+    assert row.status is AgentStatus.warning, "the second missed schedule hid behind the first"
+    assert row.task.startswith(f"{MISSED_PREFIX}{second} — ожидался ")
+    engine.dispose()
+
+
+def test_overlong_runs_of_two_workers_are_each_their_own_judges(db_url: str) -> None:
+    """Each overlong run is an alert of its own, kept by the worker that runs it."""
+    engine = _registered(db_url)
+    limits = {"app.scan": Limit(AGENT, "Сканирование цен", 60.0)}
+    _start(engine, "t-1")
+    _start(engine, "t-2")
+    with engine.begin() as conn:
+        Watch(expected=[], limits=limits).judge(conn, node_name="w1@host", running=[
+            SimpleNamespace(name="app.scan", id="t-1", time_start=time.time() - 90)])
+        Watch(expected=[], limits=limits).judge(conn, node_name="w2@other", running=[
+            SimpleNamespace(name="app.scan", id="t-2", time_start=time.time() - 4000)])
+    with engine.connect() as conn:
+        owners = dict(conn.exec_driver_sql(
+            "select subject, node_name from office_agent_alert where kind = 'overlong'").all())
+    assert owners == {"t-1": "w1@host", "t-2": "w2@other"}
+    with engine.begin() as conn:  # w1's run ended as far as w1 knows: only its alert goes
+        Watch(expected=[], limits=limits).judge(conn, node_name="w1@host", running=[])
+    assert _row(engine).task.endswith("идёт 1 ч 06 мин, лимит 1 мин")
+    engine.dispose()
