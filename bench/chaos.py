@@ -164,12 +164,14 @@ class Run:
               f"faults, files in {self.root}", flush=True)
         self.setup()
         pools = {name: w.pool for name, w in self.workers.items()}
-        schedule = plan(random.Random(f"{self.seed}-plan"), chaos_length, pools)
+        schedule = plan(random.Random(f"{self.seed}-plan"), chaos_length, pools,
+                        offline_after=float(SETTINGS["OFFICE_OFFLINE_AFTER"]))
         load = Load(self.servers.redis_url(), seed=self.seed,
                     rng=random.Random(f"{self.seed}-load"),
                     rate=args.rate, solo=SOLO, prefork=["w1", "w2"], running=self.running,
                     solo_served=lambda: not self.solo_stopped)
-        faults = Faults(self.servers, self.proxy, self.workers, DATABASE, self.running)
+        faults = Faults(self.servers, self.proxy, self.workers, DATABASE, self.running,
+                        send=load.send)
         stop_supervising = threading.Event()
         threading.Thread(target=faults.supervise, args=(stop_supervising,), daemon=True).start()
         snapshots = {"baseline": self.log_counts()}

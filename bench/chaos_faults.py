@@ -13,6 +13,11 @@ Kinds (each a method of :class:`Faults`):
     pool_kill       SIGKILL of a prefork pool process running a task (WorkerLostError)
     worker_kill     SIGKILL of a whole worker and its pool, started again under the same name
     warm_restart    SIGTERM (warm shutdown), then started again
+    main_pause      SIGSTOP of a prefork worker's main process past office_offline_after while
+                    its pool runs on (a frozen VM, a debugger): the other worker takes it for
+                    dead and ends its runs; SIGCONT, and it must write them back
+    error_restart   a failing task of the solo worker's own agent, then that worker warmly
+                    restarted: an error must survive a restart (a restart is not a success)
     broker_restart  the private Redis restarted, losing its queues (no persistence)
 
 ``--max-tasks-per-child`` recycling is not scheduled: the prefork workers run with it all along.
@@ -34,7 +39,8 @@ from typing import Any, Callable
 __all__ = ["KINDS", "DB_KINDS", "Planned", "Injected", "plan", "Faults", "TRIGGER_AGENT"]
 
 KINDS = ("pg_restart", "pg_terminate", "db_hang", "db_read_only", "trigger_refuse",
-         "pool_kill", "worker_kill", "warm_restart", "broker_restart")
+         "pool_kill", "worker_kill", "warm_restart", "main_pause", "error_restart",
+         "broker_restart")
 DB_KINDS = ("pg_restart", "pg_terminate", "db_hang", "db_read_only")  # writes may fail
 DURATIONS = {"db_hang": (2.0, 6.0), "db_read_only": (2.0, 6.0), "trigger_refuse": (3.0, 8.0),
              "pg_restart": (0.0, 3.0)}  # pg_restart: seconds down between stop and start
@@ -50,7 +56,7 @@ class Planned:
     kind: str
     duration: float = 0.0  # for the kinds that last (hang, read-only, trigger)
     target: str | None = None  # a worker's short name
-    pause: float = 0.0  # worker_kill: seconds dead before the restart
+    pause: float = 0.0  # worker_kill: seconds dead; main_pause: seconds stopped
 
 
 @dataclass
@@ -63,24 +69,31 @@ class Injected:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-def plan(rng: random.Random, length: float, workers: dict[str, str]) -> list[Planned]:
+def plan(rng: random.Random, length: float, workers: dict[str, str], *,
+         offline_after: float = 10.0) -> list[Planned]:
     """A seeded schedule of ``length`` seconds: every kind once, in a shuffled order spread
     over the phase, then more at random (about one every ``MEAN_GAP`` seconds), and a database
     fault that lasts until a second after the load stops.
 
-    ``workers`` maps short names to pools (``prefork`` or ``solo``)."""
+    ``workers`` maps short names to pools (``prefork`` or ``solo``); ``offline_after`` is the
+    workers' setting, which a main process's pause outlasts by 2 to 6 s."""
     prefork = sorted(n for n, p in workers.items() if p == "prefork")
+    solo = next((n for n, p in sorted(workers.items()) if p == "solo"), prefork[0])
     names = sorted(workers)
 
     def one(at: float, kind: str) -> Planned:
         lo, hi = DURATIONS.get(kind, (0.0, 0.0))
         duration = round(rng.uniform(lo, hi), 2) if hi else 0.0
         target = None
-        if kind == "pool_kill":
+        if kind in ("pool_kill", "main_pause"):
             target = rng.choice(prefork)
+        elif kind == "error_restart":
+            target = solo
         elif kind in ("worker_kill", "warm_restart"):
             target = rng.choice(names)
         pause = round(rng.uniform(0.5, 3.0), 2) if kind == "worker_kill" else 0.0
+        if kind == "main_pause":
+            pause = round(offline_after + rng.uniform(2.0, 6.0), 2)
         return Planned(round(at, 2), kind, duration, target, pause)
 
     kinds = list(KINDS)
@@ -105,15 +118,19 @@ class Faults:
         database: the database the workers write to.
         running_tasks: a callable returning the records of runs in progress (pid, started,
             name, duration), to pick a busy pool process to kill.
+        send: the load's ``send(name, *, queue, fail)``, for the failing task of
+            ``error_restart``.
     """
 
     def __init__(self, servers: Any, proxy: Any, workers: dict[str, Any], database: str,
-                 running_tasks: Callable[[], list[dict[str, Any]]]) -> None:
+                 running_tasks: Callable[[], list[dict[str, Any]]],
+                 send: Callable[..., Any] | None = None) -> None:
         self.servers = servers
         self.proxy = proxy
         self.workers = workers
         self.database = database
         self.running_tasks = running_tasks
+        self.send = send
         self.injected: list[Injected] = []
         self.errors: list[str] = []
         self._locks = {name: threading.Lock() for name in ("db", "broker", "proxy", "trigger",
@@ -143,7 +160,8 @@ class Faults:
     def _do(self, planned: Planned) -> None:
         resource = {"db_hang": "proxy", "broker_restart": "broker", "trigger_refuse": "trigger",
                     "pool_kill": planned.target, "worker_kill": planned.target,
-                    "warm_restart": planned.target}.get(planned.kind, "db")
+                    "warm_restart": planned.target, "main_pause": planned.target,
+                    "error_restart": planned.target}.get(planned.kind, "db")
         with self._locks[resource or "db"]:
             entry = Injected(planned.kind, time.time(), target=planned.target)
             try:
@@ -280,3 +298,32 @@ class Faults:
         worker.stop_warm()
         entry.details["stopped"] = worker.current.ended
         worker.start()
+
+    def main_pause(self, planned: Planned, entry: Injected) -> None:
+        """SIGSTOP the main process alone (its pool runs on), past office_offline_after."""
+        import os
+        import signal
+
+        worker = self.workers[planned.target]  # type: ignore[index]
+        if not worker.alive:
+            entry.note = "skipped: not running"
+            return
+        pid = worker.current.pid
+        entry.details = {"pid": pid}
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            time.sleep(planned.pause)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        entry.note = f"stopped {planned.pause:.1f} s"
+
+    def error_restart(self, planned: Planned, entry: Injected) -> None:
+        """A failing task of the worker's own agent, then a warm restart of that worker."""
+        worker = self.workers[planned.target]  # type: ignore[index]
+        if not worker.alive or self.send is None:
+            entry.note = "skipped: not running"
+            return
+        sent = self.send("solo_index", queue=f"chaos.{planned.target}", fail=True)
+        entry.details = {"failing": getattr(sent, "task_id", None)}
+        time.sleep(1.5)  # it runs and its error is written (or waits for the database)
+        self.warm_restart(planned, entry)

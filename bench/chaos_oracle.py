@@ -19,8 +19,8 @@ README's table ("What the table shows") and from "When the database misbehaves":
    ``Ошибка: WorkerLostError...`` (the README: "including a pool process killed"), at the time of
    the kill, from the worker's main process; only the type is compared.
 4. **Warm stop.** Agents that no live worker serves become ``offline``. Here only ``chaos_solo``
-   is served by one worker alone (w3); a restart makes it ``ok`` and idle again ("worker start:
-   an offline one becomes ok, idle"): a verdict ``ok`` at the new start's registration. When w3
+   is served by one worker alone (w3); a restart brings it back from its last outcome and gives
+   no verdict of its own ("a restart, warm or not, is not a success": an error stays). When w3
    is stopped for good after the faults, ``chaos_solo`` must read ``offline``.
 5. **Ties and doubt.** The plugin orders verdicts by the time its signal handler ran; the
    records by the time the task wrote them, a moment earlier. Every verdict therefore has a
@@ -32,8 +32,8 @@ README's table ("What the table shows") and from "When the database misbehaves":
    - its pool process was SIGKILLed within half a second of it (not handed over yet);
    - it is an error text of the trigger's agent written while the trigger refused it ("drops
      only the refused agent's change");
-   - it is the idle-again of rule 4 after a warm stop that met a database fault (the offline
-     mark may not have been written).
+   A worker whose main process was paused (SIGSTOP) writes what it held only once it runs
+   again: for it, "written by" starts at the end of the pause.
    With no certain verdict, the agent's first state (``ok``, idle, no metrics) is accepted too.
 6. ``last_activity`` is at most two heartbeats and a flush old for every agent a live worker
    serves.
@@ -141,6 +141,10 @@ class Oracle:
         self.triggers = [(f.begin, f.end) for f in injected if f.kind == "trigger_refuse"]
         self.pool_kills = {f.details["pid"]: f.begin for f in injected
                            if f.kind == "pool_kill" and "pid" in f.details}
+        self.pauses: dict[str, list[tuple[float, float]]] = {}  # worker -> its main's pauses
+        for f in injected:
+            if f.kind == "main_pause" and f.target and f.end is not None:
+                self.pauses.setdefault(f.target, []).append((f.begin, f.end))
         self.notes: list[str] = []
 
     # ------------------------------------------------------------------ time
@@ -171,9 +175,15 @@ class Oracle:
                 return short, incarnation
         return short, None
 
-    def _killed_before_written(self, incarnation: Any, verdict: Verdict) -> bool:
-        return (incarnation is not None and incarnation.how == "killed"
-                and self.written_by(verdict.hi) > (incarnation.stop_began or incarnation.ended))
+    def _killed_before_written(self, worker: str | None, incarnation: Any,
+                               verdict: Verdict) -> bool:
+        if incarnation is None or incarnation.how != "killed":
+            return False
+        at = verdict.hi
+        for begin, end in self.pauses.get(worker or "", ()):
+            if begin <= at <= end + FAULT_SLACK:
+                at = end + FAULT_SLACK  # held by the paused main process until it ran again
+        return self.written_by(at) > (incarnation.stop_began or incarnation.ended)
 
     # ------------------------------------------------------------------ verdicts
 
@@ -211,7 +221,7 @@ class Oracle:
                 continue
             if verdict is None:  # revoked, terminated, or its whole worker killed: no verdict
                 continue
-            if self._killed_before_written(incarnation, verdict):
+            if self._killed_before_written(short, incarnation, verdict):
                 verdict.certain = False
             killed = self.pool_kills.get(start["pid"])
             if end is not None and killed is not None and 0 <= killed - verdict.lo < HANDOVER_SLACK:
@@ -221,7 +231,6 @@ class Oracle:
                 if any(b <= upto and e + FAULT_SLACK >= verdict.lo for b, e in self.triggers):
                     verdict.certain = False
             verdicts[agent].append(verdict)
-        self._solo_restarts(verdicts)
         return verdicts, working
 
     def _ended(self, end: dict[str, Any], agent: str, text: str | None) -> Verdict | None:
@@ -238,23 +247,6 @@ class Oracle:
             return Verdict("warning", f"Повтор: {text} — RateLimited: {end['msg']}", lo, hi,
                            prefix=True, why=f"{name} {end['seq']} retried")
         return None  # interrupted (a terminate): no verdict
-
-    def _solo_restarts(self, verdicts: dict[str, list[Verdict]]) -> None:
-        """Rule 4: after a warm stop of the solo worker, its next start makes chaos_solo idle."""
-        worker = self.workers.get(self.solo)
-        if worker is None:
-            return
-        incarnations = worker.incarnations
-        for before, after in zip(incarnations, incarnations[1:]):
-            if before.how not in ("warm", "exited") or after.ready is None:
-                continue
-            stop = before.stop_began or before.ended
-            certain = not self._db_fault_during(stop - RETRY_MAX - WRITE_SLACK, before.ended + 1.0)
-            lo = after.started
-            hi = self.written_by(after.ready) + WRITE_SLACK
-            verdicts["chaos_solo"].append(
-                Verdict("ok", None, lo, hi, certain=certain, why="solo worker started again")
-            )
 
     # ------------------------------------------------------------------ expectations
 
