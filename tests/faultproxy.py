@@ -6,6 +6,10 @@ Modes:
         or restarting).
     hang: the port accepts connections and never answers; open connections stop relaying in
         both directions (a database that hangs).
+
+And once: :meth:`FaultProxy.cut_after` cuts the connection that sends a given query, after the
+server got it (it runs and commits; the reply is lost) or before (it never arrives): the two
+outcomes a client cannot tell apart when its connection dies after COMMIT was sent.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ class FaultProxy:
         self.port = probe.getsockname()[1]
         probe.close()
         self._closed = False
+        self._cut_rule: tuple[bytes, bool, bool] | None = None
+        self.cuts = 0
         self._listen()
 
     # ------------------------------------------------------------------ control
@@ -41,6 +47,12 @@ class FaultProxy:
             self._cut_all()
         elif previous == "refuse":
             self._listen()
+
+    def cut_after(self, marker: bytes, *, delivered: bool, then_refuse: bool = False) -> None:
+        """The next query holding ``marker`` cuts its connection: ``delivered`` after the
+        server got it (and had a moment to run and commit it), else before it left;
+        ``then_refuse``: and the database is down from then on (``refuse``)."""
+        self._cut_rule = (marker, delivered, then_refuse)
 
     def close(self) -> None:
         self._closed = True
@@ -121,6 +133,16 @@ class FaultProxy:
                 for sock in ready:
                     data = sock.recv(65536)
                     if not data:
+                        return
+                    rule = self._cut_rule
+                    if sock is a and rule is not None and rule[0] in data:
+                        self._cut_rule = None
+                        self.cuts += 1
+                        if rule[1]:
+                            peers[sock].sendall(data)
+                            time.sleep(0.5)  # the server runs and commits it; no reply
+                        if rule[2]:
+                            self.set_mode("refuse")
                         return
                     peers[sock].sendall(data)
         except (OSError, ValueError):

@@ -1,19 +1,23 @@
-"""A process's coalesced changes written in one transaction (:func:`apply_batch`)."""
+"""A process's coalesced changes written in one transaction (:func:`apply_batch`), exactly once."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 
 from ..changes import AgentInfo, Batch, Outcome, RunChange
 from .alerts import clear_cured, record_starts
 from .agent_rows import AgentState, ensure_agents, read_locked, write_status
 from .daily import add_day_counts
 from .models import AgentStatus
-from .statements import run_key, statements_for
+from .batch_payload import batch_payload
+from .statements import WORKER, insert_into, run_key, statements_for
 
-__all__ = ["apply_batch"]
+__all__ = ["apply_batch", "apply_in_python", "claim_flush"]
+
+
+APPLY_BATCH = text("SELECT office_apply_batch(CAST(:batch AS jsonb))")
 
 
 def apply_batch(
@@ -22,8 +26,44 @@ def apply_batch(
     agents: Mapping[str, AgentInfo],
     node_name: str | None,
     known: set[str] | None = None,
+    *,
+    seq: int | None = None,
 ) -> None:
     """Write one process's coalesced changes and recompute the status of the agents touched.
+
+    ``seq``: the flush's number; a number this worker already wrote (the same batch sent again
+    after a lost COMMIT) changes nothing, so every count lands exactly once.
+
+    PostgreSQL: one call of ``office_apply_batch`` (revision 0005), which does inside the
+    database what :func:`apply_in_python` does here for SQLite.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(APPLY_BATCH, {"batch": batch_payload(batch, agents, node_name, seq=seq)})
+        return
+    if seq is not None and not claim_flush(conn, node_name, seq):
+        return
+    apply_in_python(conn, batch, agents, node_name, known)
+
+
+def claim_flush(conn: Connection, node_name: str | None, seq: int) -> bool:
+    """Record flush ``seq`` of the worker ``node_name``; False when it was written already."""
+    stmt = insert_into(conn, WORKER).values(node_name=node_name, flush_seq=seq)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["node_name"], set_={"flush_seq": stmt.excluded.flush_seq},
+        where=WORKER.c.flush_seq.is_(None) | (WORKER.c.flush_seq < stmt.excluded.flush_seq),
+    )
+    return bool(conn.execute(stmt).rowcount)
+
+
+def apply_in_python(
+    conn: Connection,
+    batch: Batch,
+    agents: Mapping[str, AgentInfo],
+    node_name: str | None,
+    known: set[str] | None = None,
+) -> None:
+    """The batch's rules, statement by statement (SQLite, where one writer holds the whole
+    database and round trips cost nothing).
 
     Runs in progress and outcomes are read under the agents' locks, the batch is applied to
     them in memory (a newer outcome or metrics wins, whichever process flushes last), and each

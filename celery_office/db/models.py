@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Date,
     DateTime,
     Enum,
@@ -200,6 +201,9 @@ class OfficeWorker(Base):
     started_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
     last_seen: Mapped[datetime | None] = mapped_column(AwareDateTime(), index=True)
     stopped_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
+    # the number of the worker's last flush that landed: a flush sent again after a lost
+    # COMMIT is applied at most once (numbers grow across the worker's restarts)
+    flush_seq: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class OfficeAgentRun(Base):

@@ -157,8 +157,9 @@ def known_revisions() -> frozenset[str]:
 def check_revision(connection: Connection, *, database: str) -> None:
     """Raise :class:`NewerSchemaError` when the database is at a revision this version does
     not ship (a newer celery-office migrated it); one read of ``office_alembic_version``."""
-    context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
-    current = context.get_current_revision()
+    with _quiet_alembic():  # checked at every heartbeat: no "Context impl" line each time
+        context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
+        current = context.get_current_revision()
     if current is None or current in known_revisions():
         return
     raise NewerSchemaError(

@@ -35,8 +35,8 @@ class StatusBuffer:
 
     Every run is counted (``Batch.counts``: started, and how it ended, with its runtime) by the
     process whose signal saw it, once; counts are summed, never replaced, wherever batches
-    meet (hand-over, put-back). A batch whose COMMIT may have landed is put back without its
-    counts: a count is never written twice, at the price of losing one flush's numbers then.
+    meet (hand-over, put-back). A batch whose COMMIT may have landed stays with the flusher,
+    which sends it again under the same flush number: it lands exactly once.
     """
 
     def __init__(self, *, remember_own_ends: bool = False, timezone: str = "UTC") -> None:
@@ -202,13 +202,9 @@ class StatusBuffer:
             self._written |= first_out
         return batch, first_out
 
-    def settle(
-        self, batch: Batch, first_out: set[str], *, ok: bool, may_have_landed: bool = False
-    ) -> None:
-        """After ``batch`` was written or handed over (``ok``), or not: which starts are out.
-
-        ``may_have_landed``: a failure at or after COMMIT, which may have landed after all.
-        """
+    def settle(self, batch: Batch, first_out: set[str], *, ok: bool) -> None:
+        """After ``batch`` was written or handed over (``ok``), or surely not: which starts
+        are out. (A write that may have landed is not settled: the flusher sends it again.)"""
         with self.lock:
             if ok:
                 for task_id, run in batch.runs.items():
@@ -216,9 +212,6 @@ class StatusBuffer:
                         # ended, or started in another process (seen from here): no end to
                         # write from this process
                         self._written.discard(task_id)
-            elif may_have_landed:
-                # its counts may be in the table: put back without them (at most once)
-                batch.counts.clear()
             else:
                 # nothing of it landed: a run that ends before the next write costs no row,
                 # and memory stays bounded by the runs in progress, however long the

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..changes import AgentInfo, Batch
-from ..db.batches import apply_batch
+from ..db.flush import write_batch
 from ..db.engine import safe_url
 from ..db.failures import is_rejection
 from ..db.schema import NewerSchemaError
@@ -90,11 +90,13 @@ class Flusher:
         self._stopping = threading.Event()
         self._done = threading.Event()
         self._thread: threading.Thread | None = None
-        self._known: set[str] = set()  # agents whose rows exist: no insert needed
         self._registered = False
         self._migrated = False
         self._retire_requested = False
         self._rejections = 0  # writes refused in a row for their content
+        # flushes whose COMMIT may have landed: (batch, its first-out runs, its number)
+        self._in_doubt: list[tuple[Batch, set[str], int]] = []
+        self._seq = int(time.time() * 1000) * 1_000_000
         self.buffer.on_first_change = self._start_thread
 
     def after_fork_in_child(self) -> None:
@@ -188,7 +190,7 @@ class Flusher:
         assert thread is not None
         self._wake.set()
         thread.join(timeout)
-        left = self.buffer.pending_agents()
+        left = self.buffer.pending_agents() + len(self._in_doubt)
         retire_failed = self._retire_requested and self.db.failing
         if not thread.is_alive() and not left and not retire_failed:
             return True
@@ -293,6 +295,8 @@ class Flusher:
             self._registered = self.db.run("registration", self.duties.register)
             if not self._registered:
                 return
+        if not self._resolve_doubts():
+            return
         self.buffer.forget_old_ends()
         batch, first_out = self.buffer.take()
         if not batch:
@@ -329,12 +333,46 @@ class Flusher:
         return False
 
     def write(self, batch: Batch, first_out: set[str]) -> bool:
-        """Write ``batch`` in one transaction; on failure the caller keeps or drops it."""
-        def write(conn: Any) -> None:
-            if self.db.commit_sent:  # retried on a fresh connection after a COMMIT that
-                batch.counts.clear()  # may have landed: its counts must not land twice
-            apply_batch(conn, batch, self.agents, self.node_name, self._known)
+        """Write ``batch`` as one flush; True when it landed. A failure that may have landed
+        (the connection lost once the COMMIT was sent) keeps the batch, with its number, to
+        be sent again before anything newer: it then lands exactly once. Any other failure
+        leaves ``batch`` to the caller, which keeps or drops it."""
+        seq = self._next_seq()
+        if self._send(batch, seq):
+            self.buffer.settle(batch, first_out, ok=True)
+            return True
+        if self.db.commit_sent and not is_rejection(self.db.last_error):
+            self._in_doubt.append((batch, first_out, seq))
+            return True  # not the caller's any more: the flusher sends it again
+        self.buffer.settle(batch, first_out, ok=False)
+        return False
 
-        ok = self.db.run("status write", write)
-        self.buffer.settle(batch, first_out, ok=ok, may_have_landed=self.db.commit_sent)
-        return ok
+    def _send(self, batch: Batch, seq: int) -> bool:
+        def work(engine: Any) -> None:
+            write_batch(engine, batch, self.agents, self.node_name, seq=seq,
+                        statement_timeout=self.settings.statement_timeout,
+                        sent=self.db.mark_sent)
+
+        return self.db.run("status write", work, transaction=False)
+
+    def _resolve_doubts(self) -> bool:
+        """Send again, oldest first, the flushes whose COMMIT may have landed; True once none
+        is left. Sent with their own numbers, each lands exactly once whatever happened."""
+        while self._in_doubt:
+            batch, first_out, seq = self._in_doubt[0]
+            if not self._send(batch, seq):
+                if is_rejection(self.db.last_error):  # refused before landing: it never did
+                    self._in_doubt.pop(0)
+                    self.buffer.settle(batch, first_out, ok=False)
+                    self.buffer.put_back(batch)
+                    continue
+                return False
+            self._in_doubt.pop(0)
+            self.buffer.settle(batch, first_out, ok=True)
+        return True
+
+    def _next_seq(self) -> int:
+        """Flush numbers grow across the worker's restarts (its start time, in milliseconds,
+        leads), so a restarted worker's first flush is never taken for one already written."""
+        self._seq += 1
+        return self._seq

@@ -64,6 +64,7 @@ class GuardedDatabase:
                 self.settings.database_url,
                 connect_timeout=self.settings.connect_timeout,
                 statement_timeout=self.settings.statement_timeout,
+                pool_size=1, max_overflow=0,  # one thread writes, one try at a time
             )
             self._sockets = SocketWatch(self._engine)
         return self._engine
@@ -86,6 +87,10 @@ class GuardedDatabase:
         finally:
             if watchdog is not None:
                 watchdog.cancel()
+
+    def mark_sent(self) -> None:
+        """The try's COMMIT is on its way: a failure from now on may have landed."""
+        self.commit_sent = True
 
     def run(self, what: str, work: Callable[[Any], Any], *, transaction: bool = True) -> bool:
         """Run ``work(conn)`` in one transaction (``work(engine)`` without one); True when it

@@ -148,3 +148,9 @@ ALTER TABLE _alembic_tmp_office_agent_alert RENAME TO office_agent_alert;
 
 UPDATE office_alembic_version SET version_num='0004_alert_subjects' WHERE office_alembic_version.version_num = '0003_alerts';
 
+-- Running upgrade 0004_alert_subjects -> 0005_apply_batch
+
+ALTER TABLE office_worker ADD COLUMN flush_seq BIGINT;
+
+UPDATE office_alembic_version SET version_num='0005_apply_batch' WHERE office_alembic_version.version_num = '0004_alert_subjects';
+

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, event, select, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from celery_office import AgentStatus, agent_statuses, create_office_engine
@@ -188,3 +189,40 @@ def test_a_write_that_landed_unknown_to_the_writer_is_not_counted_twice(
             conn, day=datetime.now(timezone.utc).date())}
     assert (today[AGENT].runs, today[AGENT].succeeded) == (2, 1)
     engine.dispose()
+
+
+@pytest.mark.parametrize("delivered", [True, False], ids=["landed", "never-arrived"])
+def test_a_flush_whose_commit_outcome_is_lost_counts_exactly_once(
+    pg_url: str, delivered: bool
+) -> None:
+    """The connection dies after the flush (and its COMMIT) was sent: the writer cannot tell
+    whether it landed. It sends the same flush again, with the same number: if it had landed
+    nothing changes, if not it lands now. Once, such a flush's counts were dropped ("at most
+    once"): a lost COMMIT cost one flush's numbers."""
+    from ..faultproxy import FaultProxy
+
+    proxy = FaultProxy("127.0.0.1", make_url(pg_url).port or 5432)
+    flusher = Flusher(
+        OfficeSettings(database_url=proxy.url(pg_url), flush_interval=0.05, auto_migrate=False),
+        AGENTS, node_name="w1@host",
+    )
+    try:
+        flusher.buffer.run_started("t-1", AGENT, None)
+        flusher.buffer.run_finished("t-1", AGENT, AgentStatus.ok)
+        proxy.cut_after(b"office_apply_batch", delivered=delivered, then_refuse=True)
+        flusher._cycle()
+        assert proxy.cuts == 1 and flusher._in_doubt  # sent, outcome unknown, database away
+        proxy.set_mode("forward")
+        flusher._cycle()  # sent again first, same number
+        assert not flusher._in_doubt
+        flusher.buffer.run_started("t-2", AGENT, None)
+        flusher._cycle()
+        engine = create_office_engine(pg_url)
+        with engine.connect() as conn:
+            today = {row.agent_id: row.today for row in agent_statuses(
+                conn, day=datetime.now(timezone.utc).date())}
+        engine.dispose()
+        assert (today[AGENT].runs, today[AGENT].succeeded) == (2, 1)  # not 3, not 1
+    finally:
+        flusher.db.engine.dispose()
+        proxy.close()

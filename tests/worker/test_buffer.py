@@ -50,17 +50,6 @@ def test_a_failed_write_that_never_reached_commit_forgets_a_run_ended_meanwhile(
     assert again.outcomes[AGENT].status is AgentStatus.ok
 
 
-def test_a_failure_at_commit_keeps_the_end_since_the_start_may_have_landed() -> None:
-    buffer = StatusBuffer()
-    buffer.run_started("t-1", AGENT, "Сканирование")
-    batch, first_out = buffer.take()
-    buffer.run_finished("t-1", AGENT, AgentStatus.ok)
-    buffer.settle(batch, first_out, ok=False, may_have_landed=True)
-    buffer.put_back(batch)
-    again, _ = buffer.take()
-    assert again.runs["t-1"].ended
-
-
 def test_memory_stays_one_entry_per_agent_however_many_runs_fail_to_write() -> None:
     buffer = StatusBuffer()
     for i in range(1000):
@@ -210,19 +199,6 @@ def test_a_batch_put_back_after_a_failed_write_is_counted_once() -> None:
     buffer.put_back(batch)
     again, _ = buffer.take()
     assert _counts(again) == {(AGENT, _today()): (2, 1, 0, 0, 0)}  # not 3 runs, not 0
-
-
-def test_a_batch_that_may_have_landed_is_put_back_without_its_counts() -> None:
-    """At most once: the COMMIT may have landed, so its counts are not written again."""
-    buffer = StatusBuffer()
-    buffer.run_started("t-1", AGENT, None)
-    buffer.run_finished("t-1", AGENT, AgentStatus.ok)
-    batch, first_out = buffer.take()
-    buffer.run_started("t-2", AGENT, None)
-    buffer.settle(batch, first_out, ok=False, may_have_landed=True)
-    buffer.put_back(batch)
-    again, _ = buffer.take()
-    assert _counts(again) == {(AGENT, _today()): (1, 0, 0, 0, 0)}  # only t-2's start
 
 
 def test_merged_batches_add_counts_and_never_share_a_counter() -> None:

@@ -40,13 +40,16 @@ def test_a_run_that_progresses_and_ends_while_its_start_is_written_leaves_no_run
     flusher = _flusher(db_url)
     engine = flusher.db.engine
     in_flight = threading.Event()
+    send = flusher.db.mark_sent
 
-    @event.listens_for(engine, "before_cursor_execute")
-    def _race(conn, cursor, statement, *args):  # the flusher thread, mid-transaction
-        if "office_agent_run" in statement and not in_flight.is_set():
+    def _race() -> None:  # the flusher thread, with the start's transaction on its way
+        if not in_flight.is_set():
             in_flight.set()
             flusher.buffer.run_progress("t-1", AGENT, "Сканирование: 50%", {"done": 50})
             flusher.buffer.run_finished("t-1", AGENT, AgentStatus.ok)
+        send()
+
+    flusher.db.mark_sent = _race  # type: ignore[method-assign]
 
     flusher.buffer.run_started("t-1", AGENT, "Сканирование цен")
     _wait(in_flight.is_set)
@@ -183,15 +186,15 @@ def test_the_writer_thread_survives_a_bug_in_one_cycle(db_url: str, where: str) 
     if where == "inside the write":
         import celery_office.worker.flusher as writer_module
 
-        original = writer_module.apply_batch
+        original = writer_module.write_batch
 
-        def apply_batch_once(*args, **kwargs):
+        def write_batch_once(*args, **kwargs):
             if not failed.is_set():
                 failed.set()
                 raise Unprintable()
             return original(*args, **kwargs)
 
-        writer_module.apply_batch, restore = apply_batch_once, original
+        writer_module.write_batch, restore = write_batch_once, original
     else:
         original_take = flusher.buffer.take
 
@@ -212,5 +215,5 @@ def test_the_writer_thread_survives_a_bug_in_one_cycle(db_url: str, where: str) 
         assert flusher.stop()
     finally:
         if restore is not None:
-            writer_module.apply_batch = restore
+            writer_module.write_batch = restore
     engine.dispose()
