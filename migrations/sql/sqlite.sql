@@ -126,3 +126,16 @@ CREATE TABLE office_agent_start (
 
 UPDATE office_alembic_version SET version_num='0003_alerts' WHERE office_alembic_version.version_num = '0002_agent_day';
 
+-- Running upgrade 0003_alerts -> 0005_notifications
+
+CREATE TABLE office_agent_notice (
+    agent_id VARCHAR(100) NOT NULL, 
+    state VARCHAR(20) NOT NULL, 
+    version INTEGER DEFAULT 0 NOT NULL, 
+    changed_at DATETIME, 
+    CONSTRAINT pk_office_agent_notice PRIMARY KEY (agent_id), 
+    CONSTRAINT fk_office_agent_notice_agent_id_office_agent_status FOREIGN KEY(agent_id) REFERENCES office_agent_status (agent_id) ON DELETE CASCADE
+);
+
+UPDATE office_alembic_version SET version_num='0005_notifications' WHERE office_alembic_version.version_num = '0003_alerts';
+
