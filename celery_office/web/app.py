@@ -8,7 +8,7 @@ Read-only over the database alone (no broker): ``/`` the page, ``/api/agents`` t
 Prometheus. With ``notify`` URLs it also posts each agent's transitions (a thread of its own,
 started with the app's lifespan, or at the first request when a host mounts it: Starlette does
 not run a mounted app's lifespan). Every URL the page uses is relative, so it works under any
-mount path.
+mount path (Starlette redirects ``/office`` to ``/office/``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from sqlalchemy import Engine
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -95,8 +95,6 @@ class OfficeWeb:
 
     async def page_endpoint(self, request: Request) -> Response:
         self.ensure_started()
-        if not request.url.path.endswith("/"):  # relative URLs need the mount's trailing /
-            return RedirectResponse(request.url.replace(path=request.url.path + "/"), 308)
         return HTMLResponse(self.page, headers={"Cache-Control": "no-cache"})
 
     async def agents_endpoint(self, request: Request) -> Response:

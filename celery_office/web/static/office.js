@@ -23,7 +23,7 @@
   }
 
   function since(seconds) {
-    // the largest whole unit, as `celery office status` says it: 5 с, 3 мин, 2 ч, 4 дн
+    // the largest whole unit, as `celery office status` says it (5s, 3m, 2h, 4d), in the texts' units
     const s = Math.max(0, Math.floor(seconds));
     const units = [["d", 86400], ["h", 3600], ["m", 60]];
     for (const [unit, size] of units) {
