@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 from datetime import date
 from typing import NoReturn
 
@@ -12,7 +11,8 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from ..db.read import AgentRow, agent_statuses
-from ..db.engine import create_read_engine, db_error_reason, password_of, require_sync_driver
+from ..db.engine import create_read_engine, db_error_reason, is_missing_table, password_of
+from ..db.engine import require_sync_driver
 from ..db.engine import safe_url
 from ..errors import OfficeError, invalid_url
 from ..settings import OfficeSettings
@@ -22,14 +22,6 @@ __all__ = ["Database", "DATABASE_HINT", "db_error_reason", "password_of"]
 
 
 DATABASE_HINT = "office_database_url / OFFICE_DATABASE_URL"
-
-
-def _is_missing_table(exc: BaseException) -> bool:
-    orig = getattr(exc, "orig", None)
-    if getattr(orig, "pgcode", None) == "42P01":  # undefined_table
-        return True
-    text = str(orig if orig is not None else exc)
-    return "no such table" in text or bool(re.search(r"relation \S+ does not exist", text))
 
 
 class Database:
@@ -112,7 +104,7 @@ class Database:
             with conn:
                 return agent_statuses(conn, offline_after, day=day)
         except SQLAlchemyError as exc:
-            if _is_missing_table(exc):
+            if is_missing_table(exc):
                 self.fail(
                     f"the celery-office tables are missing in {self.safe}: run "
                     f"`celery -A {app_name(self.ctx)} office migrate` first."

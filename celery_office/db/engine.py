@@ -22,8 +22,8 @@ from ..errors import OfficeConfigError
 from ..render import one_line
 
 __all__ = [
-    "create_office_engine", "create_read_engine", "safe_url", "db_error_reason", "password_of",
-    "require_sync_driver", "transaction_timeouts_sql",
+    "create_office_engine", "create_read_engine", "safe_url", "db_error_reason", "is_missing_table",
+    "password_of", "require_sync_driver", "transaction_timeouts_sql",
 ]
 
 _SECRET_QUERY_KEYS = {"password", "passwd", "pwd", "sslpassword"}
@@ -73,6 +73,15 @@ def db_error_reason(exc: BaseException, password: str | None = None) -> str:
     if password:
         first = first.replace(password, "***")
     return first or type(orig).__name__
+
+
+def is_missing_table(exc: BaseException) -> bool:
+    """Whether a database error says a table does not exist (the tables were never migrated)."""
+    orig = getattr(exc, "orig", None)
+    if getattr(orig, "pgcode", None) == "42P01":  # undefined_table
+        return True
+    text = str(orig if orig is not None else exc)
+    return "no such table" in text or bool(re.search(r"relation \S+ does not exist", text))
 
 
 def password_of(url: str) -> str | None:

@@ -29,6 +29,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..db.engine import create_office_engine, create_read_engine
+from ..logs import logger
 from ..settings import OfficeSettings
 from ..snapshot import status_json
 from .notifier import Notifier
@@ -170,6 +171,8 @@ def create_app(
         settings = OfficeSettings.from_app(app) if app is not None else OfficeSettings.from_sources()
     if database_url is not None:
         settings = replace(settings, database_url=database_url)
+    elif settings.default_database_notice() is not None:  # never quietly: see the README
+        logger.warning("celery-office: the office page: %s", settings.default_database_notice())
     if offline_after is not None:
         settings = replace(settings, offline_after=offline_after)
     office = OfficeWeb(settings, engine=engine, notify=tuple(notify),

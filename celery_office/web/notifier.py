@@ -16,10 +16,11 @@ import threading
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from ..db.engine import db_error_reason, safe_url
+from ..db.engine import db_error_reason, is_missing_table, safe_url
 from ..db.notices import claim, read_notices, record_first_seen
 from ..db.read import active_alerts, agent_statuses
 from ..logs import log_once, logger
+from .reader import MIGRATE_HINT
 from .transitions import Transition, changes, message
 from .webhooks import WebhookSender, where
 
@@ -86,9 +87,10 @@ class Notifier:
                        if claim(conn, t.agent.agent_id, seen=t.seen, state=t.state)]
         except SQLAlchemyError as exc:
             self._failing = True
+            hint = f"; {MIGRATE_HINT}" if is_missing_table(exc) else ""
             log_once("notifier-db", "celery-office: notifications wait for the database: "
-                     "cannot look at %s: %s", safe_url(self.engine),
-                     db_error_reason(exc, self.engine.url.password))
+                     "cannot look at %s: %s%s", safe_url(self.engine),
+                     db_error_reason(exc, self.engine.url.password), hint)
             return []
         if self._failing:
             self._failing = False

@@ -16,11 +16,13 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..days import today
-from ..db.engine import db_error_reason, safe_url
+from ..db.engine import db_error_reason, is_missing_table, safe_url
 from ..db.read import AgentRow, active_alerts, agent_statuses
 from ..errors import OfficeError
 
-__all__ = ["OfficeReader", "Snapshot", "ReadError"]
+__all__ = ["OfficeReader", "Snapshot", "ReadError", "MIGRATE_HINT"]
+
+MIGRATE_HINT = "run `celery -A <app> office migrate` (or start a worker) to create the tables"
 
 
 class ReadError(OfficeError):
@@ -95,4 +97,5 @@ class OfficeReader:
 
     def _error(self, doing: str, exc: BaseException) -> ReadError:
         password = getattr(self.engine.url, "password", None)
-        return ReadError(f"{doing} {self.where}: {db_error_reason(exc, password)}")
+        hint = f"; {MIGRATE_HINT}" if is_missing_table(exc) else ""
+        return ReadError(f"{doing} {self.where}: {db_error_reason(exc, password)}{hint}")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,17 +13,10 @@ from pathlib import Path
 
 from celery_office import migrate
 
+from ..web.serve_process import free_port
 from .test_cli import CASES, SECRET, _argv, _env, assert_one_line_error, office
 
 WEB_MODULES = ("starlette", "uvicorn", "prometheus_client", "celery_office.web")
-
-
-def _free_port() -> int:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    return port
 
 
 def _fetch(url: str) -> tuple[int, bytes]:
@@ -94,7 +86,7 @@ def test_a_missing_sqlite_file_is_not_created(tmp_path: Path) -> None:
 def test_serve_serves_the_office_and_stops_on_sigterm(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'office.db'}"
     migrate(url)
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         _argv("serve", "--port", str(port)), cwd=CASES, env=_env(url),
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, encoding="utf-8")

@@ -186,3 +186,10 @@ def test_mounted_under_a_path_in_a_host_app(office_url: str) -> None:
             notifier = office.state.office.notifier
             assert notifier is not None and notifier._thread is not None
             assert notifier._thread.is_alive()
+
+
+def test_tables_never_migrated_are_named_with_the_fix(fresh_pg_url: str) -> None:
+    with served(create_app(fresh_pg_url)) as base:
+        status, _, body = get(base + "/api/agents")
+    error = json.loads(body)["error"]
+    assert status == 503 and "office migrate" in error, error

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import threading
 import time
 
@@ -13,16 +12,9 @@ import pytest
 from celery_office.web.webhooks import WebhookSender, scrub, where
 
 from .receiver import receiving
+from .serve_process import free_port
 
 TOKEN = "xoxb-SECRET-TOKEN-42"
-
-
-def _closed_port() -> int:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    return port
 
 
 def test_a_message_is_posted_as_json_with_its_text() -> None:
@@ -110,7 +102,7 @@ def test_send_returns_while_the_receiver_still_holds_the_post() -> None:
 
 def test_no_secret_of_a_webhook_url_reaches_a_log_line(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    port = _closed_port()
+    port = free_port()  # nobody listens there
     unreachable = f"http://bot:{TOKEN}-pw@127.0.0.1:{port}/bot{TOKEN}/sendMessage?key={TOKEN}"
     with receiving(f"/services/{TOKEN}?token={TOKEN}") as receiver:
         receiver.statuses = [500] * 3
