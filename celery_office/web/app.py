@@ -168,7 +168,8 @@ def create_app(
         engine: a read engine to use instead of one made from the URL (kept open).
     """
     if settings is None:
-        settings = OfficeSettings.from_app(app) if app is not None else OfficeSettings.from_sources()
+        settings = (OfficeSettings.from_app(app) if app is not None
+                    else OfficeSettings.from_sources())
     if database_url is not None:
         settings = replace(settings, database_url=database_url)
     elif settings.default_database_notice() is not None:  # never quietly: see the README

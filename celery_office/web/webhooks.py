@@ -76,7 +76,7 @@ def _urllib_post(url: str, body: bytes, timeout: float) -> None:
         url, data=body, method="POST",
         headers={"Content-Type": "application/json; charset=utf-8", "User-Agent": USER_AGENT},
     )
-    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - the user's URL
+    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (user's URL)
         response.read()
 
 

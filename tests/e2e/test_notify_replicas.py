@@ -65,7 +65,9 @@ def test_each_transition_is_posted_once_by_two_replicas(
 ) -> None:
     worker = office_pg.worker()
     office_pg.wait_for(lambda rows: AGENTS <= set(rows), what="registration")
-    notices = lambda: {r.agent_id for r in office_pg.sql("select agent_id from office_agent_notice")}  # noqa: E731
+    def notices() -> set[str]:
+        return {row.agent_id for row in office_pg.sql("select agent_id from office_agent_notice")}
+
     deadline = time.monotonic() + 20
     while notices() != AGENTS and time.monotonic() < deadline:
         time.sleep(0.05)

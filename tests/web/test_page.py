@@ -16,7 +16,8 @@ from .adolf_office import fill_adolf_office
 from .browser import chromium, require_chromium
 from .server import served
 
-MARKUP = 'ScanError: <script>window.__injected = 1</script><b id="bold">жирный</b> & <img src=x onerror="window.__injected = 2">'
+MARKUP = ('ScanError: <script>window.__injected = 1</script><b id="bold">жирный</b> & '
+          '<img src=x onerror="window.__injected = 2">')
 
 
 @pytest.fixture
