@@ -14,7 +14,7 @@ import click
 
 __all__ = ["office"]
 
-_COMMANDS = ("check", "migrate", "sql", "status")
+_COMMANDS = ("check", "migrate", "serve", "sql", "status")
 
 
 class LazyOfficeGroup(click.Group):
@@ -26,6 +26,10 @@ class LazyOfficeGroup(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in _COMMANDS:
             return None
+        if cmd_name == "serve":  # the web page: its own module, the web stack only when it runs
+            from .serve import serve
+
+            return serve
         from .commands import office as real_office
 
         return real_office.get_command(ctx, cmd_name)
@@ -37,4 +41,4 @@ class LazyOfficeGroup(click.Group):
 @click.pass_context
 def office(ctx: click.Context, **kwargs: Any) -> None:
     """celery-office: migrate its tables, show the agents' status, check agents.yaml, print
-    its SQL."""
+    its SQL, serve the office page."""

@@ -63,8 +63,8 @@ def settings_of(ctx: click.Context) -> OfficeSettings:
     except ImportError as exc:  # app.conf loads a configuration module lazily
         fail(ctx, f"cannot load the app's configuration: {type(exc).__name__}: {exc}")
     root = ctx.find_root()
-    if not root.meta.get("celery_office.warned"):
-        root.meta["celery_office.warned"] = True
+    if not root.meta.get("celery-office: warned"):
+        root.meta["celery-office: warned"] = True
         for line in misnamed_settings(app):
             warn(ctx, line)
     return settings

@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import os
-import re
 from datetime import date
 from typing import NoReturn
 
 import click
-from sqlalchemy import Connection, Engine, create_engine
-from sqlalchemy.engine import make_url
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
-from sqlalchemy.pool import NullPool
 
 from ..db.read import AgentRow, agent_statuses
-from ..db.engine import create_office_engine, require_sync_driver, safe_url
+from ..db.engine import create_read_engine, db_error_reason, is_missing_table, password_of
+from ..db.engine import require_sync_driver
+from ..db.engine import safe_url
 from ..errors import OfficeError, invalid_url
-from ..render import one_line
 from ..settings import OfficeSettings
 from .context import app_name, fail, warn
 
@@ -24,43 +22,6 @@ __all__ = ["Database", "DATABASE_HINT", "db_error_reason", "password_of"]
 
 
 DATABASE_HINT = "office_database_url / OFFICE_DATABASE_URL"
-
-
-def db_error_reason(exc: BaseException, password: str | None = None) -> str:
-    """The driver's own words for a database error, on one line, without the password.
-
-    ``connection to server at "127.0.0.1", port 1 failed: Connection refused ...`` becomes
-    ``connection refused``; ``FATAL:  database "x" does not exist`` becomes
-    ``database "x" does not exist``.
-    """
-    orig = getattr(exc, "orig", None) or exc
-    lines = [line.strip() for line in str(orig).splitlines() if line.strip()]
-    first = lines[0] if lines else type(orig).__name__
-    first = re.sub(r"^(FATAL|ERROR|PANIC):\s+", "", first)
-    match = re.match(r"^connection to server (?:at|on) .*? failed: (?:FATAL:\s+)?(.+)$", first)
-    if match:
-        first = match.group(1)
-    first = one_line(first).rstrip(".")
-    if first[:1].isupper() and first[1:2].islower():
-        first = first[0].lower() + first[1:]
-    if password:
-        first = first.replace(password, "***")
-    return first or type(orig).__name__
-
-
-def _is_missing_table(exc: BaseException) -> bool:
-    orig = getattr(exc, "orig", None)
-    if getattr(orig, "pgcode", None) == "42P01":  # undefined_table
-        return True
-    text = str(orig if orig is not None else exc)
-    return "no such table" in text or bool(re.search(r"relation \S+ does not exist", text))
-
-
-def password_of(url: str) -> str | None:
-    try:
-        return make_url(url).password
-    except (ArgumentError, ValueError):
-        return None
 
 
 class Database:
@@ -106,19 +67,10 @@ class Database:
             )
 
     def engine(self) -> Engine:
-        """Bounded waits: connect and statement timeouts on PostgreSQL, busy timeout on SQLite.
-
-        SQLite gets a plain engine: ``create_office_engine``'s ``BEGIN IMMEDIATE`` would take
-        the write lock for a read.
-        """
+        """Bounded waits: connect and statement timeouts on PostgreSQL, busy timeout on SQLite
+        (:func:`~celery_office.db.engine.create_read_engine`)."""
         try:
-            if self.is_sqlite:
-                return create_engine(
-                    self.url,
-                    poolclass=NullPool,
-                    connect_args={"timeout": self.settings.statement_timeout},
-                )
-            return create_office_engine(
+            return create_read_engine(
                 self.url,
                 connect_timeout=self.settings.connect_timeout,
                 statement_timeout=self.settings.statement_timeout,
@@ -152,7 +104,7 @@ class Database:
             with conn:
                 return agent_statuses(conn, offline_after, day=day)
         except SQLAlchemyError as exc:
-            if _is_missing_table(exc):
+            if is_missing_table(exc):
                 self.fail(
                     f"the celery-office tables are missing in {self.safe}: run "
                     f"`celery -A {app_name(self.ctx)} office migrate` first."

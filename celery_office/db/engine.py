@@ -10,15 +10,21 @@ get another). SQLite gets ``BEGIN IMMEDIATE`` so concurrent writers queue instea
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import NoSuchModuleError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.pool import NullPool
 
 from ..errors import OfficeConfigError
+from ..render import one_line
 
-__all__ = ["create_office_engine", "safe_url", "require_sync_driver", "transaction_timeouts_sql"]
+__all__ = [
+    "create_office_engine", "create_read_engine", "safe_url", "db_error_reason", "is_missing_table",
+    "password_of", "require_sync_driver", "transaction_timeouts_sql",
+]
 
 _SECRET_QUERY_KEYS = {"password", "passwd", "pwd", "sslpassword"}
 _LIBPQ_DRIVERS = ("psycopg2", "psycopg2cffi", "psycopg")
@@ -45,6 +51,44 @@ def safe_url(url: str | Any) -> str:
         return parsed.render_as_string(hide_password=True)
     except Exception:
         return "<invalid database URL>"
+
+
+def db_error_reason(exc: BaseException, password: str | None = None) -> str:
+    """The driver's own words for a database error, on one line, without the password.
+
+    ``connection to server at "127.0.0.1", port 1 failed: Connection refused ...`` becomes
+    ``connection refused``; ``FATAL:  database "x" does not exist`` becomes
+    ``database "x" does not exist``.
+    """
+    orig = getattr(exc, "orig", None) or exc
+    lines = [line.strip() for line in str(orig).splitlines() if line.strip()]
+    first = lines[0] if lines else type(orig).__name__
+    first = re.sub(r"^(FATAL|ERROR|PANIC):\s+", "", first)
+    match = re.match(r"^connection to server (?:at|on) .*? failed: (?:FATAL:\s+)?(.+)$", first)
+    if match:
+        first = match.group(1)
+    first = one_line(first).rstrip(".")
+    if first[:1].isupper() and first[1:2].islower():
+        first = first[0].lower() + first[1:]
+    if password:
+        first = first.replace(password, "***")
+    return first or type(orig).__name__
+
+
+def is_missing_table(exc: BaseException) -> bool:
+    """Whether a database error says a table does not exist (the tables were never migrated)."""
+    orig = getattr(exc, "orig", None)
+    if getattr(orig, "pgcode", None) == "42P01":  # undefined_table
+        return True
+    text = str(orig if orig is not None else exc)
+    return "no such table" in text or bool(re.search(r"relation \S+ does not exist", text))
+
+
+def password_of(url: str) -> str | None:
+    try:
+        return make_url(url).password
+    except (ArgumentError, ValueError):
+        return None
 
 
 def create_office_engine(
@@ -83,6 +127,26 @@ def create_office_engine(
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(parsed, **kwargs)
+
+
+def create_read_engine(
+    url: str | URL, *, connect_timeout: float = 5.0, statement_timeout: float = 10.0
+) -> Engine:
+    """An engine for readers (``celery office status``, the office page) with the same bounded
+    waits; a connection the server dropped is replaced before use (``pool_pre_ping``).
+
+    SQLite gets a plain engine without a pool: :func:`create_office_engine`'s ``BEGIN
+    IMMEDIATE`` would take the write lock for a read.
+    """
+    parsed = require_sync_driver(url)
+    if parsed.get_backend_name() == "sqlite":
+        return create_engine(
+            parsed, poolclass=NullPool, connect_args={"timeout": statement_timeout}
+        )
+    return create_office_engine(
+        parsed, connect_timeout=connect_timeout, statement_timeout=statement_timeout,
+        pool_pre_ping=True,
+    )
 
 
 def require_sync_driver(url: str | URL) -> URL:

@@ -51,11 +51,13 @@ __all__ = [
     "OfficeAgentDay",
     "OfficeAgentAlert",
     "OfficeAgentStart",
+    "OfficeAgentNotice",
     "db_now",
     "STATUS_TABLE",
     "EFFECTIVE_STATUS_VIEW",
     "DAY_TABLE",
     "DAY_VIEW",
+    "NOTICE_TABLE",
     "TASK_MAX",
     "ERROR_PREFIX",
     "RETRY_PREFIX",
@@ -71,6 +73,7 @@ STATUS_TABLE = "office_agent_status"
 EFFECTIVE_STATUS_VIEW = "office_agent_status_effective"
 DAY_TABLE = "office_agent_day"
 DAY_VIEW = "office_agent_day_view"  # the day's numbers with department, name and brand
+NOTICE_TABLE = "office_agent_notice"  # what notifications last announced of each agent
 
 # Column limits of the dashboard contract, shared with validation in the reporter and registry.
 AGENT_ID_MAX = 100
@@ -299,3 +302,20 @@ class OfficeAgentStart(Base):
     agent_id: Mapped[str] = _agent_key()
     task_name: Mapped[str] = mapped_column(String(255), primary_key=True)
     started_at: Mapped[datetime] = mapped_column(AwareDateTime(), nullable=False)
+
+
+class OfficeAgentNotice(Base):
+    """What notifications last announced of an agent (``ok``, ``error``, ``offline``,
+    ``missed`` or ``overlong``: :mod:`celery_office.web.transitions`).
+
+    Why a version: every announcement moves it on, and a ``celery office serve`` replica
+    claims a transition by moving it from the version it read (compare and swap), so several
+    replicas watching one office post each transition once; a replica that read an older
+    state (ABA: error, ok, error again) finds the version moved and posts nothing."""
+
+    __tablename__ = NOTICE_TABLE
+
+    agent_id: Mapped[str] = _agent_key()
+    state: Mapped[str] = mapped_column(String(20), nullable=False)
+    version: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
+    changed_at: Mapped[datetime | None] = mapped_column(AwareDateTime())

@@ -11,9 +11,10 @@ from sqlalchemy import Connection, String, select, type_coerce
 
 from .daily import DayNumbers, day_numbers
 from .models import AgentStatus, db_now
-from .statements import STATUS
+from .agent_rows import ALERT_PRECEDENCE
+from .statements import ALERT, STATUS
 
-__all__ = ["AgentRow", "agent_statuses"]
+__all__ = ["AgentRow", "agent_statuses", "active_alerts"]
 
 
 @dataclass(frozen=True)
@@ -82,3 +83,16 @@ def agent_statuses(
             )
         )
     return result
+
+
+def active_alerts(conn: Connection) -> dict[str, tuple[str, ...]]:
+    """The kinds of every agent's active alerts (``missed``, ``overlong``), by agent id, in
+    the order of their precedence on the row."""
+    found: dict[str, set[str]] = {}
+    for agent_id, kind in conn.execute(select(ALERT.c.agent_id, ALERT.c.kind)):
+        found.setdefault(agent_id, set()).add(kind)
+    order = {kind: index for index, kind in enumerate(ALERT_PRECEDENCE)}
+    return {
+        agent_id: tuple(sorted(kinds, key=lambda kind: (order.get(kind, len(order)), kind)))
+        for agent_id, kinds in found.items()
+    }

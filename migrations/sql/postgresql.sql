@@ -338,5 +338,18 @@ $$;
 
 UPDATE office_alembic_version SET version_num='0005_apply_batch' WHERE office_alembic_version.version_num = '0004_alert_subjects';
 
+-- Running upgrade 0005_apply_batch -> 0006_notifications
+
+CREATE TABLE office_agent_notice (
+    agent_id VARCHAR(100) NOT NULL, 
+    state VARCHAR(20) NOT NULL, 
+    version INTEGER DEFAULT 0 NOT NULL, 
+    changed_at TIMESTAMP WITH TIME ZONE, 
+    CONSTRAINT pk_office_agent_notice PRIMARY KEY (agent_id), 
+    CONSTRAINT fk_office_agent_notice_agent_id_office_agent_status FOREIGN KEY(agent_id) REFERENCES office_agent_status (agent_id) ON DELETE CASCADE
+);
+
+UPDATE office_alembic_version SET version_num='0006_notifications' WHERE office_alembic_version.version_num = '0005_apply_batch';
+
 COMMIT;
 

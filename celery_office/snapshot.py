@@ -1,0 +1,122 @@
+"""The office as data: counts, the salary equivalent, and the JSON of ``celery office status
+--json``, which ``/api/agents`` of the office page returns unchanged.
+
+Why here and not in the CLI: the web app and the terminal show the same office, so one builder
+serves both, and the web app imports it without the command line's modules.
+
+A status value a team added to the dashboard's enum (say ``'paused'``) is shown as it is and
+counted after the four of the spec.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any
+
+from .db.daily import DayNumbers
+from .db.models import AgentStatus
+from .db.read import AgentRow
+from .jsonsafe import json_safe
+
+__all__ = [
+    "STATUS_ORDER", "status_name", "salary_total", "status_counts", "agent_json", "today_json",
+    "status_json", "failing",
+]
+
+
+STATUS_ORDER = (AgentStatus.ok, AgentStatus.warning, AgentStatus.error, AgentStatus.offline)
+
+
+def status_name(status: Any) -> str:
+    """A status as text: one of the spec's four, or a value a team added to the enum."""
+    return status.value if isinstance(status, AgentStatus) else str(status)
+
+
+def salary_total(rows: Iterable[AgentRow]) -> Decimal:
+    """Sum of salary_equivalent x fte_coefficient of the agents not (effectively) offline."""
+    total = Decimal(0)
+    for row in rows:
+        if row.effective_status is AgentStatus.offline:
+            continue
+        fte = Decimal(1) if row.fte_coefficient is None else Decimal(str(row.fte_coefficient))
+        total += Decimal(row.salary_equivalent or 0) * fte
+    return total
+
+
+def status_counts(rows: Iterable[AgentRow]) -> dict[str, int]:
+    """How many agents have each effective status; every status present, in a fixed order."""
+    counts = {status.value: 0 for status in STATUS_ORDER}
+    for row in rows:
+        name = status_name(row.effective_status)
+        counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+def agent_json(row: AgentRow) -> dict[str, Any]:
+    """One agent of ``{"agents": [...]}``: every value JSON-encodable as is."""
+    return {
+        "agent_id": row.agent_id,
+        "department": row.department,
+        "name": row.name,
+        "brand": row.brand,
+        "status": status_name(row.status),
+        "effective_status": status_name(row.effective_status),
+        "task": row.task,
+        "metrics": json_safe(row.metrics or {}),
+        "salary_equivalent": row.salary_equivalent,
+        "fte_coefficient": json_safe(row.fte_coefficient),
+        "last_activity": json_safe(row.last_activity),
+        "silent_for": None if row.silent_for is None else round(row.silent_for, 3),
+        "updated_at": json_safe(row.updated_at),
+        "today": today_json(row.today),
+    }
+
+
+def today_json(numbers: DayNumbers | None) -> dict[str, Any]:
+    """An agent's numbers of today for ``--json``: always these seven keys, zeros when it ran
+    nothing (or when they were not read)."""
+    numbers = numbers or DayNumbers()
+    return {
+        "runs": numbers.runs,
+        "succeeded": numbers.succeeded,
+        "failed": numbers.failed,
+        "retried": numbers.retried,
+        "revoked": numbers.revoked,
+        "runtime_s": round(numbers.runtime_s, 3),
+        "max_runtime_s": round(numbers.max_runtime_s, 3),
+    }
+
+
+def status_json(
+    rows: Sequence[AgentRow],
+    *,
+    offline_after: float,
+    departments: Sequence[str] = (),
+    brands: Sequence[str] = (),
+    now: datetime | None = None,
+    fail_on: Sequence[str] = (),
+) -> dict[str, Any]:
+    """``{"agents": [...], "summary": {...}}``: every value JSON-encodable as is. With
+    ``fail_on`` (the health check) the summary names it and the agents ``failing`` it."""
+    now = now or datetime.now(timezone.utc)
+    summary: dict[str, Any] = {
+        "total": len(rows),
+        "counts": status_counts(rows),
+        "salary_equivalent": json_safe(salary_total(rows)),
+        "currency": "RUB",
+        "offline_after": offline_after,
+        "departments": list(departments),
+        "brands": list(brands),
+        "generated_at": now.isoformat(),
+    }
+    if fail_on:
+        summary["fail_on"] = list(fail_on)
+        summary["failing"] = [row.agent_id for row in failing(rows, fail_on)]
+    return {"agents": [agent_json(row) for row in rows], "summary": summary}
+
+
+def failing(rows: Iterable[AgentRow], fail_on: Sequence[str]) -> list[AgentRow]:
+    """The agents whose effective status is one of ``fail_on`` (``--fail-on``)."""
+    return [row for row in rows if status_name(row.effective_status) in fail_on]

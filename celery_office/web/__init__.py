@@ -1,0 +1,19 @@
+"""The office everyone can see: a live page, ``/api/agents``, ``/healthz``, Prometheus
+``/metrics`` and notifications on transitions, as one ASGI app.
+
+Needs the ``web`` extra (``pip install 'celery-office[web]'``: Starlette, uvicorn,
+prometheus_client). ``celery -A proj office serve`` runs it; a host app mounts it::
+
+    from celery_office.web import create_app
+    app.mount("/office", create_app(app=celery_app))
+
+Modules: :mod:`.app` (the ASGI app and its endpoints), :mod:`.page` and ``static/`` (the page),
+:mod:`.texts` (every text it shows), :mod:`.reader` (the shared snapshot), :mod:`.prometheus`
+(``/metrics``), :mod:`.transitions`, :mod:`.notifier` and :mod:`.webhooks` (notifications).
+"""
+
+from __future__ import annotations
+
+from .app import create_app
+
+__all__ = ["create_app"]

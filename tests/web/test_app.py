@@ -1,0 +1,195 @@
+"""The ASGI app over HTTP (uvicorn on a loopback port): /api/agents is `status --json`,
+/healthz tells whether the database answers, /metrics parses, the page is self-contained and
+works under a host app's mount path."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from celery_office.web import create_app
+from celery_office.web.prometheus import METRIC_NAMES
+
+from .adolf_office import fill_adolf_office
+from .receiver import receiving
+from .server import served
+
+SECRET = "s3cret-pw"
+UNREACHABLE = f"postgresql+psycopg2://office:{SECRET}@127.0.0.1:1/adolf"
+STATIC = Path(__file__).resolve().parents[2] / "celery_office" / "web" / "static"
+
+
+def get(url: str, *, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(url, headers=headers or {})
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any) -> None:
+            return None
+
+    opener = urllib.request.build_opener(NoRedirect)
+    try:
+        with opener.open(request, timeout=30) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read()
+
+
+@pytest.fixture
+def office_url(db_url: str) -> str:
+    fill_adolf_office(db_url)
+    return db_url
+
+
+@pytest.fixture
+def base(office_url: str) -> Iterator[str]:
+    with served(create_app(office_url)) as base:
+        yield base
+
+
+def status_json_of(url: str) -> dict[str, Any]:
+    """What `celery office status --json` prints for the database at ``url``."""
+    result = subprocess.run(
+        [sys.executable, "-m", "celery", "office", "status", "--json", "--database-url", url],
+        capture_output=True, text=True, encoding="utf-8", timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_api_agents_is_the_status_json(base: str, office_url: str) -> None:
+    status, headers, body = get(base + "/api/agents")
+    assert status == 200 and headers["content-type"].startswith("application/json")
+    served_json = json.loads(body)
+    printed = status_json_of(office_url)
+    for document in (served_json, printed):
+        del document["summary"]["generated_at"]
+        for agent in document["agents"]:  # seconds since the last activity move on
+            del agent["silent_for"]
+    assert served_json == printed
+    assert served_json["summary"]["counts"] == {"ok": 9, "warning": 3, "error": 1, "offline": 1}
+
+
+def test_healthz(base: str) -> None:
+    status, _, body = get(base + "/healthz")
+    assert (status, json.loads(body)) == (200, {"status": "ok"})
+    with served(create_app(UNREACHABLE)) as down:
+        status, _, body = get(down + "/healthz")
+    assert status == 503 and json.loads(body)["status"] == "unavailable"
+    assert SECRET not in body.decode() and "127.0.0.1:1" in body.decode()
+
+
+def test_api_agents_without_a_database_is_503_without_the_password() -> None:
+    with served(create_app(UNREACHABLE)) as down:
+        status, _, body = get(down + "/api/agents")
+        metrics_status, _, metrics = get(down + "/metrics")
+    assert status == 503 and "cannot read the office" in json.loads(body)["error"]
+    assert SECRET not in body.decode()
+    assert metrics_status == 200
+    families = {f.name: f for f in text_string_to_metric_families(metrics.decode())}
+    assert [s.value for s in families["celery_office_up"].samples] == [0]
+
+
+def test_metrics_parse_and_say_each_agents_status(base: str) -> None:
+    status, headers, body = get(base + "/metrics")
+    assert status == 200 and headers["content-type"].startswith("text/plain")
+    families = {f.name: f for f in text_string_to_metric_families(body.decode())}
+    assert set(families) == set(METRIC_NAMES)
+    assert all(f.type == "gauge" for f in families.values())  # nothing named _total
+    states = {(s.labels["agent_id"], s.labels["status"]): s.value
+              for s in families["celery_office_agent_status"].samples}
+    assert states[("watcher_competitor_scan", "error")] == 1
+    assert states[("watcher_competitor_scan", "ok")] == 0
+    assert states[("lex_monitor", "offline")] == 1
+    assert sum(v for (agent, _), v in states.items() if agent == "cfo_report") == 1
+    sample = next(s for s in families["celery_office_agent_status"].samples
+                  if s.labels["agent_id"] == "content_descriptions")
+    assert sample.labels["department"] == "content_factory" and sample.labels["brand"] == ""
+
+    def per_agent(name: str) -> dict[str, float]:
+        return {s.labels["agent_id"]: s.value for s in families[name].samples}
+
+    assert per_agent("celery_office_agent_runs_today")["watcher_competitor_scan"] == 12
+    assert per_agent("celery_office_agent_failures_today")["watcher_competitor_scan"] == 3
+    assert per_agent("celery_office_agent_runtime_today_seconds")["watcher_competitor_scan"] == 905.5
+    assert 540 < per_agent("celery_office_agent_last_activity_age_seconds")["lex_monitor"] < 900
+    assert [s.value for s in families["celery_office_up"].samples] == [1]
+
+
+def test_active_alerts_are_metrics(office_url: str) -> None:
+    from sqlalchemy import text
+
+    from celery_office import create_office_engine
+
+    engine = create_office_engine(office_url)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO office_agent_alert (agent_id, kind, subject, task) "
+                          "VALUES ('cfo_report', 'missed', 'adolf.tasks.cfo.*', 't')"))
+    engine.dispose()
+    with served(create_app(office_url)) as base:
+        body = get(base + "/metrics")[2].decode()
+    alerts = {(s.labels["agent_id"], s.labels["kind"]): s.value
+              for f in text_string_to_metric_families(body) if f.name == "celery_office_agent_alert"
+              for s in f.samples}
+    assert alerts[("cfo_report", "missed")] == 1 and alerts[("cfo_report", "overlong")] == 0
+    assert alerts[("scout_niche", "missed")] == 0
+
+
+def test_the_page_needs_nothing_from_the_internet(base: str) -> None:
+    status, headers, body = get(base + "/")
+    page = body.decode()
+    assert status == 200 and headers["content-type"].startswith("text/html")
+    assert "script-src 'self'" in headers["content-security-policy"]
+    assert headers["x-content-type-options"] == "nosniff"
+    for name in ("office.js", "office.css"):
+        status, _, asset = get(f"{base}/static/{name}")
+        assert status == 200 and asset == (STATIC / name).read_bytes()
+    for text in (page, *(p.read_text(encoding="utf-8") for p in STATIC.iterdir())):
+        assert not re.search(r"(https?:)?//[a-z0-9.-]+\.[a-z]{2,}/", text), "an outside URL"
+        assert "innerHTML" not in text and "insertAdjacentHTML" not in text
+
+
+def test_every_page_text_comes_from_the_texts_module(base: str) -> None:
+    page = get(base + "/")[2].decode()
+    script = (STATIC / "office.js").read_text(encoding="utf-8")
+    assert not re.search(r"[А-Яа-яЁё]", script), "a Russian text outside celery_office/web/texts.py"
+    config = json.loads(re.search(r'id="office-config">(.*?)</script>', page, re.S).group(1))
+    from celery_office.web.texts import PAGE
+
+    assert config["texts"] == PAGE
+
+
+def test_mounted_under_a_path_in_a_host_app(office_url: str) -> None:
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    with receiving() as receiver:
+        office = create_app(office_url, notify=[receiver.url], notify_interval=0.1)
+        host = Starlette(routes=[Mount("/office", office)])
+        with served(host) as base:
+            status, headers, _ = get(base + "/office")
+            assert status in (307, 308) and headers["location"].endswith("/office/")
+            assert get(base + "/office/")[0] == 200
+            assert get(base + "/office/static/office.js")[0] == 200
+            assert json.loads(get(base + "/office/api/agents")[2])["summary"]["total"] == 14
+            # Starlette runs no lifespan of a mounted app: the first request started the
+            # notifications, which recorded every agent as first seen
+            notifier = office.state.office.notifier
+            assert notifier is not None and notifier._thread is not None
+            assert notifier._thread.is_alive()
+
+
+def test_tables_never_migrated_are_named_with_the_fix(fresh_pg_url: str) -> None:
+    with served(create_app(fresh_pg_url)) as base:
+        status, _, body = get(base + "/api/agents")
+    error = json.loads(body)["error"]
+    assert status == 503 and "office migrate" in error, error
