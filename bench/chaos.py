@@ -46,6 +46,7 @@ from chaos_oracle import RETRY_MAX, Oracle, read_records  # noqa: E402
 from chaos_records import RecordTail  # noqa: E402
 from chaos_report import print_verdict  # noqa: E402
 from chaos_verdict import compare, log_report, memory, read_rows, tally, task_times  # noqa: E402
+from chaos_counts import compare_counts, count_bounds, read_counts  # noqa: E402
 from chaos_workers import Worker, office_lines  # noqa: E402
 from tests.faultproxy import FaultProxy  # noqa: E402
 
@@ -218,6 +219,7 @@ class Run:
         recent = 2 * HEARTBEAT + FLUSH + 1.0
         rows = read_rows(self.servers, DATABASE)
         mismatches = compare(expected, rows, recent=recent)
+        count_mismatches = compare_counts(count_bounds(oracle), read_counts(self.servers, DATABASE))
         late = self._watch_late(expected, mismatches, recent) if mismatches else {}
         for worker in self.workers.values():
             if worker.alive and worker.current is not None:
@@ -229,6 +231,7 @@ class Run:
             "times": task_times(records, phases),
             "logs": log_report({n: w.log_text() for n, w in self.workers.items()}, snapshots),
             "memory": memory(self.workers), "mismatches": mismatches, "late": late,
+            "count_mismatches": count_mismatches,
             "rows": {a: (rows.get(a, {}).get("status"), rows.get(a, {}).get("task"),
                          [s.label() for s in e.states]) for a, e in expected.items()},
             "fault_errors": faults.errors, "trigger_agent": TRIGGER_AGENT,

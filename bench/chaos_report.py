@@ -111,7 +111,12 @@ def print_verdict(f: dict[str, Any], workers: dict[str, Any]) -> bool:
                   f"{row['metrics']}, last_activity {row['silent']:.1f} s ago")
         for line in f["expected_tail"].get(m["agent"], []):
             print(f"    oracle saw: {line}")
-    if mismatches:
+    counted = f.get("count_mismatches", [])
+    print(f"day numbers against the records: {len(counted)} mismatches: "
+          f"{_check(failures, not counted, 'day numbers differ from the records')}")
+    for m in counted:
+        print(f"  MISMATCH agent {m['agent']} (seed {seed}; {', '.join(m['problems'])})")
+    if mismatches or counted:
         print(f"  replay: python bench/chaos.py --seed {seed} --minutes {f['chaos_s'] / 60:.1f}")
     print("VERDICT: " + ("PASS" if not failures else "FAIL: " + "; ".join(failures)), flush=True)
     return not failures

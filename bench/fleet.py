@@ -281,7 +281,7 @@ def main() -> None:
               f"{r['left_in_table']}; server connections in a transaction when sampled (max) "
               f"{r.get('busy_conns', '?')}; ambiguous last ends {r['ambiguous']}; offline after the "
               f"shutdown {r['offline_after_stop']}/{r['agents']}; lock wait kinds "
-              f"{r['lock_wait_kinds']}, time with a waiter {r['lock_busy_share']:.1%}, most "
+              f"{r['lock_wait_kinds']}, time with a waiter {r['lock_busy_share']:.1%} of {r.get('lock_samples', 0)} samples, most "
               f"waiters at once {r['lock_max_waiters']}; pool TCP connections {r['pool_conns']}; "
               f"driver lateness p99 {r['driver_late_p99'] * 1000:.0f} ms; observer's worst gap "
               f"{r['observer_gap'] * 1000:.0f} ms; load average before {r['load']:.2f}")

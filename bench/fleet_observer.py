@@ -128,7 +128,9 @@ def sample(admin_url: str, database: str, window: tuple[float, float], main_pids
             lock_busy += bool(rows)
             lock_max = max(lock_max, len(rows))
             for pid, began, event, query, waited in rows:
-                on_status = "office_agent_status" in (query or "")
+                # a flush is one call of office_apply_batch, which locks the status rows first
+                on_status = any(name in (query or "")
+                                for name in ("office_agent_status", "office_apply_batch"))
                 what = f"{event}{' on office_agent_status' if on_status else ''}"
                 previous = waits.get((pid, began), (0.0, what))[0]
                 waits[(pid, began)] = (max(previous, waited or 0.0), what)
@@ -168,6 +170,7 @@ def sample(admin_url: str, database: str, window: tuple[float, float], main_pids
         "lock_wait_max": max((w for w, _ in waits.values()), default=0.0),
         "lock_wait_kinds": sorted({what for _, what in waits.values()}),
         "lock_busy_share": lock_busy / lock_samples if lock_samples else 0.0,
+        "lock_samples": lock_samples,
         "lock_max_waiters": lock_max,
         "plugin_conns": plugin_conns,
         "server_conns": server_conns,

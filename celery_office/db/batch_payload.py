@@ -55,6 +55,6 @@ def batch_payload(
             for (agent_id, day), c in sorted(batch.counts.items())
         ],
     }
-    if seq is not None:
+    if seq is not None and node_name is not None:  # numbered per worker: a worker's only
         document["seq"] = seq
     return json.dumps(document, ensure_ascii=False, separators=(",", ":"), allow_nan=False)

@@ -40,12 +40,12 @@ def apply_batch(
     if conn.dialect.name == "postgresql":
         conn.execute(APPLY_BATCH, {"batch": batch_payload(batch, agents, node_name, seq=seq)})
         return
-    if seq is not None and not claim_flush(conn, node_name, seq):
+    if seq is not None and node_name is not None and not claim_flush(conn, node_name, seq):
         return
     apply_in_python(conn, batch, agents, node_name, known)
 
 
-def claim_flush(conn: Connection, node_name: str | None, seq: int) -> bool:
+def claim_flush(conn: Connection, node_name: str, seq: int) -> bool:
     """Record flush ``seq`` of the worker ``node_name``; False when it was written already."""
     stmt = insert_into(conn, WORKER).values(node_name=node_name, flush_seq=seq)
     stmt = stmt.on_conflict_do_update(

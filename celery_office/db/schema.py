@@ -278,9 +278,20 @@ def migrate(url: str | Engine, revision: str = "head") -> None:
     the fix. Raises :class:`MigrationError` when the database cannot be reached or migrated.
     """
     log.debug("Migrating celery-office tables on %s to %s", safe_url(url), revision)
+    if revision == "head" and _at_head(url):
+        return  # every worker calls this at start: most find nothing to do, without the lock
     _run(
         url, f"Upgrading celery-office tables to {revision}", command.upgrade, revision, check=True
     )
+
+
+def _at_head(url: str | Engine) -> bool:
+    """One read, no lock: are the tables at this version's head already? (A fleet of workers
+    starting together would otherwise queue one by one on the migration lock.)"""
+    with _connection(url, "Reading celery-office's schema revision") as connection:
+        with _quiet_alembic():
+            context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
+            return context.get_current_revision() == head_revision()
 
 
 def downgrade(url: str | Engine, revision: str = "base") -> None:
