@@ -38,7 +38,7 @@ from typing import Any
 from celery_office.settings import OfficeSettings
 
 try:  # the package by the sides of Celery it serves: a flusher per process, with its buffer
-    from celery_office.db.models import AgentStatus
+    from celery_office.core.statuses import AgentStatus
     from celery_office.worker.flusher import Flusher as StatusWriter
     from celery_office.worker.runtime import Runtime, activate
 

@@ -20,14 +20,15 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .errors import OfficeConfigError, OfficeError
+from .core.errors import OfficeConfigError, OfficeError
 
 if TYPE_CHECKING:
     from .worker.task_metrics import metrics, progress
     from .db.schema import MigrationError, migrate
     from .db.contract import ContractError
     from .db.host_alembic import include_name, include_object
-    from .db.models import AgentStatus, Base, OfficeAgentStatus
+    from .db.models import Base, OfficeAgentStatus
+    from .core.statuses import AgentStatus
     from .registry import Registry, RegistryError, load_registry
     from .reporter import OfficeReporter
     from .settings import OfficeSettings

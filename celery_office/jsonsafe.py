@@ -11,7 +11,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from .db.models import TASK_MAX
+from .core.limits import TASK_MAX
 from .render import safe_str
 
 __all__ = ["json_safe", "metrics_dict", "fit_text", "cut", "unstorable_at"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-__all__ = ["safe_str", "type_name", "describe", "first_line", "one_line", "counted"]
+__all__ = ["safe_str", "type_name", "describe", "first_line", "one_line"]
 
 
 def type_name(value: Any) -> str:
@@ -73,7 +73,3 @@ def one_line(text: Any) -> str:
     text = re.sub(r"\s*\(Background on this error at: [^)]*\)", "", safe_str(text))
     return re.sub(r"\s+", " ", text).strip()
 
-
-def counted(number: int, noun: str) -> str:
-    """``1 agent``, ``2 agents``, ``0 agents``: the one place a count meets its noun."""
-    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"

@@ -27,9 +27,10 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session
 
 from . import validation
-from .errors import OfficeError, invalid_url
+from .core.errors import OfficeError, invalid_url
 from .jsonsafe import fit_text, metrics_dict
-from .db.models import ERROR_PREFIX, AgentStatus
+from .core.texts import error_text
+from .core.statuses import AgentStatus
 from .settings import DEFAULT_DATABASE_URL
 from .db.engine import create_office_engine
 from .db.upserts import touch_agents, upsert_status
@@ -54,7 +55,7 @@ class OfficeReporter:
         engine: where to write; default: the process's engine from ``OFFICE_DATABASE_URL``
             (``sqlite:///office.db`` when unset).
 
-    A field breaking these rules raises :class:`~celery_office.errors.FieldError` (a
+    A field breaking these rules raises :class:`~celery_office.core.errors.FieldError` (a
     ``ValueError``) naming the field and the limit, the same rules as ``agents.yaml``.
     """
 
@@ -96,7 +97,7 @@ class OfficeReporter:
 
     def report_error(self, error_message: str, metrics: dict[str, Any] | None = None, db: DbArg = None) -> None:
         """Status ``error``, task ``"Ошибка: <message>"``."""
-        self._upsert(db, AgentStatus.error, fit_text(f"{ERROR_PREFIX}{error_message}"), metrics)
+        self._upsert(db, AgentStatus.error, fit_text(error_text(error_message)), metrics)
 
     def report_offline(self, db: DbArg = None) -> None:
         """Status ``offline``, task NULL and metrics emptied (as the spec does)."""
@@ -143,7 +144,7 @@ def default_engine(url: str | None = None) -> Engine:
     """The process's engine for ``url`` (default ``OFFICE_DATABASE_URL``), made lazily.
 
     Keyed by process id, so a forked child never uses its parent's connections. A URL it
-    cannot use raises :class:`~celery_office.errors.OfficeConfigError`, one line naming the
+    cannot use raises :class:`~celery_office.core.errors.OfficeConfigError`, one line naming the
     fix and never the password (an asynchronous driver: the synchronous one to use instead).
     """
     url = url or os.environ.get("OFFICE_DATABASE_URL") or DEFAULT_DATABASE_URL

@@ -12,7 +12,8 @@ import os
 from dataclasses import dataclass, fields
 from typing import Any, Mapping
 
-from .errors import OfficeConfigError
+from .core.errors import OfficeConfigError
+from .core.statuses import DASHBOARD_OFFLINE_AFTER
 from .logs import logger
 
 __all__ = ["OfficeSettings", "DEFAULT_DATABASE_URL", "misnamed_settings"]
@@ -49,7 +50,7 @@ class OfficeSettings:
     database_url: str = DEFAULT_DATABASE_URL
     agents_file: str = "agents.yaml"
     heartbeat_interval: float = 60.0
-    offline_after: float = 300.0
+    offline_after: float = DASHBOARD_OFFLINE_AFTER
     flush_interval: float = 1.0
     shutdown_timeout: float = 5.0
     connect_timeout: float = 5.0

@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from .db.daily import DayNumbers
-from .db.models import AgentStatus
+from .core.statuses import AgentStatus
 from .db.read import AgentRow
 from .jsonsafe import json_safe
 

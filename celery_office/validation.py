@@ -4,7 +4,7 @@
 that breaks them would be refused by the database on every write, far from where it was typed,
 so each value is checked where the user gives it: the registry at load (it adds the file and
 line), the reporter at construction. Each rule returns the value, normalised, or raises
-:class:`~celery_office.errors.FieldError` saying what is wrong and what is allowed; the caller
+:class:`~celery_office.core.errors.FieldError` saying what is wrong and what is allowed; the caller
 says where.
 """
 
@@ -18,17 +18,9 @@ from functools import partial
 from types import MappingProxyType
 from typing import Any
 
-from .errors import FieldError
+from .core.errors import FieldError
 from .jsonsafe import cut, unstorable_at
-from .db.models import (
-    AGENT_ID_MAX,
-    BRAND_MAX,
-    DEPARTMENT_MAX,
-    FTE_MAX,
-    NAME_MAX,
-    SALARY_MAX,
-    TASK_MAX,
-)
+from .core.limits import AGENT_ID_MAX, BRAND_MAX, DEPARTMENT_MAX, FTE_MAX, NAME_MAX, SALARY_MAX, TASK_MAX
 
 __all__ = ["FIELD_RULES", "SHOWN_MAX", "agent_id", "check", "describe", "fte", "salary", "text"]
 

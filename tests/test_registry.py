@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from celery_office.registry import parser as registry_module  # where the file is read
-from celery_office.errors import OfficeError
-from celery_office.db.models import SALARY_MAX
+from celery_office.core.errors import OfficeError
+from celery_office.core.limits import SALARY_MAX
 from celery_office.registry import (
     AgentSpec,
     Registry,

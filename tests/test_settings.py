@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from celery_office.errors import OfficeConfigError
+from celery_office.core.errors import OfficeConfigError
 from celery_office.settings import OfficeSettings
 
 

@@ -61,7 +61,7 @@ from typing import Any, NoReturn, cast
 import click
 from celery.bin.base import CeleryCommand, CeleryOption
 
-from ..days import today
+from ..core.days import today
 from ..db.read import AgentRow
 from ..db.contract import ContractError
 from ..db.schema import SQL_DIALECTS, Dialect, MigrationError, NewerSchemaError
@@ -70,7 +70,7 @@ from ..db.schema import sql_script
 from ..db.schema import check as check_table
 from ..db.schema import migrate as migrate_tables
 from ..jsonsafe import cut
-from ..render import counted
+from ..core.texts import counted
 from ..settings import DEFAULT_DATABASE_URL
 from ..registry import DEFAULT_SETTING_HINT, RegistryError, load_registry
 from ..validation import SHOWN_MAX

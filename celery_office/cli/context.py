@@ -7,7 +7,7 @@ from typing import Any, NoReturn
 
 import click
 
-from ..errors import OfficeError
+from ..core.errors import OfficeError
 from ..render import one_line
 from ..settings import OfficeSettings, misnamed_settings
 

@@ -14,7 +14,7 @@ from ..db.read import AgentRow, agent_statuses
 from ..db.engine import create_read_engine, db_error_reason, is_missing_table, password_of
 from ..db.engine import require_sync_driver
 from ..db.engine import safe_url
-from ..errors import OfficeError, invalid_url
+from ..core.errors import OfficeError, invalid_url
 from ..settings import OfficeSettings
 from .context import app_name, fail, warn
 

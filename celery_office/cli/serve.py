@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import click
 from celery.bin.base import CeleryCommand, CeleryOption
 
-from ..render import counted
+from ..core.texts import counted
 from .context import fail, settings_of
 from .database import Database
 

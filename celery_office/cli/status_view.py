@@ -15,14 +15,14 @@ from typing import Any
 
 import click
 
-from ..render import counted
-from ..db.models import AgentStatus
+from ..core.texts import EMPTY, counted, human_duration
+from ..core.statuses import AgentStatus
 from ..db.read import AgentRow
 from ..snapshot import failing, salary_total, status_counts, status_json, status_name, today_json
 from .table import Styler, render_table
 
 __all__ = [
-    "human_duration", "format_amount", "salary_total", "status_counts", "compact_metrics",
+    "format_amount", "salary_total", "status_counts", "compact_metrics",
     "status_table", "status_footer", "status_json", "today_json", "failing"
 ]
 
@@ -30,7 +30,6 @@ __all__ = [
 THIN_SPACE = "\u2009"
 
 
-EMPTY = "—"
 
 
 STATUS_STYLE: Mapping[str, dict[str, Any]] = {
@@ -50,17 +49,6 @@ STATUS_COLUMN = HEADERS.index("STATUS")
 
 
 SHRINKABLE = (HEADERS.index("TASK"), HEADERS.index("METRICS"))  # cut to fit the terminal
-
-
-def human_duration(seconds: float | None) -> str:
-    """``5s``, ``3m``, ``2h``, ``4d``: the largest whole unit (rounded down); ``None`` -> ``—``."""
-    if seconds is None:
-        return EMPTY
-    seconds = max(0, int(seconds))
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
 
 
 def format_amount(value: Decimal | int | float) -> str:

@@ -11,24 +11,16 @@ go through here.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import Connection
 
-from ..changes import AgentInfo, Outcome
-from .models import AgentStatus
+from ..core.changes import AgentInfo, Outcome
+from ..core.state import AgentState, AlertState
+from ..core.statuses import AgentStatus
 from .statements import agent_values, statements_for
 
-__all__ = [
-    "AgentState", "AlertState", "NEWEST", "ensure_agents", "read_locked", "write_status", "recompute", "OVERLONG", "MISSED",
-]
-
-OVERLONG = "overlong"  # a run in progress past its limit
-MISSED = "missed"  # an expected run that did not start within its grace
-ALERT_PRECEDENCE = (OVERLONG, MISSED)
-
+__all__ = ["ensure_agents", "read_locked", "write_status", "recompute"]
 
 def ensure_agents(conn: Connection, agents: Sequence[AgentInfo]) -> None:
     """Insert missing agent rows (idle); existing rows are left alone and not locked."""
@@ -39,50 +31,6 @@ def ensure_agents(conn: Connection, agents: Sequence[AgentInfo]) -> None:
         for a in sorted(agents, key=lambda a: a.agent_id)
     ]
     conn.execute(statements_for(conn.dialect.name).ensure, rows)
-
-
-NEWEST = datetime.max.replace(tzinfo=timezone.utc)  # an alert set in this transaction
-
-
-@dataclass(frozen=True)
-class AlertState:
-    """A row of ``office_agent_alert``: the text it shows, the worker that set it, since when."""
-
-    task: str | None
-    node_name: str | None
-    since: datetime | None
-
-
-@dataclass
-class AgentState:
-    """What decides an agent's row: its runs in progress, its newest outcome, its alerts."""
-
-    runs: dict[str, tuple[float, str | None]] = field(default_factory=dict)
-    outcome: Outcome | None = None
-    metrics_at: float = 0.0
-    alerts: dict[tuple[str, str], AlertState] = field(default_factory=dict)  # (kind, subject)
-
-    def shown_alert(self, kind: str) -> AlertState | None:
-        """Of the agent's alerts of ``kind``, the one its row shows: the one set first (the
-        subject breaks a tie); when it is cured, the next one shows."""
-        found = [(alert.since or NEWEST, subject, alert)
-                 for (k, subject), alert in self.alerts.items() if k == kind]
-        return min(found, key=lambda item: item[:2])[2] if found else None
-
-    def status(self) -> tuple[AgentStatus, str | None]:
-        """The row's status and task, by the precedence the README's table states: a run past
-        its limit, then a missed schedule (both warnings: live problems), then a run in
-        progress anywhere (ok, the newest run's text), then the newest outcome (error or
-        retry warning with its text), else idle. Offline is set by retirement alone."""
-        for kind in ALERT_PRECEDENCE:
-            shown = self.shown_alert(kind)
-            if shown is not None:
-                return AgentStatus.warning, shown.task
-        if self.runs:
-            return AgentStatus.ok, max(self.runs.values(), key=lambda run: run[0])[1]
-        if self.outcome is None or self.outcome.status is AgentStatus.ok:
-            return AgentStatus.ok, None
-        return self.outcome.status, self.outcome.task
 
 
 def read_locked(conn: Connection, agent_ids: Sequence[str]) -> dict[str, AgentState]:

@@ -11,7 +11,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from ..changes import AgentInfo, Batch
+from ..core.changes import AgentInfo, Batch
 from .statements import agent_values, run_key
 
 __all__ = ["batch_payload"]

@@ -6,11 +6,12 @@ from collections.abc import Mapping
 
 from sqlalchemy import Connection, text
 
-from ..changes import AgentInfo, Batch, Outcome, RunChange
+from ..core.changes import AgentInfo, Batch, Outcome, RunChange
 from .alerts import clear_cured, record_starts
-from .agent_rows import AgentState, ensure_agents, read_locked, write_status
+from .agent_rows import ensure_agents, read_locked, write_status
+from ..core.state import AgentState
 from .daily import add_day_counts
-from .models import AgentStatus
+from ..core.statuses import AgentStatus
 from .batch_payload import batch_payload
 from .statements import WORKER, insert_into, run_key, statements_for
 

@@ -25,7 +25,8 @@ from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.engine.interfaces import ReflectedColumn
 from sqlalchemy.types import TypeDecorator
 
-from .models import STATUS_TABLE, AgentStatus, OfficeAgentStatus
+from .models import STATUS_TABLE, OfficeAgentStatus
+from ..core.statuses import AgentStatus
 from .schema import MigrationError
 
 __all__ = ["STATUS_TYPE", "ContractError", "Problem", "problems", "check"]

@@ -18,7 +18,7 @@ from typing import Any, cast
 from sqlalchemy import Connection, Table, bindparam, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from ..changes import DayCount
+from ..core.changes import DayCount
 from .models import OfficeAgentDay
 
 __all__ = ["DAY", "DayNumbers", "add_day_counts", "day_numbers", "forget_days_before"]

@@ -18,7 +18,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.pool import NullPool
 
-from ..errors import OfficeConfigError
+from ..core.errors import OfficeConfigError
 from ..render import one_line
 
 __all__ = [

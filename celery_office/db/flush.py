@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
-from ..changes import AgentInfo, Batch
+from ..core.changes import AgentInfo, Batch
 from .batch_payload import batch_payload
 from .batches import apply_batch
 

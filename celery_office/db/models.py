@@ -16,7 +16,6 @@ model in ways that do not matter is adopted as it is (:mod:`celery_office.db.con
 
 from __future__ import annotations
 
-import enum
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any
@@ -41,6 +40,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.sql.expression import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
+from ..core.limits import AGENT_ID_MAX, BRAND_MAX, DEPARTMENT_MAX, NAME_MAX, TASK_MAX
+from ..core.statuses import AgentStatus
+
 __all__ = [
     "AgentStatus",
     "Base",
@@ -58,15 +60,6 @@ __all__ = [
     "DAY_TABLE",
     "DAY_VIEW",
     "NOTICE_TABLE",
-    "TASK_MAX",
-    "ERROR_PREFIX",
-    "RETRY_PREFIX",
-    "AGENT_ID_MAX",
-    "NAME_MAX",
-    "DEPARTMENT_MAX",
-    "BRAND_MAX",
-    "FTE_MAX",
-    "SALARY_MAX",
 ]
 
 STATUS_TABLE = "office_agent_status"
@@ -74,28 +67,6 @@ EFFECTIVE_STATUS_VIEW = "office_agent_status_effective"
 DAY_TABLE = "office_agent_day"
 DAY_VIEW = "office_agent_day_view"  # the day's numbers with department, name and brand
 NOTICE_TABLE = "office_agent_notice"  # what notifications last announced of each agent
-
-# Column limits of the dashboard contract, shared with validation in the reporter and registry.
-AGENT_ID_MAX = 100
-NAME_MAX = 100
-DEPARTMENT_MAX = 50
-BRAND_MAX = 20
-TASK_MAX = 255
-# How a task text says why the agent is not simply working or idle (the spec's report_error).
-ERROR_PREFIX = "Ошибка: "
-RETRY_PREFIX = "Повтор: "
-FTE_MAX = Decimal("9.99")  # Numeric(3, 2)
-SALARY_MAX = 2**31 - 1  # Integer
-
-
-class AgentStatus(str, enum.Enum):
-    """Status of an agent as the dashboard shows it."""
-
-    ok = "ok"
-    warning = "warning"
-    error = "error"
-    offline = "offline"
-
 
 class AwareDateTime(TypeDecorator[datetime]):
     """``DateTime(timezone=True)`` that always reads back an aware UTC datetime.

@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import Connection, String, select, type_coerce
 
 from .daily import DayNumbers, day_numbers
-from .models import AgentStatus, db_now
-from .agent_rows import ALERT_PRECEDENCE
+from .models import db_now
+from ..core.statuses import ALERT_PRECEDENCE, DASHBOARD_OFFLINE_AFTER, AgentStatus, effective_status
 from .statements import ALERT, STATUS
 
 __all__ = ["AgentRow", "agent_statuses", "active_alerts"]
@@ -38,12 +38,12 @@ class AgentRow:
 
 
 def agent_statuses(
-    conn: Connection, offline_after: float = 300.0, *, day: date | None = None
+    conn: Connection, offline_after: float = DASHBOARD_OFFLINE_AFTER, *, day: date | None = None
 ) -> list[AgentRow]:
     """Every agent with its effective status: offline when silent for over ``offline_after``.
 
     ``day``: also read each agent's numbers of that day (``AgentRow.today``, zeros when it
-    ran nothing), e.g. ``celery_office.days.today(app.conf.timezone or "UTC")``.
+    ran nothing), e.g. ``celery_office.core.days.today(app.conf.timezone or "UTC")``.
 
     Silence is measured by the database clock, like ``last_activity`` itself. A status value a
     team added to an adopted table's enum (say ``'paused'``) comes back as that plain string,
@@ -61,9 +61,7 @@ def agent_statuses(
     for agent in rows:
         silent = (now - agent.last_activity).total_seconds() if agent.last_activity else None
         status = known.get(agent.status, agent.status)
-        effective = status
-        if silent is None or silent > offline_after:
-            effective = AgentStatus.offline
+        effective: Any = effective_status(status, silent, offline_after)  # a team's value: str
         result.append(
             AgentRow(
                 agent_id=agent.agent_id,

@@ -40,7 +40,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
-from ..errors import OfficeError
+from ..core.errors import OfficeError
 from .models import AwareDateTime
 from .engine import safe_url
 

@@ -13,7 +13,7 @@ from typing import Any, cast
 from sqlalchemy import Connection, Table, bindparam, delete, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from ..changes import AGENT_FIELDS, AgentInfo
+from ..core.changes import AGENT_FIELDS, AgentInfo
 from .models import OfficeAgentAlert, OfficeAgentOutcome, OfficeAgentStart, OfficeAgentRun, OfficeAgentStatus, OfficeWorker, db_now
 
 __all__ = [

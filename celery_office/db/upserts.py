@@ -7,8 +7,9 @@ from typing import Any
 
 from sqlalchemy import Connection, update
 
-from ..changes import AGENT_FIELDS, AgentInfo
-from .models import AgentStatus, db_now
+from ..core.changes import AGENT_FIELDS, AgentInfo
+from .models import db_now
+from ..core.statuses import AgentStatus
 from .statements import STATUS, agent_values, insert_into
 
 __all__ = ["upsert_status", "touch_agents"]

@@ -8,9 +8,11 @@ from typing import Any
 
 from sqlalchemy import Connection, String, bindparam, delete, select, type_coerce, update
 
-from ..changes import AgentInfo, RunChange
-from .agent_rows import AgentState, ensure_agents, read_locked, recompute, write_status
-from .models import AgentStatus, db_now
+from ..core.changes import AgentInfo, RunChange
+from .agent_rows import ensure_agents, read_locked, recompute, write_status
+from ..core.state import AgentState
+from .models import db_now
+from ..core.statuses import AgentStatus
 from .statements import RUN, STATUS, WORKER, agent_values, insert_into, seconds_ago, statements_for
 
 __all__ = ["register_worker", "heartbeat", "retire_worker", "node_runs"]

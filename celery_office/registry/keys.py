@@ -14,8 +14,8 @@ from types import MappingProxyType
 from typing import Any
 
 from .. import validation
-from ..changes import AGENT_FIELDS
-from ..db.models import DEPARTMENT_MAX, NAME_MAX
+from ..core.changes import AGENT_FIELDS
+from ..core.limits import DEPARTMENT_MAX, NAME_MAX
 
 __all__ = [
     "DEFAULT_SETTING_HINT", "TOP_KEYS", "AGENT_KEYS", "TIMING_KEYS", "DEFAULT_KEYS", "REQUIRED_KEYS",

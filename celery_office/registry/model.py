@@ -17,8 +17,8 @@ from types import MappingProxyType
 from typing import Any, NoReturn
 
 
-from ..db.models import TASK_MAX
-from ..errors import OfficeError
+from ..core.limits import TASK_MAX
+from ..core.errors import OfficeError
 from ..jsonsafe import cut
 from ..validation import SHOWN_MAX
 

@@ -15,7 +15,7 @@ import yaml
 from yaml.reader import ReaderError
 
 from .. import validation
-from ..errors import FieldError
+from ..core.errors import FieldError
 from ..validation import describe
 from .locate import candidates
 from .model import AgentSpec, Registry, RegistryError, is_glob, pattern_line, quoted

@@ -13,9 +13,9 @@ import html
 import json
 from pathlib import Path
 
-from ..db.models import ERROR_PREFIX, RETRY_PREFIX
-from ..worker.watch import MISSED_PREFIX, OVERLONG_PREFIX
-from .texts import LANG, PAGE
+from ..core.texts import ERROR_PREFIX, RETRY_PREFIX
+from ..core.texts import MISSED_PREFIX, OVERLONG_PREFIX
+from ..core.texts import LANG, PAGE
 
 __all__ = ["STATIC", "render_page"]
 

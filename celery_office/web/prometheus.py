@@ -18,7 +18,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
-from ..db.agent_rows import ALERT_PRECEDENCE
+from ..core.statuses import ALERT_PRECEDENCE
 from ..snapshot import STATUS_ORDER, status_name
 from ..logs import log_once
 from .reader import OfficeReader, ReadError, Snapshot

@@ -15,10 +15,10 @@ from datetime import datetime, timezone
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from ..days import today
+from ..core.days import today
 from ..db.engine import db_error_reason, is_missing_table, safe_url
 from ..db.read import AgentRow, active_alerts, agent_statuses
-from ..errors import OfficeError
+from ..core.errors import OfficeError
 
 __all__ = ["OfficeReader", "Snapshot", "ReadError", "MIGRATE_HINT"]
 

@@ -14,14 +14,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from ..db.agent_rows import MISSED, OVERLONG
-from ..db.models import ERROR_PREFIX, AgentStatus
+from ..core.statuses import MISSED, OVERLONG
+from ..core.texts import ERROR_PREFIX
+from ..core.statuses import AgentStatus
 from ..db.notices import Notice
 from ..db.read import AgentRow
 from ..jsonsafe import json_safe
 from ..snapshot import status_name
-from ..worker.watch import MISSED_PREFIX, OVERLONG_PREFIX, human_duration
-from .texts import NOTIFY
+from ..core.texts import MISSED_PREFIX, OVERLONG_PREFIX, human_duration
+from ..core.texts import NOTIFY
 
 __all__ = [
     "OK", "ERROR", "OFFLINE", "MISSED", "OVERLONG", "Transition", "Changes", "state_of",
@@ -109,7 +110,7 @@ def _detail(transition: Transition) -> str:
     if transition.state == OFFLINE:
         if agent.silent_for is None:
             return ""
-        return str(NOTIFY["last_seen"]).format(ago=human_duration(agent.silent_for))
+        return str(NOTIFY["last_seen"]).format(ago=human_duration(agent.silent_for, style="long"))
     if transition.state == OK:
         return ""
     task = agent.task or ""

@@ -19,9 +19,9 @@ from typing import Any
 from celery import bootsteps
 
 from ..db.engine import safe_url
-from ..errors import OfficeError
+from ..core.errors import OfficeError
 from ..logs import logger
-from ..render import counted
+from ..core.texts import counted
 from ..registry import RegistryError, load_registry
 from ..settings import OfficeSettings, misnamed_settings
 from . import runtime as _runtime

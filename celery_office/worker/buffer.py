@@ -16,9 +16,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..changes import Batch, DayCount, Outcome, RunChange, add_counts
-from ..days import DayClock
-from ..db.models import AgentStatus
+from ..core.changes import Batch, DayCount, Outcome, RunChange, add_counts
+from ..core.days import DayClock
+from ..core.statuses import AgentStatus
 
 __all__ = ["StatusBuffer"]
 

@@ -15,18 +15,19 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..logs import log_once, logger
-from ..render import counted, describe
+from ..render import describe
+from ..core.texts import counted
 from ..settings import OfficeSettings
 from .watch import Watch
 from sqlalchemy.exc import DBAPIError
 
-from ..changes import AgentInfo, RunChange
+from ..core.changes import AgentInfo, RunChange
 from ..db.engine import safe_url
 from ..db.schema import check_revision, migrate
 from ..db.statements import run_key
 from ..db.workers import heartbeat, node_runs, register_worker, retire_worker
 from ..db.daily import forget_days_before
-from ..days import today
+from ..core.days import today
 
 __all__ = ["WorkerDuties", "LOST_RUN_GRACE_MIN"]
 

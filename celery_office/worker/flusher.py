@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..changes import AgentInfo, Batch
+from ..core.changes import AgentInfo, Batch
 from ..db.flush import write_batch
 from ..db.engine import safe_url
 from ..db.failures import is_rejection

@@ -18,7 +18,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from ..db.engine import create_office_engine, safe_url
 from ..db.failures import hint, is_rejection
-from ..errors import OfficeError
+from ..core.errors import OfficeError
 from ..logs import log_once, logger
 from ..render import describe, first_line, safe_str, type_name
 from ..settings import OfficeSettings

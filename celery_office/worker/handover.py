@@ -15,7 +15,7 @@ kernel's per-receiver queue length, only to the send buffer, set large here. Sen
 blocks (``MSG_DONTWAIT``): when the socket is full because the main process is busy, the send
 fails and the change stays where it was, coalesced, for the next try.
 
-The messages are pickles of :class:`~celery_office.changes.Batch` parts: they travel between the
+The messages are pickles of :class:`~celery_office.core.changes.Batch` parts: they travel between the
 processes of one worker only, through a socket nobody else can reach.
 """
 
@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator
 
 from ..logs import log_once
 from ..render import describe
-from ..changes import Batch
+from ..core.changes import Batch
 
 __all__ = ["Handover"]
 

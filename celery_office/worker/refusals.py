@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ..changes import Batch
+from ..core.changes import Batch
 from ..db.failures import is_rejection
 from ..logs import log_once
 from ..render import first_line, type_name

@@ -14,13 +14,13 @@ process they run in.
 from __future__ import annotations
 
 import functools
-from datetime import datetime
 from collections.abc import Callable
 from typing import Any
 
 from celery import signals
 
-from ..db.models import ERROR_PREFIX, RETRY_PREFIX, AgentStatus
+from ..core.texts import error_text, retry_due, retry_text
+from ..core.statuses import AgentStatus
 from ..jsonsafe import fit_text
 from ..logs import log_once
 from ..render import describe
@@ -133,7 +133,7 @@ def on_task_failure(
         return
     buffer.run_finished(
         task_id, route.agent_id, AgentStatus.error,
-        text=fit_text(ERROR_PREFIX + describe(exception)),
+        text=fit_text(error_text(describe(exception))),
     )
 
 
@@ -146,12 +146,7 @@ def retry_reason(reason: Any) -> str:
     cause = describe(exc) if isinstance(exc, BaseException) else ""
     if not cause and not isinstance(reason, Exception):
         cause = describe(reason)
-    if isinstance(when, (int, float)) and not isinstance(when, bool):
-        due = f"следующая попытка через {when:g} с"
-    elif isinstance(when, datetime):
-        due = f"следующая попытка в {when.strftime('%H:%M:%S')}"
-    else:
-        due = ""
+    due = retry_due(when)
     if cause and due:
         return f"{cause} ({due})"
     return cause or due or describe(reason)
@@ -165,7 +160,7 @@ def on_task_retry(sender: Any = None, request: Any = None, reason: Any = None, *
         return
     buffer.run_finished(
         task_id, route.agent_id, AgentStatus.warning,
-        text=fit_text(f"{RETRY_PREFIX}{route.text} — {retry_reason(reason)}"),
+        text=fit_text(retry_text(route.text, retry_reason(reason))),
     )
 
 

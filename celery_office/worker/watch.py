@@ -30,16 +30,15 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from ..db.agent_rows import MISSED, OVERLONG
+from ..core.statuses import MISSED, OVERLONG
+from ..core.texts import missed_text, overlong_text
 from ..db.alerts import WATCHED_SINCE, Alert, apply_alerts, last_starts
 from ..db.models import db_now
 from ..db.statements import run_key
 from ..registry.timing import ANY_TASK
 
-__all__ = ["Watch", "Expected", "MISSED_PREFIX", "OVERLONG_PREFIX"]
+__all__ = ["Watch", "Expected", "Limit"]
 
-MISSED_PREFIX = "Пропущен запуск: "
-OVERLONG_PREFIX = "Выполняется дольше лимита: "
 
 
 @dataclass(frozen=True)
@@ -105,8 +104,7 @@ class Watch:
                 continue
             took = now - started
             if took > limit.seconds:
-                text = (f"{OVERLONG_PREFIX}{limit.text} — идёт {human_duration(took)}, "
-                        f"лимит {human_duration(limit.seconds)}")
+                text = overlong_text(limit.text, took, limit.seconds)
                 yield limit.agent_id, Alert(OVERLONG, run_key(request.id), text)
 
     def _missed(
@@ -121,7 +119,7 @@ class Watch:
             due = next_due(expected.schedule, last, now)
             if due + timedelta(seconds=expected.grace) < now:
                 shown = due.astimezone(ZoneInfo(self.timezone)).strftime("%Y-%m-%d %H:%M:%S")
-                text = f"{MISSED_PREFIX}{expected.text} — ожидался {shown} ({self.timezone})"
+                text = missed_text(expected.text, shown, self.timezone)
                 yield expected.agent_id, Alert(MISSED, expected.task, text)
 
 
@@ -131,17 +129,6 @@ def next_due(schedule: Any, last: datetime, now: datetime) -> datetime:
     judged = copy.copy(schedule)
     judged.nowfun = lambda: now
     return now + judged.remaining_estimate(last)
-
-
-def human_duration(seconds: float) -> str:
-    """``45 с``, ``12 мин``, ``2 ч 05 мин``, the way the dashboard's reader says it."""
-    seconds = int(seconds)
-    if seconds < 60:
-        return f"{seconds} с"
-    minutes = seconds // 60
-    if minutes < 60:
-        return f"{minutes} мин"
-    return f"{minutes // 60} ч {minutes % 60:02d} мин"
 
 
 def any_task_text(agent: Any) -> str:

@@ -13,7 +13,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from celery_office import AgentStatus, agent_statuses, create_office_engine
-from celery_office.changes import Batch, DayCount
+from celery_office.core.changes import Batch, DayCount
 from celery_office.db.batches import apply_batch
 from celery_office.db.daily import DAY, DayNumbers, day_numbers, forget_days_before
 from celery_office.db.models import DAY_VIEW

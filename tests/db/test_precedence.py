@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from celery_office.changes import Outcome
+from celery_office.core.changes import Outcome
 from datetime import datetime, timezone
 
-from celery_office.db.agent_rows import MISSED, OVERLONG, AgentState, AlertState
-from celery_office.db.models import AgentStatus
+from celery_office.core.statuses import MISSED, OVERLONG
+from celery_office.core.state import AgentState, AlertState
+from celery_office.core.statuses import AgentStatus
 
 ERROR = Outcome(AgentStatus.error, "Ошибка: Timeout", 1.0)
 RETRY = Outcome(AgentStatus.warning, "Повтор: Сбор — RateLimitError: 429", 1.0)

@@ -14,7 +14,7 @@ from sqlalchemy import Engine, delete, select, update
 
 from celery_office import AgentStatus, agent_statuses, create_office_engine
 from celery_office.db.models import OfficeAgentRun, OfficeAgentStatus, OfficeWorker
-from celery_office.changes import Batch, RunChange
+from celery_office.core.changes import Batch, RunChange
 from celery_office.db.batches import apply_batch
 from celery_office.db.workers import heartbeat, register_worker, retire_worker
 

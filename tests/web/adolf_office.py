@@ -72,7 +72,7 @@ def _silence(engine: Engine, agent_id: str, *, minutes: int) -> None:
 
 
 def _today(engine: Engine) -> None:
-    from celery_office.days import today
+    from celery_office.core.days import today
 
     with engine.begin() as conn:
         for agent_id, (runs, failed, runtime) in DAY.items():

@@ -163,7 +163,7 @@ def test_every_page_text_comes_from_the_texts_module(base: str) -> None:
     script = (STATIC / "office.js").read_text(encoding="utf-8")
     assert not re.search(r"[А-Яа-яЁё]", script), "a Russian text outside celery_office/web/texts.py"
     config = json.loads(re.search(r'id="office-config">(.*?)</script>', page, re.S).group(1))
-    from celery_office.web.texts import PAGE
+    from celery_office.core.texts import PAGE
 
     assert config["texts"] == PAGE
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from celery_office.db.models import AgentStatus
+from celery_office.core.statuses import AgentStatus
 from celery_office.db.notices import Notice
 from celery_office.db.read import AgentRow
 from celery_office.web.transitions import (

@@ -7,9 +7,9 @@ import time
 from datetime import date, datetime, timezone
 from zoneinfo import ZoneInfo
 
-from celery_office.changes import Batch, DayCount, Outcome, RunChange
-from celery_office.days import DayClock
-from celery_office.db.models import AgentStatus
+from celery_office.core.changes import Batch, DayCount, Outcome, RunChange
+from celery_office.core.days import DayClock
+from celery_office.core.statuses import AgentStatus
 from celery_office.worker import buffer as buffer_module
 from celery_office.worker.buffer import StatusBuffer
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import time
 
-from celery_office.changes import Batch, Outcome, RunChange
-from celery_office.db.models import AgentStatus
+from celery_office.core.changes import Batch, Outcome, RunChange
+from celery_office.core.statuses import AgentStatus
 from celery_office.worker.handover import MAX_MESSAGE, Handover
 
 

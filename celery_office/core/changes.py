@@ -12,7 +12,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Protocol
 
-from .db.models import AgentStatus
+from .statuses import AgentStatus
 
 __all__ = ["AgentInfo", "AGENT_FIELDS", "Outcome", "RunChange", "DayCount", "Batch"]
 
