@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..core.changes import AgentInfo, Batch
+from ..core.texts import counted
 from ..db.flush import write_batch
 from ..db.engine import safe_url
 from ..db.failures import is_rejection
@@ -203,7 +204,7 @@ class Flusher:
             # info: with max_tasks_per_child a warning here would be a line per few tasks
             logger.info(
                 "celery-office: the worker's main process did not take the last statuses of "
-                "%d agents of this pool process", left,
+                "%s of this pool process", counted(left, "agent"),
             )
         elif hung:
             logger.warning(
@@ -213,8 +214,8 @@ class Flusher:
             )
         elif left:
             logger.warning(
-                "celery-office: the last statuses of %d agents of this process could not be "
-                "written to %s", left, where,
+                "celery-office: the last statuses of %s of this process could not be "
+                "written to %s", counted(left, "agent"), where,
             )
         else:
             logger.warning(
