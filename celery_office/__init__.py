@@ -24,7 +24,8 @@ from .core.errors import OfficeConfigError, OfficeError
 
 if TYPE_CHECKING:
     from .worker.task_metrics import metrics, progress
-    from .db.schema import MigrationError, migrate
+    from .core.errors import MigrationError
+    from .db.schema import migrate
     from .db.contract import ContractError
     from .db.host_alembic import include_name, include_object
     from .db.models import Base, OfficeAgentStatus
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
 _LAZY = {
     "metrics": "worker.task_metrics",
     "progress": "worker.task_metrics",
-    "MigrationError": "db.schema",
+    "MigrationError": "core.errors",
     "migrate": "db.schema",
     "ContractError": "db.contract",
     "include_name": "db.host_alembic",

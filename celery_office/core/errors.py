@@ -27,6 +27,19 @@ class FieldError(OfficeError, ValueError):
         return (type(self), (self.field, self.problem))
 
 
+class MigrationError(OfficeError, RuntimeError):
+    """Migrating celery-office's tables failed; the message names the (password-hidden) URL."""
+
+
+class NewerSchemaError(MigrationError):
+    """The database was migrated by a newer celery-office: this version writes nothing there.
+
+    Why nothing: it cannot know what the newer revisions changed in its own tables, and a
+    worker that went on heartbeating while its writes failed would show its agents alive while
+    nothing of theirs is recorded. Silent, they read offline, unless a newer worker serves them.
+    """
+
+
 def invalid_url(exc: Exception, *, check: str) -> OfficeConfigError:
     """The error for a database URL SQLAlchemy cannot parse (``exc`` from ``make_url``).
 

@@ -27,7 +27,7 @@ from sqlalchemy.types import TypeDecorator
 
 from .models import STATUS_TABLE, OfficeAgentStatus
 from ..core.statuses import AgentStatus
-from .schema import MigrationError
+from ..core.errors import MigrationError
 
 __all__ = ["STATUS_TYPE", "ContractError", "Problem", "problems", "check"]
 

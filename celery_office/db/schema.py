@@ -40,7 +40,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
-from ..core.errors import OfficeError
+from ..core.errors import MigrationError, NewerSchemaError
 from .models import AwareDateTime
 from .engine import safe_url
 
@@ -106,19 +106,6 @@ _ALEMBIC_IN_USE = threading.Lock()
 
 
 MIGRATION_STATEMENT_TIMEOUT = 300.0  # seconds; waiting for another worker's migration included
-
-
-class MigrationError(OfficeError, RuntimeError):
-    """Migrating celery-office's tables failed; the message names the (password-hidden) URL."""
-
-
-class NewerSchemaError(MigrationError):
-    """The database was migrated by a newer celery-office: this version writes nothing there.
-
-    Why nothing: it cannot know what the newer revisions changed in its own tables, and a
-    worker that went on heartbeating while its writes failed would show its agents alive while
-    nothing of theirs is recorded. Silent, they read offline, unless a newer worker serves them.
-    """
 
 
 def _script_location() -> Path:

@@ -7,6 +7,7 @@ moved: a reader copying a documented line must never meet a ``No module named`` 
 from __future__ import annotations
 
 import importlib
+import os
 import importlib.util
 import re
 from pathlib import Path
@@ -84,8 +85,13 @@ def _resolves(dotted: str) -> bool:
     return False
 
 
+# an editable install maps no celery_office.migrations (the wheel does; tests/package/test_wheel)
+EDITABLE = os.environ.get("OFFICE_TEST_SOURCE_TREE", "") == "1"
+
+
 def test_every_documented_celery_office_name_exists() -> None:
-    broken = [f"{where}: {text}" for where, text in _mentions(DOTTED) if not _resolves(text)]
+    broken = [f"{where}: {text}" for where, text in _mentions(DOTTED) if not _resolves(text)
+              and not (EDITABLE and text.startswith("celery_office.migrations"))]
     assert broken == []
 
 
