@@ -16,7 +16,8 @@ from alembic import context
 from sqlalchemy import create_engine, pool
 from sqlalchemy.engine import Connection, make_url
 
-from celery_office.db.schema import VERSION_TABLE, render_item
+from celery_office.db.revisions import VERSION_TABLE
+from celery_office.db.schema import render_item
 from celery_office.db.models import Base
 
 config = context.config

@@ -8,9 +8,11 @@ from typing import Any, cast
 import click
 from celery.bin.base import CeleryCommand, CeleryOption
 
-from ..db.schema import SQL_DIALECTS, Dialect, MigrationError, current_revision, head_revision
+from ..db.revisions import head_revision
+from ..core.errors import MigrationError
+from ..db.schema import current_revision
 from ..db.schema import migrate as migrate_tables
-from ..db.schema import sql_script
+from ..db.sql_scripts import SQL_DIALECTS, Dialect, sql_script
 from .context import fail, settings_of
 from .database import Database, password_of
 

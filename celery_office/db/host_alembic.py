@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from .models import DAY_VIEW, EFFECTIVE_STATUS_VIEW, Base
-from .schema import VERSION_TABLE
+from .revisions import VERSION_TABLE
 
 __all__ = ["OFFICE_TABLES", "include_name", "include_object"]
 

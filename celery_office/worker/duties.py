@@ -23,7 +23,8 @@ from sqlalchemy.exc import DBAPIError
 
 from ..core.changes import AgentInfo, RunChange
 from ..db.engine import safe_url
-from ..db.schema import check_revision, migrate
+from ..db.revisions import check_revision
+from ..db.schema import migrate
 from ..db.statements import run_key
 from ..db.workers import heartbeat, node_runs, register_worker, retire_worker
 from ..db.daily import forget_days_before

@@ -27,7 +27,7 @@ from ..core.texts import counted
 from ..db.flush import write_batch
 from ..db.engine import safe_url
 from ..db.failures import is_rejection
-from ..db.schema import NewerSchemaError
+from ..core.errors import NewerSchemaError
 from ..logs import log_once, logger
 from ..render import describe
 from ..settings import OfficeSettings

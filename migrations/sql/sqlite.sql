@@ -1,4 +1,4 @@
--- celery-office schema for sqlite, generated from its Alembic migrations in offline mode by `python -m celery_office.db.schema sql sqlite`; do not edit.
+-- celery-office schema for sqlite, generated from its Alembic migrations in offline mode by `python -m celery_office.db.sql_scripts sqlite`; do not edit.
 -- Print it from an installed celery-office with `celery office sql --dialect sqlite`.
 -- Creates the version table office_alembic_version too, so celery_office.migrate() can take over from here.
 CREATE TABLE office_alembic_version (

@@ -858,7 +858,7 @@ def test_fail_on_usage_errors_are_one_line_exit_2(office_pg: str, args, expected
 
 @pytest.mark.parametrize("dialect", ["postgresql", "sqlite"])
 def test_sql_prints_the_shipped_script_for_a_dialect(dialect: str) -> None:
-    from celery_office.db.schema import sql_script
+    from celery_office.db.sql_scripts import sql_script
 
     result = office("sql", "--dialect", dialect)
     assert result.returncode == 0, result.stderr
@@ -886,7 +886,8 @@ def test_sql_applied_by_hand_makes_a_database_migrate_takes_over(fresh_pg_url: s
     tables at head and changes nothing."""
     from sqlalchemy import create_engine
 
-    from celery_office.db.schema import current_revision, head_revision
+    from celery_office.db.revisions import head_revision
+    from celery_office.db.schema import current_revision
 
     printed = office("sql", "--dialect", "postgresql").stdout
     engine = create_engine(fresh_pg_url)

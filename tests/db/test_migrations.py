@@ -21,17 +21,10 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.pool import NullPool
 
-from celery_office.db.schema import (
-    ADVISORY_LOCK_KEY,
-    VERSION_TABLE,
-    MigrationError,
-    current_revision,
-    downgrade,
-    head_revision,
-    migrate,
-    render_sql_script,
-    sql_script,
-)
+from celery_office.core.errors import MigrationError
+from celery_office.db.revisions import VERSION_TABLE, head_revision
+from celery_office.db.schema import ADVISORY_LOCK_KEY, current_revision, downgrade, migrate
+from celery_office.db.sql_scripts import render_sql_script, sql_script
 from celery_office.db.models import DAY_VIEW, EFFECTIVE_STATUS_VIEW, STATUS_TABLE, Base
 
 TABLES = {
@@ -282,7 +275,7 @@ def test_shipped_sql_matches_alembic_offline_output(dialect: str) -> None:
     expected = render_sql_script(dialect)  # type: ignore[arg-type]
     assert sql_script(dialect) == expected, (  # type: ignore[arg-type]
         f"migrations/sql/{dialect}.sql is stale: regenerate it with "
-        f"`python -m celery_office.db.schema sql {dialect} > migrations/sql/{dialect}.sql`"
+        f"`python -m celery_office.db.sql_scripts {dialect} > migrations/sql/{dialect}.sql`"
     )
     assert (SHIPPED_SQL / f"{dialect}.sql").read_text(encoding="utf-8") == expected
 

@@ -16,7 +16,7 @@ import time
 import pytest
 
 from celery_office import AgentStatus
-from celery_office.db.schema import head_revision
+from celery_office.db.revisions import head_revision
 
 from .conftest import HERE
 from .test_worker import ALL_AGENTS, _is

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from celery_office import AgentStatus, create_office_engine
-from celery_office.db.schema import head_revision
+from celery_office.db.revisions import head_revision
 
 from ..conftest import PG_DRIVERS
 from .conftest import Office
