@@ -17,6 +17,7 @@ through PgBouncer), and neither adds a commit to the benchmark's database:
 from __future__ import annotations
 
 import os
+import threading
 import time
 from typing import Any
 
@@ -110,6 +111,43 @@ class _CpuTally:
         return sum(self.last[p] - self.first[p] for p in self.last)
 
 
+class _LockSampler:
+    """Lock waits of the benchmark's backends every LOCK_POLL seconds, in a thread of its own
+    (the sampler's per-process figures take seconds a pass at 64 workers)."""
+
+    def __init__(self, admin_url: str, database: str, window: tuple[float, float]) -> None:
+        self.conn = libpq(admin_url, "fleet-locks")
+        self.conn.autocommit = True
+        self.database = database
+        self.window = window
+        self.waits: dict[tuple[int, Any], tuple[float, str]] = {}  # (pid, start) -> longest
+        self.samples = self.busy = self.most = 0
+
+    def run(self, stop: Any) -> None:
+        cur = self.conn.cursor()
+        start, end = self.window
+        while not stop.is_set():
+            cur.execute(
+                "select pid, query_start, wait_event, query, "
+                "extract(epoch from clock_timestamp() - query_start)::float8 "
+                "from pg_stat_activity where datname = %s and wait_event_type = 'Lock'",
+                (self.database,),
+            )
+            rows = cur.fetchall()
+            if start <= time.time() <= end:
+                self.samples += 1
+                self.busy += bool(rows)
+                self.most = max(self.most, len(rows))
+                for pid, began, event, query, waited in rows:
+                    # a flush is one call of office_apply_batch: it locks the status rows
+                    on_status = any(name in (query or "")
+                                    for name in ("office_agent_status", "office_apply_batch"))
+                    what = f"{event}{' on office_agent_status' if on_status else ''}"
+                    previous = self.waits.get((pid, began), (0.0, what))[0]
+                    self.waits[(pid, began)] = (max(previous, waited or 0.0), what)
+            time.sleep(LOCK_POLL)
+
+
 def sample(admin_url: str, database: str, window: tuple[float, float], main_pids: list[int],
            db_port: int, skip_pids: list[int], stop: Any, out: Any) -> None:
     """The sampler process: puts a dict of figures on ``out`` once ``stop`` is set."""
@@ -118,8 +156,8 @@ def sample(admin_url: str, database: str, window: tuple[float, float], main_pids
     conn.autocommit = True
     cur = conn.cursor()
     start, end = window
-    waits: dict[tuple[int, Any], tuple[float, str]] = {}  # (pid, statement start) -> longest
-    lock_samples = lock_busy = lock_max = 0
+    locks = _LockSampler(admin_url, database, window)
+    threading.Thread(target=locks.run, args=(stop,), daemon=True).start()
     plugin_conns = server_conns = busy_conns = 0
     client_conns: dict[int, int] = {}  # main pid -> most TCP connections to the database port
     pool_conns = 0
@@ -130,23 +168,6 @@ def sample(admin_url: str, database: str, window: tuple[float, float], main_pids
     while not stop.is_set():
         now = time.time()
         inside = start <= now <= end
-        cur.execute(
-            "select pid, query_start, wait_event, query, "
-            "extract(epoch from clock_timestamp() - query_start)::float8 "
-            "from pg_stat_activity where datname = %s and wait_event_type = 'Lock'", (database,)
-        )
-        rows = cur.fetchall()
-        if inside:
-            lock_samples += 1
-            lock_busy += bool(rows)
-            lock_max = max(lock_max, len(rows))
-            for pid, began, event, query, waited in rows:
-                # a flush is one call of office_apply_batch, which locks the status rows first
-                on_status = any(name in (query or "")
-                                for name in ("office_agent_status", "office_apply_batch"))
-                what = f"{event}{' on office_agent_status' if on_status else ''}"
-                previous = waits.get((pid, began), (0.0, what))[0]
-                waits[(pid, began)] = (max(previous, waited or 0.0), what)
         if now >= next_slow and start <= now and (inside or len(xacts) < 2):
             next_slow = now + POLL_SLOW
             cur.execute(
@@ -176,6 +197,7 @@ def sample(admin_url: str, database: str, window: tuple[float, float], main_pids
                     pass
         time.sleep(LOCK_POLL)
     seconds = end - start
+    waits, lock_samples, lock_busy, lock_max = locks.waits, locks.samples, locks.busy, locks.most
     status_waits = [w for w, what in waits.values() if "office_agent_status" in what]
     out.put({
         "lock_waits": len(waits),

@@ -40,8 +40,13 @@ class StatusBuffer:
     """
 
     def __init__(self, *, remember_own_ends: bool = False, timezone: str = "UTC") -> None:
-        self.remember_own_ends = remember_own_ends
         self._days = DayClock(timezone)
+        self.reset(remember_own_ends=remember_own_ends)
+
+    def reset(self, *, remember_own_ends: bool) -> None:
+        """Empty, with a lock of its own: at construction, and in a child after ``fork()``
+        (the parent's pending changes and lock are not the child's)."""
+        self.remember_own_ends = remember_own_ends
         self.lock = threading.Lock()
         # called under the lock while no flusher thread runs: the flusher starts one lazily
         self.on_first_change: Callable[[], None] | None = None

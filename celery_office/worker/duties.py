@@ -18,10 +18,11 @@ from ..logs import log_once, logger
 from ..render import describe
 from ..core.texts import counted
 from ..settings import OfficeSettings
+from .requests import LOST_RUN_GRACE_MIN, RunningRequests, running_requests
 from .watch import Watch
 from sqlalchemy.exc import DBAPIError
 
-from ..core.changes import AgentInfo, RunChange
+from ..core.changes import AgentInfo
 from ..db.engine import safe_url
 from ..db.revisions import check_revision
 from ..db.schema import migrate
@@ -31,9 +32,6 @@ from ..db.daily import forget_days_before
 from ..core.days import today
 
 __all__ = ["WorkerDuties", "LOST_RUN_GRACE_MIN"]
-
-LOST_RUN_GRACE_MIN = 5.0  # seconds: a run unknown to the main process this long (plus
-# office_statement_timeout, and at least two flush intervals) has ended unseen
 DAYS_CLEANUP_EVERY = 3600.0  # seconds between two deletions of days past office_day_retention
 
 
@@ -47,13 +45,10 @@ class WorkerDuties:
     ) -> None:
         self.settings = settings
         self.watch = watch
-        self.routes = dict(routes or {})  # task name -> (agent id, text while it runs)
+        self.requests = RunningRequests(settings, routes or {})
         self.agents = agents
         self.node_name = node_name or socket.gethostname()
         self.started_at = started_at
-        # runs of this worker in the table that its main process no longer runs:
-        # task_id -> (agent_id, when first seen so)
-        self._unowned_runs: dict[str, tuple[str, float]] = {}
         self._days_forgotten_at: float | None = None  # monotonic time of the last cleanup
 
     def migrate(self, engine: Any) -> None:
@@ -77,10 +72,10 @@ class WorkerDuties:
     def beat(self, conn: Any) -> None:
         check_revision(conn, database=safe_url(self.settings.database_url))  # cheap: one read
         lost: dict[str, str] = {}
-        requests = _running_requests()  # before reading the table: a run started since is in it
+        requests = running_requests()  # before reading the table: a run started since is in it
         if requests is not None:
             running = {run_key(r.id) for r in requests if r.id is not None}
-            lost = self._lost_runs(node_runs(conn, self.node_name), running)
+            lost = self.requests.lost(node_runs(conn, self.node_name), running)
         written_back = heartbeat(
             conn,
             node_name=self.node_name,
@@ -89,7 +84,7 @@ class WorkerDuties:
             agents=list(self.agents.values()),
             offline_after=self.settings.offline_after,
             end_runs=lost,
-            running=self._runs_in_progress(requests or ()),
+            running=self.requests.in_progress(requests or ()),
         )
         if written_back:
             logger.warning(
@@ -143,46 +138,6 @@ class WorkerDuties:
             conn, today=today(self.settings.timezone), keep_days=self.settings.day_retention
         )
 
-    def _grace(self) -> float:
-        """How long a run's start or end may take to reach the table from a pool process."""
-        return (
-            max(2 * self.settings.flush_interval, LOST_RUN_GRACE_MIN)
-            + self.settings.statement_timeout
-        )
-
-    def _runs_in_progress(self, requests: Sequence[Any]) -> dict[str, RunChange]:
-        """The runs of the agents' tasks this worker runs now, by Celery's own list, started
-        longer ago than the grace (a younger start may still be on its way to the table)."""
-        now = time.time()
-        runs = {}
-        for request in requests:
-            route = self.routes.get(getattr(request, "name", None) or "")
-            started = getattr(request, "time_start", None)
-            task_id = getattr(request, "id", None)
-            if route is None or task_id is None or not started or now - started < self._grace():
-                continue
-            runs[run_key(task_id)] = RunChange(route[0], route[1], float(started))
-        return runs
-
-    def _lost_runs(self, in_table: Mapping[str, str], running: set[str]) -> dict[str, str]:
-        """The runs this worker has in the table but has not run for a while.
-
-        Their end was never written: a run Celery requeued after its pool process was lost
-        (``reject_on_worker_lost``) or whose process died after storing its result (neither
-        sends a signal). A run must stay unknown to the main process longer than a pool
-        process's end takes to be handed over and written before it counts as lost. The
-        heartbeat ends them in its own transaction, under the agents' locks, so a run
-        restarted with the same id since this look is never ended in its place.
-        """
-        now = time.monotonic()
-        grace = self._grace()
-        unowned = {}
-        for task_id, agent_id in in_table.items():
-            if task_id not in running:
-                unowned[task_id] = (agent_id, self._unowned_runs.get(task_id, (agent_id, now))[1])
-        self._unowned_runs = unowned
-        return {t: a for t, (a, first_seen) in unowned.items() if now - first_seen >= grace}
-
     def retire(self, conn: Any) -> None:
         offline = retire_worker(
             conn,
@@ -193,18 +148,3 @@ class WorkerDuties:
         logger.info("celery-office: %s offline", counted(len(offline), "agent"))
 
 
-def _running_requests() -> list[Any] | None:
-    """The requests this worker runs now (its main process's view, with their names and start
-    times), or None outside one or when it cannot be read (the heartbeat goes on without the
-    lost-run check)."""
-    try:
-        from celery.worker import state
-
-        for _ in range(10):
-            try:  # a WeakSet the consumer thread changes: copying it may meet a change
-                return list(state.active_requests)
-            except RuntimeError:
-                continue
-    except Exception:  # never let the check cost the heartbeat
-        pass
-    return None

@@ -211,10 +211,10 @@ def test_a_flush_whose_commit_outcome_is_lost_counts_exactly_once(
         flusher.buffer.run_finished("t-1", AGENT, AgentStatus.ok)
         proxy.cut_after(b"office_apply_batch", delivered=delivered, then_refuse=True)
         flusher._cycle()
-        assert proxy.cuts == 1 and flusher._in_doubt  # sent, outcome unknown, database away
+        assert proxy.cuts == 1 and flusher.writer.in_doubt  # sent, outcome unknown, database away
         proxy.set_mode("forward")
         flusher._cycle()  # sent again first, same number
-        assert not flusher._in_doubt
+        assert not flusher.writer.in_doubt
         flusher.buffer.run_started("t-2", AGENT, None)
         flusher._cycle()
         engine = create_office_engine(pg_url)

@@ -184,7 +184,7 @@ def test_the_writer_thread_survives_a_bug_in_one_cycle(db_url: str, where: str) 
     engine = flusher.db.engine
     failed = threading.Event()
     if where == "inside the write":
-        import celery_office.worker.flusher as writer_module
+        import celery_office.worker.writer as writer_module
 
         original = writer_module.write_batch
 
@@ -211,7 +211,7 @@ def test_the_writer_thread_survives_a_bug_in_one_cycle(db_url: str, where: str) 
         _wait(failed.is_set)
         flusher.buffer.run_started("t-2", AGENT, "Сканирование цен")
         _wait(lambda: AGENT in _statuses(engine) and _statuses(engine)[AGENT].task is not None)
-        assert flusher._thread is not None and flusher._thread.is_alive()
+        assert flusher.loop.thread is not None and flusher.loop.thread.is_alive()
         assert flusher.stop()
     finally:
         if restore is not None:

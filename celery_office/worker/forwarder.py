@@ -1,0 +1,55 @@
+"""The role of a prefork pool process: hand the changes to the worker's main process.
+
+A pool process never touches the database: every half ``office_flush_interval`` it sends its
+coalesced changes over the hand-over socket (:mod:`.handover`), without blocking; what the
+socket cannot take now (the main process is busy) stays, coalesced, for the next try. So a pool
+process that exits (``max_tasks_per_child``, the end of a warm shutdown) never waits on the
+database nor takes a run's end with it.
+"""
+
+from __future__ import annotations
+
+import time
+
+from ..core.changes import Batch
+from .buffer import StatusBuffer
+from .handover import Handover
+
+__all__ = ["Forwarder", "HANDOVER_SHARE", "EXIT_HANDOVER_WAIT"]
+
+HANDOVER_SHARE = 0.5  # a pool process hands over every half flush interval: a change reaches
+# the table within about 1.5 intervals, the main process still writes once per interval
+EXIT_HANDOVER_WAIT = 1.0  # seconds an exiting pool process retries a hand-over the main
+# process is too busy to take (never a wait on the database)
+
+
+class Forwarder:
+    """Hands what ``buffer`` holds to the main process through ``handover``."""
+
+    def __init__(self, buffer: StatusBuffer, handover: Handover) -> None:
+        self.buffer = buffer
+        self.handover = handover
+
+    def cycle(self) -> bool:
+        """Hand the pending changes over; False when some had to wait for the next try."""
+        batch, first_out = self.buffer.take()
+        if not batch:
+            return True
+        unsent = Batch()
+        for part in self.handover.parts(batch):
+            if unsent or not self.handover.send(part):
+                unsent.merge_older(part)  # the rest waits too: one agent's order is kept
+                continue
+            self.buffer.settle(part, first_out, ok=True)
+        if not unsent:
+            return True
+        self.buffer.settle(unsent, first_out & unsent.runs.keys(), ok=False)
+        self.buffer.put_back(unsent)
+        return False
+
+    def last_cycle(self) -> None:
+        """The process exits: hand over what is left, retrying for a moment (the main
+        process may be busy), never waiting on the database."""
+        deadline = time.monotonic() + EXIT_HANDOVER_WAIT
+        while not self.cycle() and time.monotonic() < deadline:
+            time.sleep(0.01)
