@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from .statuses import AgentStatus
 
-__all__ = ["AgentInfo", "AGENT_FIELDS", "Outcome", "RunChange", "DayCount", "Batch"]
+__all__ = ["AgentInfo", "AGENT_FIELDS", "Outcome", "RunChange", "DayCount", "Batch", "supersedes"]
 
 
 # What a worker (from agents.yaml) or a reporter says of an agent: the row's own columns.
@@ -37,6 +37,15 @@ class AgentInfo(Protocol):
     def salary_equivalent(self) -> int: ...
     @property
     def fte_coefficient(self) -> Decimal | float: ...
+
+
+def supersedes(candidate_at: float, current_at: float | None) -> bool:
+    """The one rule of which of two changes of an agent stands: the later event, and of two
+    at the same instant the one that came later (``candidate``). Times are the workers' clocks
+    (epoch seconds). The buffer, a batch put back, a hand-over and the database (in Python for
+    SQLite, in ``office_apply_batch`` for PostgreSQL: ``WHERE o.finished_at <=
+    EXCLUDED.finished_at``) all decide by it."""
+    return current_at is None or candidate_at >= current_at
 
 
 @dataclass(slots=True)
@@ -73,6 +82,25 @@ class DayCount:
     max_runtime_s: float = 0.0
     last_success_at: float | None = None
     last_failure_at: float | None = None
+
+    def ended(self, outcome: AgentStatus | None, at: float, started_at: float | None) -> None:
+        """Count a run's end at ``at``; its runtime when its start is known (a run of a lost
+        pool process whose start never reached the main process has none)."""
+        if outcome is AgentStatus.ok:
+            self.succeeded += 1
+            self.last_success_at = at
+        elif outcome is AgentStatus.error:
+            self.failed += 1
+            self.last_failure_at = at
+        elif outcome is AgentStatus.warning:
+            self.retried += 1
+        else:
+            self.revoked += 1
+        if started_at is not None:
+            runtime = max(0.0, at - started_at)
+            self.runtime_s += runtime
+            if runtime > self.max_runtime_s:
+                self.max_runtime_s = runtime
 
     def add(self, other: "DayCount") -> None:
         """Add ``other``'s numbers (two processes', or a put-back batch's) to these."""
@@ -137,17 +165,32 @@ class Batch:
         return parts
 
     def merge_older(self, older: "Batch") -> None:
-        """Put back a batch that failed to write, under the changes made since (newer win)."""
+        """Put back a batch that failed to write, under the changes made since (which came
+        later: they stand unless older by their own time)."""
         for task_id, run in older.runs.items():
             self.runs.setdefault(task_id, run)
-        for agent_id, outcome in older.outcomes.items():
+        self._merge(older, later=False)
+
+    def merge_newer(self, newer: "Batch") -> None:
+        """Take the outcomes, metrics and counts of a batch that came after this one (a pool
+        process's hand-over); its runs are the caller's to merge."""
+        self._merge(newer, later=True)
+
+    def _merge(self, other: "Batch", *, later: bool) -> None:
+        def stands(theirs: float, mine: float | None) -> bool:
+            """Does ``other``'s change stand over this batch's? (``later``: other came later.)"""
+            if mine is None:
+                return True
+            return supersedes(theirs, mine) if later else not supersedes(mine, theirs)
+
+        for agent_id, outcome in other.outcomes.items():
             mine = self.outcomes.get(agent_id)
-            if mine is None or mine.at < outcome.at:
+            if stands(outcome.at, None if mine is None else mine.at):
                 self.outcomes[agent_id] = outcome
-        for agent_id, metrics in older.metrics.items():
+        for agent_id, metrics in other.metrics.items():
             mine_m = self.metrics.get(agent_id)
-            if mine_m is None or mine_m[1] < metrics[1]:
+            if stands(metrics[1], None if mine_m is None else mine_m[1]):
                 self.metrics[agent_id] = metrics
-        self.touched |= older.touched
-        add_counts(self.counts, older.counts)  # counts add up: each was counted once
-        self.started |= older.started
+        self.touched |= other.touched
+        add_counts(self.counts, other.counts)  # counts add up: each was counted once
+        self.started |= other.started

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from sqlalchemy import Connection, text
 
-from ..core.changes import AgentInfo, Batch, Outcome, RunChange
+from ..core.changes import AgentInfo, Batch, Outcome, RunChange, supersedes
 from .alerts import clear_cured, record_starts
 from .agent_rows import ensure_agents, read_locked, write_status
 from ..core.state import AgentState
@@ -90,13 +90,13 @@ def apply_in_python(
     newer_outcomes = set()
     for agent_id, outcome in batch.outcomes.items():
         state = states[agent_id]
-        if state.outcome is None or state.outcome.at <= outcome.at:
+        if supersedes(outcome.at, None if state.outcome is None else state.outcome.at):
             state.outcome = outcome
             newer_outcomes.add(agent_id)
     newer_metrics = {}
     for agent_id, (metrics, at) in batch.metrics.items():
         state = states[agent_id]
-        if at >= state.metrics_at:
+        if supersedes(at, state.metrics_at):
             state.metrics_at = at
             newer_metrics[agent_id] = metrics
     _write_outcomes(conn, {a: states[a] for a in sorted(newer_outcomes | set(newer_metrics))})

@@ -16,8 +16,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..core.changes import Batch, DayCount, Outcome, RunChange, add_counts
+from ..core.changes import Batch, DayCount, Outcome, RunChange
 from ..core.days import DayClock
+from .ledger import RunLedger
 from ..core.statuses import AgentStatus
 
 __all__ = ["StatusBuffer"]
@@ -51,9 +52,10 @@ class StatusBuffer:
         # called under the lock while no flusher thread runs: the flusher starts one lazily
         self.on_first_change: Callable[[], None] | None = None
         self._batch = Batch()
-        self._active: dict[str, float] = {}  # task_id -> start (epoch), started or handed over
-        self._written: set[str] = set()  # task_ids whose start may be in the table or handed over
-        self._ended_here: dict[str, float] = {}  # task_id -> when this process ended it
+        self._runs = RunLedger()
+        self._active = self._runs.active  # the handlers' path reads these directly
+        self._written = self._runs.written
+        self._ended_here = self._runs.ended_here
 
     # ------------------------------------------------------------------ handlers' side
 
@@ -119,7 +121,7 @@ class StatusBuffer:
                 pass  # postrun without a verdict (terminated): task_revoked counts it, once
             elif started_here or task_id not in self._ended_here:
                 # counted once: a hard time limit signals the same end twice in this process
-                self._count_end(agent_id, outcome, now, started_at)
+                self._count(agent_id, now).ended(outcome, now, started_at)
             if self.remember_own_ends and not only_if_active:
                 self._ended_here[task_id] = now
             pending = batch.runs.get(task_id)
@@ -164,17 +166,7 @@ class StatusBuffer:
                 known = self._active.get(task_id, run.started_at)
                 self._active[task_id] = min(run.started_at, known)
                 batch.runs[task_id] = run
-            for agent_id, outcome in handed.outcomes.items():
-                mine = batch.outcomes.get(agent_id)
-                if mine is None or mine.at <= outcome.at:
-                    batch.outcomes[agent_id] = outcome
-            for agent_id, metrics in handed.metrics.items():
-                mine_m = batch.metrics.get(agent_id)
-                if mine_m is None or mine_m[1] <= metrics[1]:
-                    batch.metrics[agent_id] = metrics
-            batch.touched |= handed.touched
-            add_counts(batch.counts, handed.counts)  # counted once, in the pool process
-            batch.started |= handed.started
+            batch.merge_newer(handed)  # counted once, in the pool process: the counts add up
             if self.on_first_change is not None:
                 self.on_first_change()
 
@@ -201,33 +193,16 @@ class StatusBuffer:
         that ends (or reports progress) while they are in flight must have its end written."""
         with self.lock:
             batch, self._batch = self._batch, Batch()
-            first_out = {
-                t for t, run in batch.runs.items() if not run.ended and t not in self._written
-            }
-            self._written |= first_out
-        return batch, first_out
+            return batch, self._runs.going_out(batch)
 
     def settle(self, batch: Batch, first_out: set[str], *, ok: bool) -> None:
         """After ``batch`` was written or handed over (``ok``), or surely not: which starts
         are out. (A write that may have landed is not settled: the flusher sends it again.)"""
         with self.lock:
             if ok:
-                for task_id, run in batch.runs.items():
-                    if run.ended or task_id not in self._active:
-                        # ended, or started in another process (seen from here): no end to
-                        # write from this process
-                        self._written.discard(task_id)
+                self._runs.landed(batch)
             else:
-                # nothing of it landed: a run that ends before the next write costs no row,
-                # and memory stays bounded by the runs in progress, however long the
-                # database is down
-                self._written -= first_out
-                for task_id in first_out - self._active.keys():
-                    # it ended while in flight: neither its start nor its end is needed
-                    batch.runs.pop(task_id, None)
-                    end = self._batch.runs.get(task_id)
-                    if end is not None and end.ended:
-                        del self._batch.runs[task_id]
+                self._runs.not_landed(batch, first_out, self._batch)
 
     def _count(self, agent_id: str, at: float) -> DayCount:
         """The agent's pending numbers of the day of ``at``. (The caller holds the lock.)"""
@@ -236,28 +211,6 @@ class StatusBuffer:
         if count is None:
             count = self._batch.counts[key] = DayCount()
         return count
-
-    def _count_end(
-        self, agent_id: str, outcome: AgentStatus | None, now: float, started_at: float | None
-    ) -> None:
-        """Count a run's end on the day it ended; its runtime when its start is known here
-        (a run of a lost pool process whose start never reached the main process has none)."""
-        count = self._count(agent_id, now)
-        if outcome is AgentStatus.ok:
-            count.succeeded += 1
-            count.last_success_at = now
-        elif outcome is AgentStatus.error:
-            count.failed += 1
-            count.last_failure_at = now
-        elif outcome is AgentStatus.warning:
-            count.retried += 1
-        else:
-            count.revoked += 1
-        if started_at is not None:
-            runtime = max(0.0, now - started_at)
-            count.runtime_s += runtime
-            if runtime > count.max_runtime_s:
-                count.max_runtime_s = runtime
 
     def put_back(self, batch: Batch) -> None:
         """A batch that was not written waits again, under the changes made since."""
@@ -268,7 +221,7 @@ class StatusBuffer:
         """The runs of a dropped batch (refused by the database) are out of this process's
         hands: their starts need no end from here."""
         with self.lock:
-            self._written -= batch.runs.keys() - self._active.keys()
+            self._runs.dropped(batch)
 
     def forget_old_ends(self) -> None:
         """Runs this process ended long ago cannot be handed over any more: forget them."""
@@ -276,5 +229,4 @@ class StatusBuffer:
             return
         cutoff = time.time() - ENDED_MEMORY
         with self.lock:
-            for task_id in [t for t, at in self._ended_here.items() if at < cutoff]:
-                del self._ended_here[task_id]
+            self._runs.forget_ends_before(cutoff)

@@ -27,7 +27,8 @@ from ..db.engine import safe_url
 from ..db.revisions import check_revision
 from ..db.schema import migrate
 from ..db.statements import run_key
-from ..db.workers import heartbeat, node_runs, register_worker, retire_worker
+from ..db.heartbeat import heartbeat
+from ..db.workers import node_runs, register_worker, retire_worker
 from ..db.daily import forget_days_before
 from ..core.days import today
 

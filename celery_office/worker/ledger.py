@@ -1,0 +1,55 @@
+"""Which runs a process knows of, and which of their starts may be out there.
+
+The buffer's bookkeeping beside its pending batch: a run that starts and ends between two
+writes costs no row at all, but one whose start may be in the table (or with the main process)
+must have its end written; memory stays bounded by the runs in progress, however long the
+database is away. The caller (the buffer) holds its lock around every use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..core.changes import Batch
+
+__all__ = ["RunLedger"]
+
+
+@dataclass
+class RunLedger:
+    active: dict[str, float] = field(default_factory=dict)  # task_id -> start (epoch)
+    written: set[str] = field(default_factory=set)  # starts that may be in the table or handed over
+    ended_here: dict[str, float] = field(default_factory=dict)  # task_id -> when this process
+    # ended it (a main process: a start handed over later is stale)
+
+    def going_out(self, batch: Batch) -> set[str]:
+        """The runs whose start leaves with ``batch`` for the first time: from now on they
+        may be out there, and their end must follow."""
+        first_out = {t for t, run in batch.runs.items() if not run.ended and t not in self.written}
+        self.written |= first_out
+        return first_out
+
+    def landed(self, batch: Batch) -> None:
+        """``batch`` was written or handed over: its ended runs, and the runs it carried
+        that started in another process (seen from here), need no end from this process."""
+        for task_id, run in batch.runs.items():
+            if run.ended or task_id not in self.active:
+                self.written.discard(task_id)
+
+    def not_landed(self, batch: Batch, first_out: set[str], pending: Batch) -> None:
+        """``batch`` surely did not land: its first-time starts are not out; a run among them
+        that ended meanwhile needs neither its start nor its end (``pending`` holds the end)."""
+        self.written -= first_out
+        for task_id in first_out - self.active.keys():
+            batch.runs.pop(task_id, None)
+            end = pending.runs.get(task_id)
+            if end is not None and end.ended:
+                del pending.runs[task_id]
+
+    def dropped(self, batch: Batch) -> None:
+        """The runs of a batch the database refused are out of this process's hands."""
+        self.written -= batch.runs.keys() - self.active.keys()
+
+    def forget_ends_before(self, cutoff: float) -> None:
+        for task_id in [t for t, at in self.ended_here.items() if at < cutoff]:
+            del self.ended_here[task_id]
