@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from .core.limits import TASK_MAX
-from .render import safe_str
+from .render import safe_str, type_name
 
 __all__ = ["json_safe", "metrics_dict", "fit_text", "cut", "unstorable_at"]
 
@@ -90,13 +90,16 @@ def json_safe(value: Any) -> Any:
     return _no_nul(safe_str(value))
 
 
-def metrics_dict(metrics: Any, argument: str = "metrics") -> dict[str, Any] | None:
-    """Check and convert a metrics argument: None stays None, a mapping becomes JSON-safe."""
+def metrics_dict(metrics: Any, argument: str = "metrics", *, hint: str = "") -> dict[str, Any] | None:
+    """The one rule of metrics (the reporter's argument, ``progress()``, ``@metrics``): None
+    keeps the agent's metrics, a mapping becomes JSON-safe, anything else is a TypeError
+    saying so (with ``hint``: what to do instead)."""
     if metrics is None:
         return None
     if not isinstance(metrics, Mapping):
+        fix = f": {hint}" if hint else ""
         raise TypeError(
-            f"{argument} must be a dict of JSON-compatible values, got {type(metrics).__name__}"
+            f"{argument} must be a dict of JSON-compatible values, got {type_name(metrics)}{fix}"
         )
     return json_safe(metrics)
 

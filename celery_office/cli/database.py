@@ -48,7 +48,7 @@ class Database:
         fail(self.ctx, message)
 
     def reason(self, exc: BaseException) -> str:
-        return db_error_reason(exc, password_of(self.url))
+        return db_error_reason(exc, self.url)
 
     def sqlite_file(self) -> str | None:
         """The SQLite file's path, or None for memory databases and URI file names."""

@@ -8,13 +8,14 @@ from typing import Any, cast
 import click
 from celery.bin.base import CeleryCommand, CeleryOption
 
+from ..db.engine import scrub
 from ..db.revisions import head_revision
 from ..core.errors import MigrationError
 from ..db.schema import current_revision
 from ..db.schema import migrate as migrate_tables
 from ..db.sql_scripts import SQL_DIALECTS, Dialect, sql_script
 from .context import fail, settings_of
-from .database import Database, password_of
+from .database import Database
 
 __all__ = ["migrate", "sql"]
 
@@ -36,8 +37,7 @@ def migrate(ctx: click.Context, database_url: str | None, **kwargs: Any) -> None
         head = head_revision()
         migrate_tables(db.url)
     except MigrationError as exc:  # its message hides the password already; be sure
-        password = password_of(db.url)
-        db.fail(str(exc).replace(password, "***") if password else str(exc))
+        db.fail(scrub(str(exc), db.url))
     if before is None:
         done = f"Created the celery-office tables (revision {head})"
     elif before == head:

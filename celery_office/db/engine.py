@@ -23,7 +23,7 @@ from ..render import one_line
 
 __all__ = [
     "create_office_engine", "create_read_engine", "safe_url", "db_error_reason", "is_missing_table",
-    "password_of", "require_sync_driver", "transaction_timeouts_sql",
+    "password_of", "scrub", "require_sync_driver", "transaction_timeouts_sql",
 ]
 
 _SECRET_QUERY_KEYS = {"password", "passwd", "pwd", "sslpassword"}
@@ -53,7 +53,7 @@ def safe_url(url: str | Any) -> str:
         return "<invalid database URL>"
 
 
-def db_error_reason(exc: BaseException, password: str | None = None) -> str:
+def db_error_reason(exc: BaseException, url: str | URL | Engine | None = None) -> str:
     """The driver's own words for a database error, on one line, without the password.
 
     ``connection to server at "127.0.0.1", port 1 failed: Connection refused ...`` becomes
@@ -70,8 +70,8 @@ def db_error_reason(exc: BaseException, password: str | None = None) -> str:
     first = one_line(first).rstrip(".")
     if first[:1].isupper() and first[1:2].islower():
         first = first[0].lower() + first[1:]
-    if password:
-        first = first.replace(password, "***")
+    if url is not None:
+        first = scrub(first, url)
     return first or type(orig).__name__
 
 
@@ -82,6 +82,16 @@ def is_missing_table(exc: BaseException) -> bool:
         return True
     text = str(orig if orig is not None else exc)
     return "no such table" in text or bool(re.search(r"relation \S+ does not exist", text))
+
+
+def scrub(text: str, url: str | URL | Engine) -> str:
+    """``text`` without the password of the database ``url``: a driver's message may echo its
+    DSN. The one place a database password is taken out of what celery-office says."""
+    try:
+        password = url.url.password if isinstance(url, Engine) else make_url(url).password
+    except (ArgumentError, ValueError):
+        return "the URL could not be parsed"
+    return text.replace(str(password), "***") if password else text
 
 
 def password_of(url: str) -> str | None:

@@ -30,12 +30,12 @@ from contextlib import contextmanager
 from typing import Any, Literal
 
 from sqlalchemy import Engine, text
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from ..core.errors import MigrationError, NewerSchemaError
-from .engine import safe_url
+from .engine import safe_url, scrub
 from .models import AwareDateTime
 from .revisions import (
     alembic_config, check_revision, head_revision, quiet_alembic,
@@ -70,15 +70,6 @@ _ALEMBIC_IN_USE = threading.Lock()
 MIGRATION_STATEMENT_TIMEOUT = 300.0  # seconds; waiting for another worker's migration included
 
 
-def _scrub(message: str, url: str | Engine) -> str:
-    """Remove the password from a driver's message, in case the driver echoes its DSN."""
-    try:
-        password = url.url.password if isinstance(url, Engine) else make_url(url).password
-    except SQLAlchemyError:
-        return "the URL could not be parsed"
-    return message.replace(str(password), "***") if password else message
-
-
 @contextmanager
 def _connection(url: str | Engine, doing: str) -> Iterator[Connection]:
     """A connection to ``url`` whose errors become :class:`MigrationError` without a password.
@@ -99,7 +90,7 @@ def _connection(url: str | Engine, doing: str) -> Iterator[Connection]:
         ) from None
     except SQLAlchemyError as exc:
         # `from None`: the driver's exception may carry the DSN; its scrubbed text is enough.
-        detail = _scrub(f"{type(exc).__name__}: {exc}", url)
+        detail = scrub(f"{type(exc).__name__}: {exc}", url)
         raise MigrationError(
             f"{doing} failed on {safe}: {detail}. Check that the URL is right, that the "
             "database server is reachable and that the user may create tables there."

@@ -60,31 +60,7 @@ class Statements:
             .values(last_activity=db_now(), created_at=db_now(), updated_at=db_now())
             .on_conflict_do_nothing(index_elements=["agent_id"])
         )
-        read = (
-            select(
-                STATUS.c.agent_id,
-                OUTCOME.c.finished_at,
-                OUTCOME.c.status,
-                OUTCOME.c.task,
-                OUTCOME.c.metrics_at,
-                RUN.c.task_id,
-                RUN.c.task.label("run_task"),
-                RUN.c.started_at,
-                ALERT.c.kind.label("alert_kind"),
-                ALERT.c.subject.label("alert_subject"),
-                ALERT.c.task.label("alert_task"),
-                ALERT.c.node_name.label("alert_node"),
-                ALERT.c.since.label("alert_since"),
-            )
-            .select_from(
-                STATUS.outerjoin(OUTCOME, OUTCOME.c.agent_id == STATUS.c.agent_id)
-                .outerjoin(RUN, RUN.c.agent_id == STATUS.c.agent_id)
-                .outerjoin(ALERT, ALERT.c.agent_id == STATUS.c.agent_id)  # a few an agent
-            )
-            .where(STATUS.c.agent_id.in_(ids))
-            .order_by(STATUS.c.agent_id)
-        )
-        self.read = read
+        self.read = _locked_read(ids)
         # taken in a statement of its own, before the read: in READ COMMITTED a locking read
         # that waited returns the locked rows fresh but the joined runs and outcomes as of the
         # statement's start, i.e. stale by the very commit it waited for
@@ -115,6 +91,34 @@ class Statements:
         self.update_status_metrics = self.update_status.values(
             metrics=bindparam("metrics", type_=STATUS.c.metrics.type)
         )
+
+
+def _locked_read(ids: Any) -> Any:
+    """Every row that decides an agent's status: its outcome, runs and alerts, joined."""
+    return (
+        select(
+            STATUS.c.agent_id,
+            OUTCOME.c.finished_at,
+            OUTCOME.c.status,
+            OUTCOME.c.task,
+            OUTCOME.c.metrics_at,
+            RUN.c.task_id,
+            RUN.c.task.label("run_task"),
+            RUN.c.started_at,
+            ALERT.c.kind.label("alert_kind"),
+            ALERT.c.subject.label("alert_subject"),
+            ALERT.c.task.label("alert_task"),
+            ALERT.c.node_name.label("alert_node"),
+            ALERT.c.since.label("alert_since"),
+        )
+        .select_from(
+            STATUS.outerjoin(OUTCOME, OUTCOME.c.agent_id == STATUS.c.agent_id)
+            .outerjoin(RUN, RUN.c.agent_id == STATUS.c.agent_id)
+            .outerjoin(ALERT, ALERT.c.agent_id == STATUS.c.agent_id)  # a few an agent
+        )
+        .where(STATUS.c.agent_id.in_(ids))
+        .order_by(STATUS.c.agent_id)
+    )
 
 
 @functools.lru_cache(maxsize=None)

@@ -71,7 +71,7 @@ class Notifier:
             except Exception as exc:  # the loop survives its own bugs, said once a minute
                 log_once("notifier-bug", "celery-office: unexpected error while looking for "
                          "transitions (a bug, please report it): %s: %s", type(exc).__name__,
-                         db_error_reason(exc, self.engine.url.password))
+                         db_error_reason(exc, self.engine))
             self._stop.wait(self.interval)
 
     def look(self) -> list[Transition]:
@@ -90,7 +90,7 @@ class Notifier:
             hint = f"; {MIGRATE_HINT}" if is_missing_table(exc) else ""
             log_once("notifier-db", "celery-office: notifications wait for the database: "
                      "cannot look at %s: %s%s", safe_url(self.engine),
-                     db_error_reason(exc, self.engine.url.password), hint)
+                     db_error_reason(exc, self.engine), hint)
             return []
         if self._failing:
             self._failing = False

@@ -96,6 +96,5 @@ class OfficeReader:
         return None
 
     def _error(self, doing: str, exc: BaseException) -> ReadError:
-        password = getattr(self.engine.url, "password", None)
         hint = f"; {MIGRATE_HINT}" if is_missing_table(exc) else ""
-        return ReadError(f"{doing} {self.where}: {db_error_reason(exc, password)}{hint}")
+        return ReadError(f"{doing} {self.where}: {db_error_reason(exc, self.engine)}{hint}")

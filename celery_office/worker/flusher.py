@@ -17,6 +17,7 @@ minute and goes on.
 
 from __future__ import annotations
 
+import abc
 import os
 import time
 from collections.abc import Mapping
@@ -39,18 +40,11 @@ from .writer import Writer
 __all__ = ["Flusher"]
 
 
-class Flusher:
-    """Moves one process's buffered changes on: to the database, or to the main process.
+class _ProcessWiring(abc.ABC):
+    """What one process's flusher is made of, and how it is rewired after ``fork()``: the
+    buffer, the database, the writer and (in a prefork worker) the hand-over and forwarder.
 
-    Parameters:
-        settings: resolved settings (intervals in seconds).
-        agents: the agents this worker serves, by id (metadata for rows that do not exist yet).
-        node_name: the worker's node name (``name@host``); runs are recorded under it.
-        worker_duties: True in the worker's main process: register, beat, retire, and write
-            what its pool processes hand over.
-        watch: the worker's judgement of missed schedules and overlong runs, at each beat.
-        routes: task name -> (agent id, text while it runs): what the main process writes
-            back of the runs it runs when it finds itself taken for dead.
+    Parameters: see :class:`Flusher`.
     """
 
     def __init__(
@@ -124,6 +118,36 @@ class Flusher:
     def forwards(self) -> bool:
         """True in a pool process: its changes go to the main process, not the database."""
         return self.handover is not None and self._duties_pid != os.getpid()
+
+
+    # the running side's (:class:`Flusher`): the thread and what it does each turn
+
+    @abc.abstractmethod
+    def _start_thread(self) -> None: ...
+
+    @abc.abstractmethod
+    def _turn(self) -> None: ...
+
+    @abc.abstractmethod
+    def _last_cycle(self) -> None: ...
+
+    @abc.abstractmethod
+    def _wait(self) -> float: ...
+
+
+class Flusher(_ProcessWiring):
+    """Moves one process's buffered changes on: to the database, or to the main process.
+
+    Parameters:
+        settings: resolved settings (intervals in seconds).
+        agents: the agents this worker serves, by id (metadata for rows that do not exist yet).
+        node_name: the worker's node name (``name@host``); runs are recorded under it.
+        worker_duties: True in the worker's main process: register, beat, retire, and write
+            what its pool processes hand over.
+        watch: the worker's judgement of missed schedules and overlong runs, at each beat.
+        routes: task name -> (agent id, text while it runs): what the main process writes
+            back of the runs it runs when it finds itself taken for dead.
+    """
 
     # ------------------------------------------------------------------ life cycle
 

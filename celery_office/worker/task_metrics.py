@@ -14,9 +14,9 @@ from typing import Any, TypeVar, overload
 
 from celery import current_task
 
-from ..jsonsafe import fit_text, json_safe
+from ..jsonsafe import fit_text, metrics_dict
 from ..logs import log_once
-from ..render import describe, safe_str, type_name
+from ..render import describe, safe_str
 from . import runtime as _runtime
 
 __all__ = ["metrics", "progress", "metrics_of"]
@@ -78,14 +78,7 @@ def progress(task: str | None = None, metrics: Mapping[str, Any] | None = None) 
             "celery-office: progress() called outside a running task of an agent; ignored",
         )
         return False
-    if metrics is not None and not isinstance(metrics, Mapping):
-        raise TypeError(f"metrics must be a dict, got {type_name(metrics)}")
-    runtime.buffer.run_progress(
-        task_id,
-        route.agent_id,
-        fit_text(task),
-        json_safe(metrics) if metrics is not None else None,
-    )
+    runtime.buffer.run_progress(task_id, route.agent_id, fit_text(task), metrics_dict(metrics))
     return True
 
 
@@ -98,15 +91,8 @@ def metrics_of(task: Any, result: Any) -> dict[str, Any] | None:
         extract = getattr(getattr(task, "run", None), "__office_metrics__", None)
         if extract is None:
             return None
-        value = extract(result)
-        if value is None:
-            return None
-        if not isinstance(value, Mapping):
-            raise TypeError(
-                f"metrics must be a dict, got {type_name(value)}: return a dict from the task, "
-                "or derive one with @metrics(extract=...)"
-            )
-        return json_safe(value)
+        return metrics_dict(extract(result), hint="return a dict from the task, or derive one "
+                            "with @metrics(extract=...)")
     except Exception as exc:
         try:
             name = safe_str(getattr(task, "name", None))

@@ -718,7 +718,8 @@ def test_db_error_reason() -> None:
                         "does not exist\n")
     assert db_error_reason(Wrapped(missing)) == 'database "x" does not exist'
     auth = Exception('FATAL:  password authentication failed for user "u" (pw hunter2)')
-    assert "hunter2" not in db_error_reason(Wrapped(auth), password="hunter2")
+    url = "postgresql+psycopg2://office:hunter2@db/adolf"
+    assert "hunter2" not in db_error_reason(Wrapped(auth), url)
     assert db_error_reason(Exception("unable to open database file")) == (
         "unable to open database file"
     )
