@@ -67,6 +67,15 @@ class RunChange:
     ended: bool = False
 
 
+DAY_SUMS = ("runs", "succeeded", "failed", "retried", "revoked", "runtime_s")
+"""The day numbers that add up: every batch adds what its process counted."""
+DAY_LARGEST = ("max_runtime_s", "last_success_at", "last_failure_at")
+"""The day numbers where the larger value stands (a longest run, a last time)."""
+DAY_FIELDS = DAY_SUMS + DAY_LARGEST
+"""An agent's day in numbers: the one declaration of its fields, in the order of
+``DayCount``, the stored ``DayNumbers``, the batch's JSON and ``office_agent_day``."""
+
+
 @dataclass(slots=True)
 class DayCount:
     """What one process counted of an agent's day since its last write: summed, never
@@ -104,18 +113,17 @@ class DayCount:
 
     def add(self, other: "DayCount") -> None:
         """Add ``other``'s numbers (two processes', or a put-back batch's) to these."""
-        self.runs += other.runs
-        self.succeeded += other.succeeded
-        self.failed += other.failed
-        self.retried += other.retried
-        self.revoked += other.revoked
-        self.runtime_s += other.runtime_s
-        self.max_runtime_s = max(self.max_runtime_s, other.max_runtime_s)
-        self.last_success_at = _later(self.last_success_at, other.last_success_at)
-        self.last_failure_at = _later(self.last_failure_at, other.last_failure_at)
+        for name in DAY_SUMS:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for name in DAY_LARGEST:
+            setattr(self, name, _larger(getattr(self, name), getattr(other, name)))
+
+    def as_dict(self) -> dict[str, Any]:
+        """The numbers by field name (``DAY_FIELDS``), as the batch's writers send them."""
+        return {name: getattr(self, name) for name in DAY_FIELDS}
 
 
-def _later(a: float | None, b: float | None) -> float | None:
+def _larger(a: Any, b: Any) -> Any:
     return b if a is None else a if b is None else max(a, b)
 
 

@@ -48,10 +48,7 @@ def batch_payload(
         ],
         "started": [{"agent": a, "task": t} for a, t in sorted(batch.started)],
         "counts": [
-            {"agent": agent_id, "day": day.isoformat(), "runs": c.runs,
-             "succeeded": c.succeeded, "failed": c.failed, "retried": c.retried,
-             "revoked": c.revoked, "runtime_s": c.runtime_s, "max_runtime_s": c.max_runtime_s,
-             "last_success_at": c.last_success_at, "last_failure_at": c.last_failure_at}
+            {"agent": agent_id, "day": day.isoformat(), **c.as_dict()}
             for (agent_id, day), c in sorted(batch.counts.items())
         ],
     }

@@ -18,18 +18,18 @@ from typing import Any, cast
 from sqlalchemy import Connection, Table, bindparam, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from ..core.changes import DayCount
+from ..core.changes import DAY_FIELDS, DAY_LARGEST, DAY_SUMS, DayCount
 from .models import OfficeAgentDay
 
 __all__ = ["DAY", "DayNumbers", "add_day_counts", "day_numbers", "forget_days_before"]
 
 DAY = cast(Table, OfficeAgentDay.__table__)
-COUNTERS = ("runs", "succeeded", "failed", "retried", "revoked")
 
 
 @dataclass(frozen=True)
 class DayNumbers:
-    """An agent's numbers of one day, as stored; zeros for a day without a run."""
+    """An agent's numbers of one day, as stored; zeros for a day without a run. Its fields
+    are ``core.changes.DAY_FIELDS`` (tests/db/test_daily.py holds them to it)."""
 
     runs: int = 0
     succeeded: int = 0
@@ -53,8 +53,8 @@ def _upsert(dialect: str) -> Any:
     else:  # SQLite's max() of a NULL is NULL: each side stands in for a missing other
         def larger(old: Any, added: Any) -> Any:
             return func.max(func.coalesce(old, added), func.coalesce(added, old))
-    set_ = {name: DAY.c[name] + new[name] for name in (*COUNTERS, "runtime_s")}
-    for name in ("max_runtime_s", "last_success_at", "last_failure_at"):
+    set_ = {name: DAY.c[name] + new[name] for name in DAY_SUMS}
+    for name in DAY_LARGEST:
         set_[name] = larger(DAY.c[name], new[name])
     return insert.on_conflict_do_update(index_elements=["agent_id", "day"], set_=set_)
 
@@ -68,9 +68,7 @@ def add_day_counts(conn: Connection, counts: Mapping[tuple[str, date], DayCount]
     if not counts:
         return
     rows = [
-        {"agent_id": agent_id, "day": day, "runs": c.runs, "succeeded": c.succeeded,
-         "failed": c.failed, "retried": c.retried, "revoked": c.revoked,
-         "runtime_s": c.runtime_s, "max_runtime_s": c.max_runtime_s,
+        {"agent_id": agent_id, "day": day, **c.as_dict(),
          "last_success_at": _moment(c.last_success_at),
          "last_failure_at": _moment(c.last_failure_at)}
         for (agent_id, day), c in sorted(counts.items())
@@ -97,9 +95,5 @@ def day_numbers(
         query = query.where(DAY.c.agent_id.in_(list(agent_ids)))
     numbers = {}
     for row in conn.execute(query):
-        numbers[row.agent_id] = DayNumbers(
-            runs=row.runs, succeeded=row.succeeded, failed=row.failed, retried=row.retried,
-            revoked=row.revoked, runtime_s=row.runtime_s, max_runtime_s=row.max_runtime_s,
-            last_success_at=row.last_success_at, last_failure_at=row.last_failure_at,
-        )
+        numbers[row.agent_id] = DayNumbers(**{name: row._mapping[name] for name in DAY_FIELDS})
     return numbers

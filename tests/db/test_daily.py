@@ -3,6 +3,7 @@ read back per day in the app's timezone, cleaned after the retention, shown by t
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
@@ -13,7 +14,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from celery_office import AgentStatus, agent_statuses, create_office_engine
-from celery_office.core.changes import Batch, DayCount
+from celery_office.core.changes import DAY_FIELDS, DAY_LARGEST, DAY_SUMS, Batch, DayCount
 from celery_office.db.batches import apply_batch
 from celery_office.db.daily import DAY, DayNumbers, day_numbers, forget_days_before
 from celery_office.db.models import DAY_VIEW
@@ -226,3 +227,18 @@ def test_a_flush_whose_commit_outcome_is_lost_counts_exactly_once(
     finally:
         flusher.db.engine.dispose()
         proxy.close()
+
+
+def test_the_day_fields_are_declared_once_and_everything_follows_them() -> None:
+    """core.changes.DAY_FIELDS is the one declaration: the counter a process keeps, the numbers
+    read back, the table's columns and the batch's JSON all have exactly those fields."""
+    assert [f.name for f in dataclasses.fields(DayCount)] == list(DAY_FIELDS)
+    assert [f.name for f in dataclasses.fields(DayNumbers)] == list(DAY_FIELDS)
+    assert set(DAY.c.keys()) - {"agent_id", "day"} == set(DAY_FIELDS)
+    assert set(DAY_SUMS).isdisjoint(DAY_LARGEST)
+    count = DayCount(runs=2, succeeded=1, runtime_s=3.0, max_runtime_s=2.0, last_success_at=5.0)
+    count.add(DayCount(runs=1, failed=1, runtime_s=1.0, max_runtime_s=4.0, last_failure_at=6.0,
+                       last_success_at=4.0))
+    assert count.as_dict() == {"runs": 3, "succeeded": 1, "failed": 1, "retried": 0,
+                               "revoked": 0, "runtime_s": 4.0, "max_runtime_s": 4.0,
+                               "last_success_at": 5.0, "last_failure_at": 6.0}

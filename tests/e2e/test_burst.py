@@ -21,7 +21,7 @@ from celery_office import AgentStatus, agent_statuses
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
-BENCH = Path(__file__).resolve().parents[2] / "bench"
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "overhead"  # where bench_app lives
 TASKS = 10_000
 
 
@@ -63,7 +63,7 @@ def test_burst_of_ten_thousand_tasks(pg_url, redis_url, tmp_path):
         "PYTHONPATH": os.pathsep.join([str(BENCH), os.environ.get("PYTHONPATH", "")]),
         "BENCH_VARIANT": "office", "BENCH_QUEUE": queue, "BENCH_COUNTER": counter,
         "CELERY_BROKER_URL": redis_url, "OFFICE_DATABASE_URL": pg_url,
-        "OFFICE_AGENTS_FILE": str(BENCH / "agents.yaml"),
+        "OFFICE_AGENTS_FILE": str(BENCH.parent / "agents.yaml"),
     }
     before = _transactions(pg_url)
     log = open(tmp_path / "worker.log", "wb")

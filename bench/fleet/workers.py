@@ -1,4 +1,4 @@
-"""The simulated workers of ``bench/fleet.py``: a worker's main process and its pool processes.
+"""The simulated workers of ``bench/fleet``: a worker's main process and its pool processes.
 
 A worker's main process is a real process that does what celery-office's bootstep does in a
 prefork worker: it builds the process's writer with worker duties (``StatusWriter`` in the flat

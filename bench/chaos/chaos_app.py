@@ -3,7 +3,7 @@
 Every run appends what happened to it (start; then its end: success with its metrics, failure,
 retry, or an interruption) to a file of its own process in ``CHAOS_RECORDS``, one JSON line,
 fsynced before the task goes on. Those files are the oracle's only source of truth
-(``bench/chaos_oracle.py``): they live on the harness's disk, which no fault touches, and they
+(``bench/chaos/oracle.py``): they live on the harness's disk, which no fault touches, and they
 are written by the task's code, never by celery-office.
 
 Two more signal handlers time each run for the verdict: one connected before celery-office's

@@ -1,4 +1,4 @@
-"""What ``bench/fleet.py`` reads from outside the fleet: the observer and the sampler.
+"""What ``bench/fleet`` reads from outside the fleet: the observer and the sampler.
 
 Both are separate processes with connections of their own, straight to PostgreSQL (never
 through PgBouncer), and neither adds a commit to the benchmark's database:

@@ -1,7 +1,7 @@
 """Throughput, CPU, transactions and memory of a real prefork worker, with and without
 instrumentation.
 
-    python bench/run.py [--tasks 4000] [--runs 5] [--variants none,spec,office]
+    python -m bench.overhead.throughput [--tasks 4000] [--runs 5] [--variants none,spec,office]
 
 Each run: a fresh queue pre-filled with the tasks (16 agents, round robin), a `celery worker -P
 prefork -c 2` on Redis started on it, the tasks timed from the end of a warm-up (``--warmup``
@@ -36,8 +36,6 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-sys.path.insert(0, str(HERE))
 
 PG_ADMIN = os.environ.get("OFFICE_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("OFFICE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -106,7 +104,7 @@ def _xacts(admin, database: str) -> int:
 
 
 def one_run(variant: str, tasks: int, warmup: int, db_url: str, admin, log_dir: Path) -> Run:
-    from bench_app import AGENTS, app
+    from .bench_app import AGENTS, app
 
     queue = f"bench-{uuid.uuid4().hex[:8]}"
     counter = f"bench:{queue}"
@@ -117,13 +115,13 @@ def one_run(variant: str, tasks: int, warmup: int, db_url: str, admin, log_dir: 
             app.send_task(f"bench_app.noop_{i % AGENTS}", queue=queue, producer=producer)
     env = {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT), os.environ.get("PYTHONPATH", "")]),
+        "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
         "BENCH_VARIANT": variant,
         "BENCH_QUEUE": queue,
         "BENCH_COUNTER": counter,
         "CELERY_BROKER_URL": REDIS_URL,
         "OFFICE_DATABASE_URL": db_url,
-        "OFFICE_AGENTS_FILE": str(HERE / "agents.yaml"),
+        "OFFICE_AGENTS_FILE": str(HERE.parent / "agents.yaml"),
     }
     database = make_url(db_url).database
     xacts_before = _xacts(admin, database)
@@ -235,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=500,
                         help="tasks done before timing starts (start-up costs excluded)")
     parser.add_argument("--variants", default="none,spec,office")
-    parser.add_argument("--logs", type=Path, default=HERE / "out")
+    parser.add_argument("--logs", type=Path, default=HERE.parent / "out")
     args = parser.parse_args(argv)
     args.logs.mkdir(parents=True, exist_ok=True)
     admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")

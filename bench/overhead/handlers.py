@@ -1,7 +1,7 @@
 """CPU that celery-office adds to one task, measured in one process, free of the run-to-run noise
 of a whole worker.
 
-    python bench/handlers.py [--tasks 20000] [--rate 250] [--database-url URL]
+    python -m bench.overhead.handlers [--tasks 20000] [--rate 250] [--database-url URL]
 
 Drives a real Celery task object through the signals a pool process sends for every task
 (``task_prerun``, ``task_success``, ``task_postrun``), with celery-office's handlers and its
@@ -30,17 +30,15 @@ from pathlib import Path
 
 from celery import Celery, signals
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-import celery_office  # noqa: E402
-from celery_office.registry import load_registry  # noqa: E402
-from celery_office.settings import OfficeSettings  # noqa: E402
-from celery_office.worker import runtime  # noqa: E402
-from celery_office.worker.flusher import Flusher  # noqa: E402
-from celery_office.worker.signals import OfficeSignals  # noqa: E402
+import celery_office
+from celery_office.registry import load_registry
+from celery_office.settings import OfficeSettings
+from celery_office.worker import runtime
+from celery_office.worker.flusher import Flusher
+from celery_office.worker.signals import OfficeSignals
 
 AGENTS = 16
+BENCH = Path(__file__).resolve().parents[1]
 
 
 def noop() -> None:
@@ -82,7 +80,7 @@ def _lifecycles(tasks: list, n: int, rate: float | None) -> float:
 
 def _instrument(app: Celery, database_url: str) -> tuple[Flusher, list[float]]:
     """Install celery-office's handlers and a flusher whose writes record their thread CPU."""
-    settings = OfficeSettings(database_url=database_url, agents_file=str(ROOT / "bench" / "agents.yaml"))
+    settings = OfficeSettings(database_url=database_url, agents_file=str(BENCH / "agents.yaml"))
     routes = load_registry(settings.agents_file).resolve(app.tasks.keys())
     writer = Flusher(settings, {r.agent.agent_id: r.agent for r in routes.values()})
     writes: list[float] = []  # CPU seconds of each write, in the writer thread

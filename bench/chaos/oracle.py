@@ -1,7 +1,7 @@
 """The oracle: what each agent's row must say once the faults stop, from the tasks' own records.
 
 Independent of celery-office: it reads only the files the tasks append (``chaos_app.record``),
-the harness's log of what it did (faults, worker starts and ends), and ``chaos_agents.yaml``
+the harness's log of what it did (faults, worker starts and ends), and ``agents.yaml``
 parsed here with PyYAML. It imports nothing from ``celery_office``. The rules come from the
 README's table ("What the table shows") and from "When the database misbehaves":
 
@@ -110,7 +110,7 @@ class Oracle:
     """Computes :class:`Expected` rows.
 
     Parameters:
-        agents_file: ``chaos_agents.yaml``.
+        agents_file: ``agents.yaml``.
         records: from :func:`read_records`.
         workers: short name -> :class:`chaos_workers.Worker` (incarnations).
         injected: the faults as carried out (:class:`chaos_faults.Injected`).

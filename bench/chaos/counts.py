@@ -15,7 +15,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from chaos_oracle import HANDOVER_SLACK, LOST_SLACK, RETRY_MAX, SIGNAL_SLACK, WRITE_SLACK, Oracle
+from .oracle import (
+    HANDOVER_SLACK,
+    LOST_SLACK,
+    RETRY_MAX,
+    SIGNAL_SLACK,
+    WRITE_SLACK,
+    Oracle,
+)
 
 __all__ = ["FIELDS", "count_bounds", "compare_counts", "read_counts"]
 

@@ -1,7 +1,7 @@
 """Many workers of many pool processes against one real PostgreSQL: connections, transactions,
 database CPU, how soon a run shows in the table, lock waits, and the rows at the end.
 
-    python bench/fleet.py [--sizes 8,64,256,512] [--seconds 40] [--pgbouncer both|off|only]
+    python -m bench.fleet [--sizes 8,64,256,512] [--seconds 40] [--pgbouncer both|off|only]
                           [--workers N] [--hosts 8] [--plot] [--json FILE] [--from-json FILE]
 
 For each total of P pool processes, W workers (``--workers``, default max(1, P // 64): a
@@ -23,7 +23,7 @@ get half of the runs; a run lasts 2 to 6 s, a process idles 0 to 1 s between run
 fail. The heartbeat's lost-run check sees no Celery requests in these main processes; with runs
 of at most 6 s and heartbeats 60 s apart it ends none.
 
-Measured over a window of ``--seconds`` after a warm-up (see ``bench/fleet_observer.py``): the
+Measured over a window of ``--seconds`` after a warm-up (see ``bench/fleet/observer.py``): the
 plugin's server connections (``pg_stat_activity``, max) and each main process's client
 connections (its TCP sockets), commits per second of the benchmark database, the CPU of its
 backends, of the main processes and of the pool processes (in cores), lock waits, a main
@@ -37,11 +37,11 @@ else ok, and no task; after the warm shutdown, every agent offline.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import multiprocessing
 import os
 import platform
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -52,12 +52,13 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 HERE = Path(__file__).resolve().parent
-sys.path[:0] = [str(HERE), str(HERE.parent)]
 
-from celery_office import migrate  # noqa: E402
-from celery_office.registry import load_registry  # noqa: E402
-from fleet_observer import observe, sample  # noqa: E402
-from fleet_workers import Plan, worker_main  # noqa: E402
+from celery_office import migrate
+from celery_office.registry import load_registry
+
+from .observer import observe, sample
+from .plots import plot, plot_bend
+from .workers import Plan, worker_main
 
 PG_ADMIN = os.environ.get("OFFICE_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 DATABASE = "office_bench_fleet"
@@ -79,8 +80,9 @@ def _fresh_database(admin: Any) -> str:
     return url
 
 
-def measure(processes: int, bouncer: bool, args: argparse.Namespace, admin: Any) -> dict[str, Any]:
-    workers = args.workers or max(1, processes // 64)
+def measure(processes: int, bouncer: bool, args: argparse.Namespace, admin: Any,
+            workers: int = 0) -> dict[str, Any]:
+    workers = workers or max(1, processes // 64)
     load = os.getloadavg()[0]  # the machine may be shared: said beside each figure
     url = _fresh_database(admin)
     admin.dispose()  # no socket of this process's own inherited by the forked workers
@@ -105,7 +107,7 @@ def measure(processes: int, bouncer: bool, args: argparse.Namespace, admin: Any)
         run_seconds=RUN_SECONDS, gap_seconds=1.0, error_share=0.1, out_dir=out_dir,
         seed=processes,
     )
-    agents = dict(load_registry(HERE / "agents.yaml").agents)
+    agents = dict(load_registry(HERE.parent / "agents.yaml").agents)
     readies = [ctx.Event() for _ in range(workers)]
     mains = [ctx.Process(target=worker_main, args=(plan, i, agents, readies[i], checked))
              for i in range(workers)]
@@ -205,37 +207,8 @@ def row(r: dict[str, Any]) -> str:
     )
 
 
-def plot(results: list[dict[str, Any]], path: Path, flush_interval: float) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (vis, conns) = plt.subplots(1, 2, figsize=(11, 4.2))
-    for via, style in (("direct", "-o"), ("pgbouncer", "--s")):
-        rs = sorted((r for r in results if r["via"] == via), key=lambda r: r["processes"])
-        if not rs:
-            continue
-        ps = [r["processes"] for r in rs]
-        vis.plot(ps, [r["start_p99"] for r in rs], style, label=f"run start, {via}")
-        vis.plot(ps, [r["end_p99"] for r in rs], style, label=f"run end, {via}", alpha=0.6)
-        conns.plot(ps, [r["server_conns"] for r in rs], style, label=f"server connections, {via}")
-    rs = sorted({r["processes"]: r["workers"] for r in results}.items())
-    conns.plot([p for p, _ in rs], [w for _, w in rs], color="grey", linewidth=8, alpha=0.3,
-               zorder=0, label="target: at most 1 per worker (P // 64 workers)")
-    vis.axhline(2 * flush_interval, color="red", linestyle=":", label="target: 2 x flush interval")
-    vis.set_ylim(0, 2.4 * flush_interval)
-    vis.set(xscale="log", xlabel="pool processes (total)", ylabel="p99 seconds to the row",
-            title="Visibility p99 (observer, 50 ms polls)")
-    conns.set(xscale="log", xlabel="pool processes (total)", ylabel="connections (max)",
-              title="Plugin's PostgreSQL server connections", ylim=(0, None))
-    for ax in (vis, conns):
-        ax.set_xticks(sorted({r["processes"] for r in results}))
-        ax.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+def _ints(text: str) -> list[int]:
+    return [int(part) for part in text.split(",")]
 
 
 def main() -> None:
@@ -244,11 +217,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=40.0, help="measured window")
     parser.add_argument("--warmup", type=float, default=8.0)
     parser.add_argument("--pgbouncer", choices=("both", "off", "only"), default="both")
-    parser.add_argument("--workers", type=int, default=0, help="default: max(1, P // 64)")
+    parser.add_argument("--workers", default="0",
+                        help="workers per size, or several (16,32,64: the bend, plotted by "
+                             "workers); default: max(1, P // 64)")
     parser.add_argument("--hosts", type=int, default=8, help="real pool processes per worker")
     parser.add_argument("--flush-interval", type=float, default=1.0)
     parser.add_argument("--heartbeat", type=float, default=60.0)
-    parser.add_argument("--plot", action="store_true", help="write bench/fleet.png")
+    parser.add_argument("--plot", action="store_true", help="write bench/fleet/fleet.png")
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--from-json", help="plot and print these results, measure nothing")
     args = parser.parse_args()
@@ -259,8 +234,8 @@ def main() -> None:
         vias = {"both": (False, True), "off": (False,), "only": (True,)}[args.pgbouncer]
         results = []
         for processes in [int(s) for s in args.sizes.split(",")]:
-            for bouncer in vias:
-                r = measure(processes, bouncer, args, admin)
+            for workers, bouncer in itertools.product(_ints(args.workers), vias):
+                r = measure(processes, bouncer, args, admin, workers)
                 results.append(r)
                 print(row(r), flush=True)
                 for line in r["mismatches"]:
@@ -285,7 +260,10 @@ def main() -> None:
               f"waiters at once {r['lock_max_waiters']}; pool TCP connections {r['pool_conns']}; "
               f"driver lateness p99 {r['driver_late_p99'] * 1000:.0f} ms; observer's worst gap "
               f"{r['observer_gap'] * 1000:.0f} ms; load average before {r['load']:.2f}")
-    if args.plot:
+    if args.plot and len({r["workers"] for r in results}) > len({r["processes"] for r in results}):
+        plot_bend(results, HERE / "bend.png", args.flush_interval)
+        print(f"\nwrote {HERE.name}/bend.png")
+    elif args.plot:
         plot(results, HERE / "fleet.png", args.flush_interval)
         print(f"\nwrote {HERE.name}/fleet.png")
 

@@ -120,7 +120,7 @@ _NUMBER = re.compile(r"\d+(\.\d+)?")
 
 def log_report(texts: dict[str, str], snapshots: dict[str, dict[str, int]]) -> dict[str, Any]:
     """celery-office's lines per worker between snapshots, and the most frequent kinds."""
-    from chaos_workers import office_lines
+    from .workers import office_lines
 
     lines = {name: office_lines(text) for name, text in texts.items()}
     kinds: Counter[str] = Counter()

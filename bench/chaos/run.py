@@ -1,22 +1,4 @@
-"""Chaos with an oracle: real workers under load, faults at random, rows checked against the truth.
-
-    python bench/chaos.py [--minutes 20] [--seed N] [--baseline 30] [--rate 6] [--keep]
-
-Three real ``celery worker`` processes of ``bench/chaos_app.py`` (w1 prefork -c 2
-``--max-tasks-per-child 5``, w2 prefork -c 2 ``--max-tasks-per-child 7``, w3 ``-P solo``) on a
-private Redis and a private PostgreSQL (``bench/chaos_cluster.py``; the machine's shared servers
-are never touched) run a seeded load of five agents' tasks (``bench/chaos_load.py``). First a
-baseline with no fault, then ``--minutes`` of the seeded fault schedule
-(``bench/chaos_faults.py``). When the faults stop the load stops; once every task in flight has
-ended, the solo worker may be stopped for good (seeded), one long run is left in progress, and
-after the documented recovery (``RETRY_MAX``) plus two heartbeats every agent's row is checked
-against the oracle (``bench/chaos_oracle.py``), which knows only what the tasks recorded.
-The verdict (``bench/chaos_verdict.py``) is printed; the exit code is 0 when every check holds.
-
-``--seed N`` replays a run: the same fault schedule and the same stream of tasks (the timing
-of a real machine varies). A failing run keeps its worker logs and task records and prints
-where.
-"""
+"""One chaos run: its servers, workers, load, faults and the verdict at the end."""
 
 from __future__ import annotations
 
@@ -26,8 +8,6 @@ import json
 import os
 import random
 import shutil
-import signal
-import sys
 import tempfile
 import threading
 import time
@@ -36,21 +16,22 @@ from typing import Any
 
 import yaml
 
-HERE = Path(__file__).resolve().parent
-sys.path[:0] = [str(HERE), str(HERE.parent)]
+from tests.faultproxy import FaultProxy
 
-from chaos_cluster import Servers, missing_binaries  # noqa: E402
-from chaos_faults import TRIGGER_AGENT, Faults, plan  # noqa: E402
-from chaos_load import Load  # noqa: E402
-from chaos_oracle import RETRY_MAX, Oracle, read_records  # noqa: E402
-from chaos_records import RecordTail  # noqa: E402
-from chaos_report import print_verdict  # noqa: E402
-from chaos_verdict import compare, log_report, memory, read_rows, tally, task_times  # noqa: E402
-from chaos_counts import compare_counts, count_bounds, read_counts  # noqa: E402
-from chaos_workers import Worker, office_lines  # noqa: E402
-from tests.faultproxy import FaultProxy  # noqa: E402
+from .cluster import Servers
+from .counts import compare_counts, count_bounds, read_counts
+from .faults import TRIGGER_AGENT, Faults, plan
+from .load import Load
+from .oracle import RETRY_MAX, Oracle, read_records
+from .records import RecordTail
+from .report import print_verdict
+from .verdict import compare, log_report, memory, read_rows, tally, task_times
+from .workers import Worker, office_lines
+
+HERE = Path(__file__).resolve().parent
 
 DATABASE = "chaos"
+MISSING_BINARIES = 3  # the exit code when initdb, postgres or redis-server is not found
 SETTINGS = {
     "OFFICE_FLUSH_INTERVAL": "0.2",
     "OFFICE_HEARTBEAT_INTERVAL": "1",
@@ -64,18 +45,6 @@ FLUSH = float(SETTINGS["OFFICE_FLUSH_INTERVAL"])
 SOLO = "w3"
 LATE_WINDOW = 30.0  # seconds the rows are watched after a mismatch: late, or stuck
 
-
-def _args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--minutes", type=float, default=20.0, help="length of the fault phase")
-    parser.add_argument("--seed", type=int, default=None, help="replay this run (default: random)")
-    parser.add_argument("--baseline", type=float, default=None,
-                        help="seconds of load without faults first (default: 10%% of the "
-                             "fault phase, 20 to 120 s)")
-    parser.add_argument("--rate", type=float, default=6.0, help="tasks sent per second")
-    parser.add_argument("--keep", action="store_true", help="keep logs and records")
-    parser.add_argument("--json", type=Path, default=None, help="write the verdict's figures")
-    return parser.parse_args(argv)
 
 
 class Run:
@@ -111,7 +80,7 @@ class Run:
             "CELERY_BROKER_URL": self.servers.redis_url(),
             "CHAOS_RECORDS": str(self.records_dir),
             "OFFICE_DATABASE_URL": self.servers.pg_url(DATABASE, port=self.proxy.port),
-            "OFFICE_AGENTS_FILE": str(HERE / "chaos_agents.yaml"),
+            "OFFICE_AGENTS_FILE": str(HERE / "agents.yaml"),
             **SETTINGS,
         }
         env.pop("CHAOS_SOLO_TASKS", None)
@@ -127,7 +96,7 @@ class Run:
             worker.start(wait_ready=False)
         for worker in self.workers.values():
             worker.wait_ready()
-        agents = len(yaml.safe_load((HERE / "chaos_agents.yaml").read_text("utf-8"))["agents"])
+        agents = len(yaml.safe_load((HERE / "agents.yaml").read_text("utf-8"))["agents"])
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -212,7 +181,7 @@ class Run:
         snapshots["after"] = self.log_counts()
 
         records = read_records(self.records_dir)
-        oracle = Oracle(HERE / "chaos_agents.yaml", records, self.workers, faults.injected,
+        oracle = Oracle(HERE / "agents.yaml", records, self.workers, faults.injected,
                         serving, SOLO, HEARTBEAT, FLUSH)
         alive = self.alive_pids()
         expected = oracle.expected(time.time(), alive)
@@ -338,22 +307,3 @@ def oracle_tail(oracle: Oracle, agent: str, alive: set[int]) -> list[str]:
             f"{v.label()}" for v in tail]
 
 
-def main(argv: list[str] | None = None) -> int:
-    missing = missing_binaries()
-    if missing:
-        print(f"chaos: missing server binaries: {', '.join(missing)}", file=sys.stderr)
-        return 2
-    run = Run(_args(argv))
-
-    def _terminated(signum: int, frame: Any) -> None:
-        raise SystemExit(128 + signum)  # so that the servers and workers are cleaned up
-
-    signal.signal(signal.SIGTERM, _terminated)
-    try:
-        return run.execute()
-    finally:
-        run.close()
-
-
-if __name__ == "__main__":
-    sys.exit(main())

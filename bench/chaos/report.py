@@ -1,11 +1,11 @@
-"""Printing the chaos run's verdict, and deciding it (see ``chaos_verdict`` for the checks)."""
+"""Printing the chaos run's verdict, and deciding it (see ``verdict`` for the checks)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from chaos_faults import KINDS
-from chaos_verdict import LINES_PER_FAULT, LINES_PER_START, RSS_GROWTH, SLOWER_P99, SLOWEST
+from .faults import KINDS
+from .verdict import LINES_PER_FAULT, LINES_PER_START, RSS_GROWTH, SLOWER_P99, SLOWEST
 
 __all__ = ["print_verdict"]
 
@@ -117,6 +117,6 @@ def print_verdict(f: dict[str, Any], workers: dict[str, Any]) -> bool:
     for m in counted:
         print(f"  MISMATCH agent {m['agent']} (seed {seed}; {', '.join(m['problems'])})")
     if mismatches or counted:
-        print(f"  replay: python bench/chaos.py --seed {seed} --minutes {f['chaos_s'] / 60:.1f}")
+        print(f"  replay: python -m bench.chaos --seed {seed} --minutes {f['chaos_s'] / 60:.1f}")
     print("VERDICT: " + ("PASS" if not failures else "FAIL: " + "; ".join(failures)), flush=True)
     return not failures

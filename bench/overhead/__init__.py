@@ -1,0 +1,1 @@
+"""Overhead: what the instrumentation costs a worker (throughput) and one task (handlers)."""
