@@ -26,6 +26,7 @@ __all__ = [
     "password_of", "scrub", "require_sync_driver", "transaction_timeouts_sql",
 ]
 
+_USERINFO_PASSWORD = re.compile(r"://[^:/@\s]*:([^@\s]+)@")
 _SECRET_QUERY_KEYS = {"password", "passwd", "pwd", "sslpassword"}
 _LIBPQ_DRIVERS = ("psycopg2", "psycopg2cffi", "psycopg")
 # The synchronous drivers to name instead of an asynchronous one, per backend.
@@ -89,8 +90,9 @@ def scrub(text: str, url: str | URL | Engine) -> str:
     DSN. The one place a database password is taken out of what celery-office says."""
     try:
         password = url.url.password if isinstance(url, Engine) else make_url(url).password
-    except (ArgumentError, ValueError):
-        return "the URL could not be parsed"
+    except (ArgumentError, ValueError):  # a URL SQLAlchemy cannot read may still hold one
+        found = _USERINFO_PASSWORD.search(str(url))
+        password = found.group(1) if found else None
     return text.replace(str(password), "***") if password else text
 
 

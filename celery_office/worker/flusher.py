@@ -119,7 +119,6 @@ class _ProcessWiring(abc.ABC):
         """True in a pool process: its changes go to the main process, not the database."""
         return self.handover is not None and self._duties_pid != os.getpid()
 
-
     # the running side's (:class:`Flusher`): the thread and what it does each turn
 
     @abc.abstractmethod

@@ -11,6 +11,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import DBAPIError
 
 from celery_office import OfficeConfigError, create_office_engine
+from celery_office.db.engine import scrub
 
 from ..conftest import PG_ADMIN_URL, PG_DRIVERS, require_postgres, with_pg_driver
 
@@ -118,3 +119,16 @@ def test_psycopg3_never_prepares_statements_behind_pgbouncer(pgbouncer) -> None:
         engine.dispose()
         other.dispose()
     assert len(backends) == 2  # the case that breaks prepared statements did happen
+
+
+def test_scrub_hides_the_password_of_a_url_sqlalchemy_can_read_or_not() -> None:
+    """One home for taking a password out of a message: an engine, a URL, and a URL too broken
+    for SQLAlchemy (its own parse error echoes it) all lose the password, and nothing else."""
+    readable = "postgresql+psycopg2://office:hunter2@db.example/adolf"
+    broken = "postgresql+psycopg2://office:hunter2@db.example:port/adolf"
+    message = "FATAL: password authentication failed (hunter2) for user office"
+    assert scrub(message, readable) == message.replace("hunter2", "***")
+    assert scrub(message, create_engine(readable)) == message.replace("hunter2", "***")
+    assert scrub(f"could not parse {broken}", broken) == f"could not parse {broken}".replace(
+        "hunter2", "***")
+    assert scrub(message, "sqlite:///office.db") == message
