@@ -13,11 +13,13 @@ so it runs exactly the spec's two transactions per task.
 """
 
 import os
+from pathlib import Path
 
 import redis
 from celery import Celery, signals
 
 AGENTS = 16
+HERE = Path(__file__).resolve().parent
 VARIANT = os.environ.get("BENCH_VARIANT", "none")
 COUNTER = os.environ.get("BENCH_COUNTER", "bench:done")
 
@@ -43,6 +45,29 @@ def _count() -> None:
 
 for i in range(AGENTS):
     app.task(name=f"bench_app.noop_{i}")(_count)
+
+
+def enqueue(tasks: int, *, queue: str, broker_url: str) -> None:
+    """Send ``tasks`` no-ops, round robin over the agents, before a worker starts on ``queue``."""
+    app.conf.broker_url = broker_url
+    with app.producer_or_acquire() as producer:
+        for n in range(tasks):
+            app.send_task(f"bench_app.noop_{n % AGENTS}", queue=queue, producer=producer)
+
+
+def worker_env(variant: str, *, queue: str, counter: str, broker_url: str,
+               database_url: str) -> dict[str, str]:
+    """The environment of a ``celery -A bench_app worker`` run from this folder."""
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
+        "BENCH_VARIANT": variant,
+        "BENCH_QUEUE": queue,
+        "BENCH_COUNTER": counter,
+        "CELERY_BROKER_URL": broker_url,
+        "OFFICE_DATABASE_URL": database_url,
+        "OFFICE_AGENTS_FILE": str(HERE.parent / "agents.yaml"),
+    }
 
 
 if VARIANT == "office":

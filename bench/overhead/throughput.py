@@ -104,25 +104,14 @@ def _xacts(admin, database: str) -> int:
 
 
 def one_run(variant: str, tasks: int, warmup: int, db_url: str, admin, log_dir: Path) -> Run:
-    from .bench_app import AGENTS, app
+    from .bench_app import enqueue, worker_env
 
     queue = f"bench-{uuid.uuid4().hex[:8]}"
     counter = f"bench:{queue}"
     client = redis.Redis.from_url(REDIS_URL)
-    app.conf.broker_url = REDIS_URL
-    with app.producer_or_acquire() as producer:
-        for i in range(tasks):
-            app.send_task(f"bench_app.noop_{i % AGENTS}", queue=queue, producer=producer)
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
-        "BENCH_VARIANT": variant,
-        "BENCH_QUEUE": queue,
-        "BENCH_COUNTER": counter,
-        "CELERY_BROKER_URL": REDIS_URL,
-        "OFFICE_DATABASE_URL": db_url,
-        "OFFICE_AGENTS_FILE": str(HERE.parent / "agents.yaml"),
-    }
+    enqueue(tasks, queue=queue, broker_url=REDIS_URL)
+    env = worker_env(variant, queue=queue, counter=counter, broker_url=REDIS_URL,
+                     database_url=db_url)
     database = make_url(db_url).database
     xacts_before = _xacts(admin, database)
     log = open(log_dir / f"{variant}-{queue}.log", "wb")

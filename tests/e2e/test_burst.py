@@ -3,7 +3,6 @@ transactions, flat memory, and the right table at the end."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -49,22 +48,14 @@ def _transactions(url: str) -> int:
 def test_burst_of_ten_thousand_tasks(pg_url, redis_url, tmp_path):
     sys.path.insert(0, str(BENCH))
     try:
-        from bench_app import AGENTS, app
+        from bench_app import enqueue, worker_env
     finally:
         sys.path.remove(str(BENCH))
     queue = f"burst-{uuid.uuid4().hex[:8]}"
     counter = f"burst:{queue}"
-    app.conf.broker_url = redis_url
-    with app.producer_or_acquire() as producer:
-        for i in range(TASKS):
-            app.send_task(f"bench_app.noop_{i % AGENTS}", queue=queue, producer=producer)
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(BENCH), os.environ.get("PYTHONPATH", "")]),
-        "BENCH_VARIANT": "office", "BENCH_QUEUE": queue, "BENCH_COUNTER": counter,
-        "CELERY_BROKER_URL": redis_url, "OFFICE_DATABASE_URL": pg_url,
-        "OFFICE_AGENTS_FILE": str(BENCH.parent / "agents.yaml"),
-    }
+    enqueue(TASKS, queue=queue, broker_url=redis_url)
+    env = worker_env("office", queue=queue, counter=counter, broker_url=redis_url,
+                     database_url=pg_url)
     before = _transactions(pg_url)
     log = open(tmp_path / "worker.log", "wb")
     worker = subprocess.Popen(
