@@ -54,6 +54,7 @@ from typing import Any
 import click
 
 from .check import check
+from .init import init
 from .migrate import migrate, sql
 from .status import status
 
@@ -63,8 +64,8 @@ __all__ = ["office"]
 @click.group(name="office")
 @click.pass_context
 def office(ctx: click.Context, **kwargs: Any) -> None:
-    """celery-office: migrate its tables, show the agents' status, check agents.yaml."""
+    """celery-office: draft and check agents.yaml, migrate its tables, show the agents' status."""
 
 
-for _command in (check, migrate, sql, status):
+for _command in (check, init, migrate, sql, status):
     office.add_command(_command)

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
+from typing import NamedTuple
 
 from ..jsonsafe import cut
 
-__all__ = ["display_width", "truncate", "fit_widths", "render_table", "Styler"]
+__all__ = ["display_width", "truncate", "fit_widths", "fit_columns", "render_table", "Styler",
+           "Table"]
 
 
 GAP = 2  # spaces between table columns
@@ -21,10 +23,13 @@ MIN_SHRUNK = 8  # a cut column keeps at least this many characters
 
 
 def _cell(text: str | None) -> str:
-    """Text fit for one table cell: control characters (newlines, ESC) become spaces."""
+    """Text fit for one table cell, on one line: control characters (ESC) become spaces, and
+    runs of whitespace (a traceback's newlines and indents) one space."""
     if not text:
         return ""
-    return "".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in text).strip()
+    return " ".join(
+        "".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in text).split()
+    )
 
 
 def _char_width(ch: str) -> int:
@@ -80,6 +85,48 @@ def fit_widths(
     return widths
 
 
+def fit_columns(
+    natural: Sequence[int],
+    available: int | None,
+    shrinkable: Iterable[int],
+    *,
+    droppable: Sequence[int] = (),
+    minimum: int = MIN_SHRUNK,
+) -> list[int | None]:
+    """Column widths that fit ``available``, None for a column left out.
+
+    The shrinkable columns are narrowed first (:func:`fit_widths`); when they are at
+    ``minimum`` and the line is still too long, the ``droppable`` columns are left out in
+    that order; as a last resort (a very narrow terminal) each column is clipped where the
+    line must end, and those that start past it are left out.
+    """
+    shrink = list(shrinkable)
+    hidden: list[int] = []
+    for drop in (None, *droppable):
+        if drop is not None:
+            hidden.append(drop)
+        shown = [i for i in range(len(natural)) if i not in hidden]
+        fitted = fit_widths([natural[i] for i in shown], available,
+                            [shown.index(i) for i in shrink if i in shown], minimum=minimum)
+        if available is None or sum(fitted) + GAP * (len(fitted) - 1) <= available:
+            break
+    widths: list[int | None] = [None] * len(natural)
+    start = 0
+    for i, width in zip(shown, fitted):
+        room = width if available is None else min(width, available - start)
+        if room > 0:
+            widths[i] = room
+            start += room + GAP
+    return widths
+
+
+class Table(NamedTuple):
+    """A rendered table: its lines, and the headers of the columns left out to fit."""
+
+    lines: list[str]
+    hidden: list[str]
+
+
 Styler = Callable[[int, int, str], str]  # (row index or -1 for the header, column, text)
 
 
@@ -89,9 +136,11 @@ def render_table(
     *,
     max_width: int | None = None,
     shrinkable: Iterable[int] = (),
+    droppable: Sequence[int] = (),
+    minimum: int = MIN_SHRUNK,
     style: Styler | None = None,
-) -> list[str]:
-    """Lines of a left-aligned table; cells of ``shrinkable`` columns cut to fit ``max_width``.
+) -> Table:
+    """A left-aligned table within ``max_width`` columns (:func:`fit_columns`); None: no limit.
 
     ``style`` gets each padded cell (row -1 is the header) and returns it decorated; widths are
     computed before, so ANSI codes never count.
@@ -101,15 +150,18 @@ def render_table(
         max([display_width(h), *(display_width(row[i]) for row in cells)])
         for i, h in enumerate(headers)
     ]
-    widths = fit_widths(natural, max_width, shrinkable)
+    widths = fit_columns(natural, max_width, shrinkable, droppable=droppable, minimum=minimum)
+    shown = [col for col, width in enumerate(widths) if width is not None]
     lines = []
     for index, row in enumerate([list(headers), *cells]):
-        texts = [truncate(text, widths[col]) for col, text in enumerate(row)]
-        last = max((col for col, text in enumerate(texts) if text), default=-1)
+        texts = [truncate(row[col], widths[col] or 0) for col in shown]
+        last = max((at for at, text in enumerate(texts) if text), default=-1)
         parts = []
-        for col, text in enumerate(texts[: last + 1]):  # no trailing blanks, styled or not
-            if col != last:
-                text += " " * (widths[col] - display_width(text))
+        for at, text in enumerate(texts[: last + 1]):  # no trailing blanks, styled or not
+            col = shown[at]
+            if at != last:
+                text += " " * ((widths[col] or 0) - display_width(text))
             parts.append(style(index - 1, col, text) if style else text)
         lines.append((" " * GAP).join(parts))
-    return lines
+    hidden = [header for header, width in zip(headers, widths) if width is None]
+    return Table(lines, hidden)
