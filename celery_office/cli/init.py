@@ -14,7 +14,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any, NamedTuple
 
 import click
@@ -25,7 +25,7 @@ from ..core.limits import AGENT_ID_MAX, DEPARTMENT_MAX, NAME_MAX, TASK_MAX
 from ..core.texts import counted
 from ..jsonsafe import cut
 from ..registry.keys import BUILTIN_DEFAULTS
-from .context import app_name, fail, registered_tasks, settings_of
+from .context import app_name, app_of, fail, registered_tasks, settings_of
 
 __all__ = ["init", "draft_agents", "department_of"]
 
@@ -57,29 +57,43 @@ def _module_of(name: str, task: Any) -> str:
     return name.rpartition(".")[0]
 
 
-def department_of(module: str) -> str:
-    """The part of the module's path that names what its tasks are about."""
+def department_of(module: str, *, home: Collection[str] = ()) -> str:
+    """The part of the module's path that names what its tasks are about.
+
+    ``home`` holds the app's own top-level package: its ``tasks`` folder holds one module a
+    department (``adolf.tasks.watcher`` -> ``watcher``), where another package's ``tasks`` is
+    that package's (Django's ``shop.tasks`` or ``billing.tasks.charge`` -> the app's name).
+    """
     parts = [part for part in module.split(".") if part]
     for index, part in enumerate(parts):
-        if part in TASK_FOLDERS:
-            if index + 1 < len(parts):  # adolf.tasks.watcher -> watcher
-                return parts[index + 1]
-            if index > 0:  # shop.tasks -> shop
-                return parts[index - 1]
+        if part not in TASK_FOLDERS:
+            continue
+        before = parts[index - 1] if index > 0 else None
+        after = parts[index + 1] if index + 1 < len(parts) else None
+        if before is not None and before not in home:  # shop.tasks, billing.tasks.charge
+            return before
+        if after is not None:  # adolf.tasks.watcher
+            return after
+        if before is not None:  # proj.tasks, proj.celery
+            return before
     meaningful = [part for part in parts if part not in TASK_FOLDERS]
     return meaningful[-1] if meaningful else "general"
 
 
-def _id_base(module: str, department: str) -> str:
-    """``watcher`` for adolf.tasks.watcher, ``watcher_polling`` for app.tasks.watcher.polling."""
+def _plain_id(parts: Iterable[str]) -> str:
+    return _NOT_IN_ID.sub("_", "_".join(parts)).strip("_")[:AGENT_ID_MAX]
+
+
+def _unique_id(module: str, department: str, taken: set[str]) -> str:
+    """``watcher`` for adolf.tasks.watcher, ``watcher_polling`` for app.tasks.watcher.polling;
+    when taken, the module's whole path (``shop_tasks``), then a number."""
     parts = [part for part in module.split(".") if part and part not in TASK_FOLDERS]
     rest = parts[parts.index(department) + 1:] if department in parts else []
-    plain = _NOT_IN_ID.sub("_", "_".join([department, *rest])).strip("_")
-    return plain or "agent"
-
-
-def _unique_id(base: str, taken: set[str]) -> str:
-    candidate, number = base[:AGENT_ID_MAX], 1
+    base = _plain_id([department, *rest]) or "agent"
+    candidate, number = base, 1
+    whole = _plain_id(module.split("."))
+    if candidate in taken and whole and whole not in taken:
+        candidate = whole
     while candidate in taken:
         number += 1
         suffix = f"_{number}"
@@ -99,8 +113,9 @@ def _capital(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def draft_agents(tasks: Mapping[str, Any]) -> list[DraftAgent]:
-    """The app's own tasks (``celery.*`` left out) as agents, one a module, sorted."""
+def draft_agents(tasks: Mapping[str, Any], *, home: Collection[str] = ()) -> list[DraftAgent]:
+    """The app's own tasks (``celery.*`` left out) as agents, one a module, sorted; ``home``:
+    the app's own top-level package (see :func:`department_of`)."""
     by_module: dict[str, list[str]] = {}
     for name in sorted(tasks):
         if not name.startswith("celery."):
@@ -109,10 +124,10 @@ def draft_agents(tasks: Mapping[str, Any]) -> list[DraftAgent]:
     agents = []
     for module in sorted(by_module):
         names = by_module[module]
-        department = department_of(module)
+        department = department_of(module, home=home)
         spoken = [_words(name) for name in names]
         agents.append(DraftAgent(
-            agent_id=_unique_id(_id_base(module, department), taken),
+            agent_id=_unique_id(module, department, taken),
             module=module,
             department=cut(department, DEPARTMENT_MAX),
             name=cut(_capital(", ".join(spoken)), NAME_MAX),
@@ -205,6 +220,12 @@ def _write_new(ctx: click.Context, path: str, text: str) -> None:
         fail(ctx, f"cannot write {path}: {exc.strerror or exc}; choose another --output")
 
 
+def _home(ctx: click.Context) -> set[str]:
+    """The app's own top-level package: of its main name, and of the module given to ``-A``."""
+    names = {getattr(app_of(ctx), "main", None), app_name(ctx)}
+    return {name.split(".")[0] for name in names if isinstance(name, str) and name}
+
+
 def _own_count(names: Iterable[str]) -> int:
     return sum(1 for name in names if not name.startswith("celery."))
 
@@ -221,7 +242,7 @@ def init(ctx: click.Context, output: str | None, **kwargs: Any) -> None:
         fail(ctx, f"the app {app} registers no tasks of its own (only Celery's celery.*); "
              "define tasks, or make the app import their modules (include=, imports, "
              "autodiscover_tasks) and run init again")
-    agents = draft_agents(tasks)
+    agents = draft_agents(tasks, home=_home(ctx))
     text = render_draft(agents, app=app)
     if output is None:
         click.echo(text, nl=False)
