@@ -48,8 +48,8 @@ HEADERS = (
 STATUS_COLUMN = HEADERS.index("STATUS")
 
 
-SHRINKABLE = (HEADERS.index("TASK"), HEADERS.index("METRICS"))  # cut to fit the terminal
-NARROWEST = 16  # a cut task or metrics text keeps this many columns, else columns are left out
+# Cut to fit the terminal, to no fewer columns than these; then other columns are left out.
+SHRINKABLE = {HEADERS.index("TASK"): 24, HEADERS.index("METRICS"): 16}
 # Left out in this order when the terminal is too narrow for all: the task (the reason of an
 # error or a warning) and the status matter most.
 DROPPABLE = tuple(HEADERS.index(name) for name in
@@ -118,7 +118,6 @@ def status_table(
         max_width=max_width,
         shrinkable=SHRINKABLE,
         droppable=DROPPABLE,
-        minimum=NARROWEST,
         style=_styler(rows) if color else None,
     )
     if not table.hidden or max_width is None:

@@ -7,13 +7,13 @@ be cut and how to colour a cell.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import NamedTuple
 
 from ..jsonsafe import cut
 
 __all__ = ["display_width", "truncate", "fit_widths", "fit_columns", "render_table", "Styler",
-           "Table"]
+           "Shrinkable", "Table"]
 
 
 GAP = 2  # spaces between table columns
@@ -48,32 +48,41 @@ def truncate(text: str, width: int) -> str:
     return cut(text, width, width=_char_width)
 
 
+Shrinkable = Mapping[int, int] | Iterable[int]  # columns that may be cut (-> narrowest each)
+
+
+def _floors(shrinkable: Shrinkable, minimum: int) -> dict[int, int]:
+    if isinstance(shrinkable, Mapping):
+        return dict(shrinkable)
+    return dict.fromkeys(shrinkable, minimum)
+
+
 def fit_widths(
     natural: Sequence[int],
     available: int | None,
-    shrinkable: Iterable[int],
+    shrinkable: Shrinkable,
     *,
     gap: int = GAP,
     minimum: int = MIN_SHRUNK,
 ) -> list[int]:
     """Column widths that fit ``available`` columns by narrowing the widest shrinkable ones.
 
-    No column is narrowed below ``minimum`` (nor widened); if that is not enough the line stays
-    too long. ``available=None`` means no limit.
+    No column is narrowed below its narrowest (``shrinkable``'s value, else ``minimum``) nor
+    widened; if that is not enough the line stays too long. ``available=None``: no limit.
     """
     widths = list(natural)
     if available is None or not widths:
         return widths
     excess = sum(widths) + gap * (len(widths) - 1) - available
-    candidates = [i for i in shrinkable if 0 <= i < len(widths)]
+    floors = {i: low for i, low in _floors(shrinkable, minimum).items() if 0 <= i < len(widths)}
     while excess > 0:
-        wide = [i for i in candidates if widths[i] > minimum]
+        wide = [i for i in floors if widths[i] > floors[i]]
         if not wide:
             break
         widest = max(widths[i] for i in wide)
         tied = [i for i in wide if widths[i] == widest]
         others = [widths[i] for i in wide if widths[i] < widest]
-        floor = max([minimum, *others])
+        floor = max([*(floors[i] for i in tied), *others])
         # Lower all the tied widest columns towards the next level, sharing the excess.
         step = min(widest - floor, -(-excess // len(tied)))
         for i in tied:
@@ -88,26 +97,26 @@ def fit_widths(
 def fit_columns(
     natural: Sequence[int],
     available: int | None,
-    shrinkable: Iterable[int],
+    shrinkable: Shrinkable,
     *,
     droppable: Sequence[int] = (),
     minimum: int = MIN_SHRUNK,
 ) -> list[int | None]:
     """Column widths that fit ``available``, None for a column left out.
 
-    The shrinkable columns are narrowed first (:func:`fit_widths`); when they are at
-    ``minimum`` and the line is still too long, the ``droppable`` columns are left out in
+    The shrinkable columns are narrowed first (:func:`fit_widths`); when they are at their
+    narrowest and the line is still too long, the ``droppable`` columns are left out in
     that order; as a last resort (a very narrow terminal) each column is clipped where the
     line must end, and those that start past it are left out.
     """
-    shrink = list(shrinkable)
+    floors = _floors(shrinkable, minimum)
     hidden: list[int] = []
     for drop in (None, *droppable):
         if drop is not None:
             hidden.append(drop)
         shown = [i for i in range(len(natural)) if i not in hidden]
         fitted = fit_widths([natural[i] for i in shown], available,
-                            [shown.index(i) for i in shrink if i in shown], minimum=minimum)
+                            {shown.index(i): low for i, low in floors.items() if i in shown})
         if available is None or sum(fitted) + GAP * (len(fitted) - 1) <= available:
             break
     widths: list[int | None] = [None] * len(natural)
@@ -135,7 +144,7 @@ def render_table(
     rows: Sequence[Sequence[str]],
     *,
     max_width: int | None = None,
-    shrinkable: Iterable[int] = (),
+    shrinkable: Shrinkable = (),
     droppable: Sequence[int] = (),
     minimum: int = MIN_SHRUNK,
     style: Styler | None = None,
@@ -163,5 +172,6 @@ def render_table(
                 text += " " * ((widths[col] or 0) - display_width(text))
             parts.append(style(index - 1, col, text) if style else text)
         lines.append((" " * GAP).join(parts))
-    hidden = [header for header, width in zip(headers, widths) if width is None]
+    left_out = [*droppable, *range(len(headers))]  # in the order they were left out
+    hidden = [headers[col] for col in dict.fromkeys(left_out) if widths[col] is None]
     return Table(lines, hidden)

@@ -426,11 +426,11 @@ def test_status_truncates_to_terminal_width(office_pg: str) -> None:
     assert result.returncode == 0, result.stderr
     table = result.stdout.split("\n\n")[0].splitlines()
     assert all(display_width(line) <= 100 for line in table), table
-    # No room for METRICS beside a readable task: left out, and said so.
-    assert table[0].split() == ["AGENT", "DEPARTMENT", "BRAND", "STATUS", "LAST", "SEEN", "TODAY",
-                                "FAIL", "TASK"]
-    assert table[-1] == "(METRICS left out to fit 100 columns; --wide shows all)"
-    task = table_rows(result.stdout)["watcher_price_monitor"][7]
+    # No room for METRICS and BRAND beside a readable task: left out, and said so.
+    assert table[0].split() == ["AGENT", "DEPARTMENT", "STATUS", "LAST", "SEEN", "TODAY", "FAIL",
+                                "TASK"]
+    assert table[-1] == "(METRICS, BRAND left out to fit 100 columns; --wide shows all)"
+    task = table_rows(result.stdout)["watcher_price_monitor"][6]
     assert task.endswith("…") and LONG_TASK.startswith(task[:-1])
     # JSON is never cut.
     data = json.loads(office("status", "--json", url=office_pg, COLUMNS="100").stdout)
