@@ -27,7 +27,7 @@ from ..jsonsafe import cut
 from ..registry.keys import BUILTIN_DEFAULTS
 from .context import app_name, app_of, fail, registered_tasks, settings_of
 
-__all__ = ["init", "draft_agents", "department_of"]
+__all__ = ["init", "draft_agents", "department_of", "render_draft"]
 
 # Folders that say "these are tasks", not what they are about: skipped when naming a department.
 TASK_FOLDERS = frozenset({"tasks", "task", "jobs", "celery", "celery_tasks"})
@@ -42,7 +42,7 @@ class DraftAgent(NamedTuple):
     module: str
     department: str
     name: str
-    tasks: dict[str, str]  # task name -> text shown while it runs
+    tasks: dict[str, str]  # task name (as a pattern) -> text shown while it runs
 
 
 def _module_of(name: str, task: Any) -> str:
@@ -64,7 +64,7 @@ def department_of(module: str, *, home: Collection[str] = ()) -> str:
     department (``adolf.tasks.watcher`` -> ``watcher``), where another package's ``tasks`` is
     that package's (Django's ``shop.tasks`` or ``billing.tasks.charge`` -> the app's name).
     """
-    parts = [part for part in module.split(".") if part]
+    parts = [part.strip() for part in module.split(".") if part.strip()]
     for index, part in enumerate(parts):
         if part not in TASK_FOLDERS:
             continue
@@ -109,6 +109,12 @@ def _words(task_name: str) -> str:
     return spoken or task_name
 
 
+def _pattern(task_name: str) -> str:
+    """The name as agents.yaml matches it: ``*``, ``?`` and ``[`` would make it a glob, so
+    they are written as a glob's one-character sets (``[[]``), matching the name alone."""
+    return re.sub(r"[*?[]", lambda found: f"[{found.group(0)}]", task_name)
+
+
 def _capital(text: str) -> str:
     return text[:1].upper() + text[1:]
 
@@ -131,7 +137,8 @@ def draft_agents(tasks: Mapping[str, Any], *, home: Collection[str] = ()) -> lis
             module=module,
             department=cut(department, DEPARTMENT_MAX),
             name=cut(_capital(", ".join(spoken)), NAME_MAX),
-            tasks={name: cut(_capital(words), TASK_MAX) for name, words in zip(names, spoken)},
+            tasks={_pattern(name): cut(_capital(words), TASK_MAX)
+                   for name, words in zip(names, spoken)},
         ))
     return agents
 
@@ -193,7 +200,7 @@ def render_draft(agents: list[DraftAgent], *, app: str) -> str:
     ]
     for agent in agents:
         lines += [
-            f"  # {agent.module}: {counted(len(agent.tasks), 'task')}",
+            f"  # {' '.join(agent.module.split())}: {counted(len(agent.tasks), 'task')}",
             _line(2, agent.agent_id, bare=True),
             _line(4, "department", agent.department),
             _line(4, "name", agent.name),
@@ -238,6 +245,8 @@ def init(ctx: click.Context, output: str | None, **kwargs: Any) -> None:
     """Draft agents.yaml from the app's registered tasks."""
     tasks = registered_tasks(ctx)
     app = app_name(ctx)
+    if not _own_count(tasks) and app == "<app>":  # no -A: Celery's default app
+        fail(ctx, "no app given: name yours with -A, e.g. celery -A proj office init")
     if not _own_count(tasks):
         fail(ctx, f"the app {app} registers no tasks of its own (only Celery's celery.*); "
              "define tasks, or make the app import their modules (include=, imports, "

@@ -116,6 +116,12 @@ def test_init_on_an_app_without_tasks_of_its_own(tmp_path: Path) -> None:
     (tmp_path / "bare.py").write_text("from celery import Celery\napp = Celery('bare')\n")
     line = one_line_error(celery("bare", "init", cwd=tmp_path, path=tmp_path))
     assert "the app bare registers no tasks of its own (only Celery's celery.*)" in line
+    # No -A at all: Celery's default app, which has none either.
+    no_app = subprocess.run([sys.executable, "-m", "celery", "office", "init"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60)
+    assert one_line_error(no_app) == (
+        "celery office init: no app given: name yours with -A, e.g. celery -A proj office init"
+    )
 
 
 # ------------------------------------------------------------------------ a project's names
@@ -147,6 +153,10 @@ PROJECT = {
 
         @app.task(name="emails: send #1")     # ': ' and ' #' mean something in YAML
         def send_first_email():
+            return None
+
+        @app.task(name="reports[daily]")      # '[' would make the name a glob
+        def daily_report():
             return None
         """,
     "shop/jobs.py": """
@@ -194,7 +204,7 @@ def test_init_then_check_on_a_project_with_awkward_names(tmp_path: Path) -> None
     registry = parse_registry(text)
     agents = {name: registry.route(name).agent for name in [  # type: ignore[union-attr]
         "proj.celery.debug_task", "shop.tasks.send_receipt", "yes", "emails: send #1",
-        "shop.jobs.restock", "billing.tasks.charge.charge_card", "billing.tasks.shop.refund",
+        "reports[daily]", "shop.jobs.restock", "billing.tasks.charge.charge_card", "billing.tasks.shop.refund",
         f"long.tasks.{LONG}.archive_everything_that_was_ever_written_down_by_anyone_at_the_company",
     ]}
     ids = {name: agent.agent_id for name, agent in agents.items()}
@@ -206,7 +216,9 @@ def test_init_then_check_on_a_project_with_awkward_names(tmp_path: Path) -> None
     assert ids["billing.tasks.shop.refund"] == "billing_shop"
     assert {agents[name].department for name in ids if "billing" in name} == {"billing"}
     assert agents["yes"].tasks == {"shop.tasks.send_receipt": "Send receipt", "yes": "Yes",
-                                   "emails: send #1": "Emails: send #1"}
+                                   "emails: send #1": "Emails: send #1",
+                                   "reports[[]daily]": "Reports[daily]"}
+    assert registry.route("reportsd") is None  # the escaped name matches itself alone
     for agent in registry.agents.values():  # within the contract's limits, as check says too
         assert validation.agent_id(agent.agent_id) == agent.agent_id
         assert len(agent.agent_id) <= AGENT_ID_MAX and len(agent.department) <= DEPARTMENT_MAX
@@ -215,7 +227,7 @@ def test_init_then_check_on_a_project_with_awkward_names(tmp_path: Path) -> None
 
     checked = celery("proj", "check", "--strict", cwd=tmp_path, path=tmp_path)
     assert checked.returncode == 0, checked.stderr
-    assert "6 agents, 8 of 8 tasks covered; 0 errors, 0 warnings" in checked.stdout
+    assert "6 agents, 9 of 9 tasks covered; 0 errors, 0 warnings" in checked.stdout
 
 
 @pytest.mark.parametrize(("module", "department"), [
