@@ -1,7 +1,8 @@
-"""A left-aligned text table for a terminal: cells cut to fit its width, wide characters counted.
+"""A left-aligned text table for a terminal: one line a row, cells cut to fit its width (then
+columns left out, when cutting is not enough), wide characters counted.
 
 Nothing here knows the office: the status command gives it headers, cells, which columns may
-be cut and how to colour a cell.
+be cut and to how narrow, which may be left out first, and how to colour a cell.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ __all__ = ["display_width", "truncate", "fit_widths", "fit_columns", "render_tab
 GAP = 2  # spaces between table columns
 
 
-MIN_SHRUNK = 8  # a cut column keeps at least this many characters
+MIN_SHRUNK = 8  # a cut column keeps at least this many characters, unless told otherwise
 
 
 def _cell(text: str | None) -> str:
