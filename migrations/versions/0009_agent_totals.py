@@ -1,7 +1,7 @@
 """What retention folded away of each agent's days, so the counters of /metrics never go down.
 
-Revision ID: 0007_agent_totals
-Revises: 0006_notifications
+Revision ID: 0009_agent_totals
+Revises: 0008_timeline
 Create Date: 2026-12-04
 
 Frozen like every revision: names, types and lengths are spelled out here.
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0007_agent_totals"
-down_revision: str | Sequence[str] | None = "0006_notifications"
+revision: str = "0009_agent_totals"
+down_revision: str | Sequence[str] | None = "0008_timeline"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
