@@ -4,15 +4,19 @@
     app.mount("/office", create_app("postgresql+psycopg2://office@db/adolf"))
 
 Read-only over the database alone (no broker): ``/`` the page, ``/api/agents`` the JSON of
-``celery office status --json``, ``/healthz`` whether the database answers, ``/metrics`` for
-Prometheus. With ``notify`` URLs it also posts each agent's transitions (a thread of its own,
-started with the app's lifespan, or at the first request when a host mounts it: Starlette does
-not run a mounted app's lifespan). Every URL the page uses is relative, so it works under any
+``celery office status --json`` (marked stale while the database fails), ``/metrics`` for
+Prometheus, all three behind the Host check and the credentials (:mod:`.access`); open to
+probes, ``/healthz`` (200 only when the office can be shown) and ``/livez`` (the process is
+up). Every answer comes within the reader's deadline (:mod:`.reader`). With ``notify`` URLs
+it also posts each agent's transitions (a thread of its own, started with the app's lifespan,
+or at the first request when a host mounts it: Starlette does not run a mounted app's
+lifespan). Every URL the page uses is relative, so it works under any
 mount path (Starlette redirects ``/office`` to ``/office/``).
 """
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -31,11 +35,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..db.engine import create_office_engine, create_read_engine
 from ..logs import logger
 from ..settings import OfficeSettings
-from ..snapshot import status_json
+from ..snapshot import stale_json, status_json
+from .access import allowed_hosts as allowed_hosts_of
+from .access import guard, parse_credentials, parse_hosts
 from .notifier import Notifier
 from .page import STATIC, render_page
-from .prometheus import exposition, metrics_registry
-from .reader import OfficeReader, ReadError
+from .prometheus import exposition
+from .reader import OfficeReader, Snapshot, View
 from .webhooks import WebhookSender
 
 __all__ = ["create_app", "OfficeWeb"]
@@ -49,23 +55,23 @@ SECURITY_HEADERS = [
     (b"referrer-policy", b"no-referrer"),
 ]
 NO_STORE = {"Cache-Control": "no-store"}
+NOT_YET = "the database has not answered yet"
 
 
 class OfficeWeb:
-    """What the app's endpoints share: the reader, the metrics registry, the notifier."""
+    """What the app's endpoints share: the reader, the notifier, the last JSON built."""
 
     def __init__(
         self, settings: OfficeSettings, *, engine: Engine | None, notify: Sequence[str],
-        notify_interval: float, refresh: float,
+        notify_interval: float, refresh: float, deadline: float,
     ) -> None:
         self.settings = settings
         self._own_engine = engine is None
         self.engine = engine or create_read_engine(
-            settings.database_url, connect_timeout=settings.connect_timeout,
-            statement_timeout=settings.statement_timeout)
+            settings.database_url, connect_timeout=min(settings.connect_timeout, deadline),
+            statement_timeout=min(settings.statement_timeout, deadline))
         self.reader = OfficeReader(self.engine, offline_after=settings.offline_after,
-                                   timezone=settings.timezone)
-        self.registry = metrics_registry(self.reader)
+                                   timezone=settings.timezone, deadline=deadline)
         self.page = render_page(refresh=refresh)
         self.notifier: Notifier | None = None
         if notify:
@@ -77,6 +83,7 @@ class OfficeWeb:
                                      interval=notify_interval)
         self._started = False
         self._lock = threading.Lock()
+        self._body: tuple[Snapshot, bytes] | None = None  # the JSON of the fresh snapshot
 
     def ensure_started(self) -> None:
         """Start the notifications once: at the app's start, or its first request."""
@@ -99,27 +106,52 @@ class OfficeWeb:
         return HTMLResponse(self.page, headers={"Cache-Control": "no-cache"})
 
     async def agents_endpoint(self, request: Request) -> Response:
+        """The last good snapshot, marked stale (its age and why) while the database fails;
+        503 only before any read succeeded."""
         self.ensure_started()
-        try:
-            snapshot = await run_in_threadpool(self.reader.snapshot)
-        except ReadError as exc:
-            return JSONResponse({"error": str(exc)}, status_code=503, headers=NO_STORE)
-        payload = status_json(snapshot.rows, offline_after=self.settings.offline_after,
-                              now=snapshot.taken_at)
-        return JSONResponse(payload, headers=NO_STORE)
+        view = await self.reader.view()
+        if view.snapshot is None:
+            return JSONResponse({"error": view.problem or NOT_YET}, status_code=503,
+                                headers=NO_STORE)
+        body = await run_in_threadpool(self._agents_body, view)
+        return Response(body, media_type="application/json", headers=NO_STORE)
+
+    def _agents_body(self, view: View) -> bytes:
+        """Built once per fresh snapshot, however many pages poll it."""
+        assert view.snapshot is not None
+        cached = self._body
+        if view.fresh and cached is not None and cached[0] is view.snapshot:
+            return cached[1]
+        payload = status_json(view.snapshot.rows, offline_after=self.settings.offline_after,
+                              now=view.snapshot.taken_at)
+        payload["summary"]["stale"] = None if view.fresh else stale_json(
+            age=view.age() or 0.0, reason=view.problem or NOT_YET)
+        body = json.dumps(payload, ensure_ascii=False, allow_nan=False, indent=None,
+                          separators=(",", ":")).encode("utf-8")
+        if view.fresh:
+            self._body = (view.snapshot, body)
+        return body
 
     async def health_endpoint(self, request: Request) -> Response:
+        """200 only when the office can be shown: its tables at a revision this version knows,
+        read within the deadline; 503 and one line of why (no secret) otherwise."""
         self.ensure_started()
-        problem = await run_in_threadpool(self.reader.problem)
-        if problem is not None:
-            return JSONResponse({"status": "unavailable", "reason": problem}, status_code=503,
-                                headers=NO_STORE)
+        view = await self.reader.view()
+        if not view.fresh:
+            return JSONResponse({"status": "unavailable", "reason": view.problem or NOT_YET},
+                                status_code=503, headers=NO_STORE)
         return JSONResponse({"status": "ok"}, headers=NO_STORE)
+
+    async def live_endpoint(self, request: Request) -> Response:
+        """The process answers: nothing more (a liveness probe must not restart serve because
+        the database is away)."""
+        return JSONResponse({"status": "alive"}, headers=NO_STORE)
 
     async def metrics_endpoint(self, request: Request) -> Response:
         self.ensure_started()
+        view = await self.reader.view()
         body, content_type = await run_in_threadpool(
-            exposition, self.registry, request.headers.get("accept"))
+            exposition, view, request.headers.get("accept"))
         return Response(body, media_type=content_type, headers=NO_STORE)
 
 
@@ -152,6 +184,9 @@ def create_app(
     notify_interval: float = 5.0,
     refresh: float = 2.0,
     engine: Engine | None = None,
+    basic_auth: Sequence[str] | None = None,
+    allowed_hosts: Sequence[str] | None = None,
+    deadline: float = 5.0,
 ) -> Starlette:
     """The office page's ASGI app (Starlette).
 
@@ -166,6 +201,12 @@ def create_app(
         notify_interval: seconds between two looks for transitions.
         refresh: seconds between two polls of the open page.
         engine: a read engine to use instead of one made from the URL (kept open).
+        basic_auth: ``user:password`` pairs guarding ``/``, ``/api/*``, ``/metrics`` and the
+            page's files (default ``office_basic_auth``; none: no authentication).
+        allowed_hosts: Host names answered besides the loopback names (default
+            ``office_allowed_hosts``); ``["*"]`` leaves the check to a host app.
+        deadline: seconds a read of the database may take; past it, the last good snapshot
+            is served, marked stale.
     """
     if settings is None:
         settings = (OfficeSettings.from_app(app) if app is not None
@@ -176,8 +217,14 @@ def create_app(
         logger.warning("celery-office: the office page: %s", settings.default_database_notice())
     if offline_after is not None:
         settings = replace(settings, offline_after=offline_after)
+    credentials = parse_credentials(
+        [settings.basic_auth] if basic_auth is None else basic_auth,
+        source="office_basic_auth" if basic_auth is None else "basic_auth")
+    hosts = parse_hosts([settings.allowed_hosts] if allowed_hosts is None else allowed_hosts,
+                        source="office_allowed_hosts" if allowed_hosts is None
+                        else "allowed_hosts")
     office = OfficeWeb(settings, engine=engine, notify=tuple(notify),
-                       notify_interval=notify_interval, refresh=refresh)
+                       notify_interval=notify_interval, refresh=refresh, deadline=deadline)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -187,13 +234,17 @@ def create_app(
         finally:
             office.close()
 
+    guarded = [
+        Route("/", office.page_endpoint, methods=["GET", "HEAD"]),
+        Route("/api/agents", office.agents_endpoint, methods=["GET", "HEAD"]),
+        Route("/metrics", office.metrics_endpoint, methods=["GET", "HEAD"]),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]
     web = Starlette(
         routes=[
-            Route("/", office.page_endpoint, methods=["GET", "HEAD"]),
-            Route("/api/agents", office.agents_endpoint, methods=["GET", "HEAD"]),
             Route("/healthz", office.health_endpoint, methods=["GET", "HEAD"]),
-            Route("/metrics", office.metrics_endpoint, methods=["GET", "HEAD"]),
-            Mount("/static", StaticFiles(directory=STATIC), name="static"),
+            Route("/livez", office.live_endpoint, methods=["GET", "HEAD"]),
+            Mount("", routes=guarded, middleware=guard(credentials, allowed_hosts_of(hosts))),
         ],
         lifespan=lifespan,
     )
