@@ -28,7 +28,8 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.routing import Mount, Route
+from starlette.middleware import Middleware
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -100,6 +101,22 @@ class OfficeWeb:
             self.notifier.engine.dispose()
         if self._own_engine:
             self.engine.dispose()
+
+    def routes(self, guarded_by: Sequence[Middleware]) -> list[BaseRoute]:
+        """The page, its files, the API and the metrics behind ``guarded_by``; the health
+        paths open, for probes that know no password."""
+        get = ["GET", "HEAD"]
+        office = [
+            Route("/", self.page_endpoint, methods=get),
+            Route("/api/agents", self.agents_endpoint, methods=get),
+            Route("/metrics", self.metrics_endpoint, methods=get),
+            Mount("/static", StaticFiles(directory=STATIC), name="static"),
+        ]
+        return [
+            Route("/healthz", self.health_endpoint, methods=get),
+            Route("/livez", self.live_endpoint, methods=get),
+            Mount("", routes=office, middleware=guarded_by),
+        ]
 
     async def page_endpoint(self, request: Request) -> Response:
         self.ensure_started()
@@ -174,6 +191,23 @@ class _SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+def _settings(
+    settings: OfficeSettings | None, *, app: Any, database_url: str | None,
+    offline_after: float | None,
+) -> OfficeSettings:
+    """The settings given, else the app's, else the environment's; then the arguments'."""
+    if settings is None:
+        settings = (OfficeSettings.from_app(app) if app is not None
+                    else OfficeSettings.from_sources())
+    if database_url is not None:
+        settings = replace(settings, database_url=database_url)
+    elif settings.default_database_notice() is not None:  # never quietly: see the README
+        logger.warning("celery-office: the office page: %s", settings.default_database_notice())
+    if offline_after is not None:
+        settings = replace(settings, offline_after=offline_after)
+    return settings
+
+
 def create_app(
     database_url: str | None = None,
     *,
@@ -208,15 +242,8 @@ def create_app(
         deadline: seconds a read of the database may take; past it, the last good snapshot
             is served, marked stale.
     """
-    if settings is None:
-        settings = (OfficeSettings.from_app(app) if app is not None
-                    else OfficeSettings.from_sources())
-    if database_url is not None:
-        settings = replace(settings, database_url=database_url)
-    elif settings.default_database_notice() is not None:  # never quietly: see the README
-        logger.warning("celery-office: the office page: %s", settings.default_database_notice())
-    if offline_after is not None:
-        settings = replace(settings, offline_after=offline_after)
+    settings = _settings(settings, app=app, database_url=database_url,
+                         offline_after=offline_after)
     credentials = parse_credentials(
         [settings.basic_auth] if basic_auth is None else basic_auth,
         source="office_basic_auth" if basic_auth is None else "basic_auth")
@@ -234,20 +261,8 @@ def create_app(
         finally:
             office.close()
 
-    guarded = [
-        Route("/", office.page_endpoint, methods=["GET", "HEAD"]),
-        Route("/api/agents", office.agents_endpoint, methods=["GET", "HEAD"]),
-        Route("/metrics", office.metrics_endpoint, methods=["GET", "HEAD"]),
-        Mount("/static", StaticFiles(directory=STATIC), name="static"),
-    ]
-    web = Starlette(
-        routes=[
-            Route("/healthz", office.health_endpoint, methods=["GET", "HEAD"]),
-            Route("/livez", office.live_endpoint, methods=["GET", "HEAD"]),
-            Mount("", routes=guarded, middleware=guard(credentials, allowed_hosts_of(hosts))),
-        ],
-        lifespan=lifespan,
-    )
+    web = Starlette(routes=office.routes(guard(credentials, allowed_hosts_of(hosts))),
+                    lifespan=lifespan)
     web.add_middleware(_SecurityHeaders)
     web.state.office = office
     return web

@@ -70,6 +70,7 @@ def test_api_agents_is_the_status_json(base: str, office_url: str) -> None:
     status, headers, body = get(base + "/api/agents")
     assert status == 200 and headers["content-type"].startswith("application/json")
     served_json = json.loads(body)
+    assert served_json["summary"].pop("stale") is None  # the API's own: the database answered
     printed = status_json_of(office_url)
     for document in (served_json, printed):
         del document["summary"]["generated_at"]
@@ -79,21 +80,32 @@ def test_api_agents_is_the_status_json(base: str, office_url: str) -> None:
     assert served_json["summary"]["counts"] == {"ok": 9, "warning": 3, "error": 1, "offline": 1}
 
 
-def test_healthz(base: str) -> None:
+def assert_nothing_of_the_database(body: bytes) -> None:
+    """An answer to whoever asks names no part of the database's URL: no password, user,
+    host, port or database name (the log does, without the password)."""
+    for secret in (SECRET, "office", "127.0.0.1", ":1", "port 1", "adolf"):
+        assert secret not in body.decode(), (secret, body)
+
+
+def test_healthz_and_livez(base: str) -> None:
     status, _, body = get(base + "/healthz")
     assert (status, json.loads(body)) == (200, {"status": "ok"})
+    assert get(base + "/livez")[::2] == (200, b'{"status":"alive"}')
     with served(create_app(UNREACHABLE)) as down:
         status, _, body = get(down + "/healthz")
-    assert status == 503 and json.loads(body)["status"] == "unavailable"
-    assert SECRET not in body.decode() and "127.0.0.1:1" in body.decode()
+        assert get(down + "/livez")[0] == 200  # the process is up: nothing more
+    answer = json.loads(body)
+    assert status == 503 and answer["status"] == "unavailable"
+    assert "connection refused" in answer["reason"]
+    assert_nothing_of_the_database(body)
 
 
-def test_api_agents_without_a_database_is_503_without_the_password() -> None:
+def test_api_agents_without_a_database_is_503_and_names_nothing_of_it() -> None:
     with served(create_app(UNREACHABLE)) as down:
         status, _, body = get(down + "/api/agents")
         metrics_status, _, metrics = get(down + "/metrics")
-    assert status == 503 and "cannot read the office" in json.loads(body)["error"]
-    assert SECRET not in body.decode()
+    assert status == 503 and "connection refused" in json.loads(body)["error"]
+    assert_nothing_of_the_database(body)
     assert metrics_status == 200
     families = {f.name: f for f in text_string_to_metric_families(metrics.decode())}
     assert [s.value for s in families["celery_office_up"].samples] == [0]
