@@ -123,6 +123,6 @@ def failing(rows: Iterable[AgentRow], fail_on: Sequence[str]) -> list[AgentRow]:
 
 
 def stale_json(*, age: float, reason: str) -> dict[str, Any]:
-    """``summary.stale`` of the office page's ``/api/agents`` while the database does not
-    answer: how old the snapshot shown is (seconds) and why it is not newer (no secret)."""
+    """``"stale"`` of the office page's ``/api/agents`` while the database does not answer:
+    how old the snapshot shown is (seconds) and why it is not newer (no secret)."""
     return {"age_s": round(age, 3), "reason": reason}

@@ -84,7 +84,7 @@ class OfficeWeb:
                                      interval=notify_interval)
         self._started = False
         self._lock = threading.Lock()
-        self._body: tuple[Snapshot, bytes] | None = None  # the JSON of the fresh snapshot
+        self._body: tuple[Snapshot, bytes] | None = None  # a snapshot's JSON, all but "stale"
 
     def ensure_started(self) -> None:
         """Start the notifications once: at the app's start, or its first request."""
@@ -134,20 +134,21 @@ class OfficeWeb:
         return Response(body, media_type="application/json", headers=NO_STORE)
 
     def _agents_body(self, view: View) -> bytes:
-        """Built once per fresh snapshot, however many pages poll it."""
-        assert view.snapshot is not None
+        """The JSON of ``status --json`` and ``"stale"`` (null, or the snapshot's age and why
+        it is not newer), its last key: the rest is encoded once per snapshot, however many
+        pages poll it and however long the database stays away."""
+        snapshot = view.snapshot
+        assert snapshot is not None
         cached = self._body
-        if view.fresh and cached is not None and cached[0] is view.snapshot:
-            return cached[1]
-        payload = status_json(view.snapshot.rows, offline_after=self.settings.offline_after,
-                              now=view.snapshot.taken_at)
-        payload["summary"]["stale"] = None if view.fresh else stale_json(
-            age=view.age() or 0.0, reason=view.problem or NOT_YET)
-        body = json.dumps(payload, ensure_ascii=False, allow_nan=False, indent=None,
-                          separators=(",", ":")).encode("utf-8")
-        if view.fresh:
-            self._body = (view.snapshot, body)
-        return body
+        if cached is None or cached[0] is not snapshot:
+            payload = status_json(snapshot.rows, offline_after=self.settings.offline_after,
+                                  now=snapshot.taken_at)
+            encoded = json.dumps(payload, ensure_ascii=False, allow_nan=False,
+                                 separators=(",", ":")).encode("utf-8")
+            cached = self._body = (snapshot, encoded[:-1] + b',"stale":')  # without its "}"
+        stale = None if view.fresh else stale_json(age=view.age() or 0.0,
+                                                   reason=view.problem or NOT_YET)
+        return cached[1] + json.dumps(stale, ensure_ascii=False).encode("utf-8") + b"}"
 
     async def health_endpoint(self, request: Request) -> Response:
         """200 only when the office can be shown: its tables at a revision this version knows,

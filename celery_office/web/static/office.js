@@ -182,7 +182,7 @@
       const body = await response.json().catch(() => null);
       if (response.ok && body && Array.isArray(body.agents)) {
         render(body);
-        const stale = body.summary.stale; // the server's last good snapshot, the database away
+        const stale = body.stale; // the server's last good snapshot, the database away
         if (stale) {
           banner(fill(T.stale, since(stale.age_s), stale.reason));
         } else {
