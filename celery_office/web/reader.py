@@ -30,7 +30,8 @@ from ..core.errors import NewerSchemaError, OfficeError
 from ..db.engine import db_error_reason, is_missing_table, safe_url, scrub
 from ..db.read import AgentRow, active_alerts, agent_statuses
 from ..db.revisions import check_revision
-from ..logs import log_once, logger
+from ..core.texts import human_duration
+from ..logs import logger
 from ..worker.watchdog import SocketWatch
 
 __all__ = ["OfficeReader", "Snapshot", "View", "ReadError", "MIGRATE_HINT"]
@@ -116,6 +117,8 @@ class OfficeReader:
         self._inflight: _Read | None = None
         self._tried_at = 0.0
         self._abandoned: list[threading.Thread] = []
+        self._said: set[str] = set()  # the reasons logged since the database last answered
+        self._failing_since: float | None = None
 
     @property
     def where(self) -> str:
@@ -173,17 +176,19 @@ class OfficeReader:
             if read is not self._inflight:
                 return  # abandoned: what it found is too late to tell
             self._inflight = None
-            was = self._problem
+            since, recovered = self._failing_since, self._problem is not None
             if snapshot is not None:
                 self._good, self._good_at, self._problem = snapshot, time.monotonic(), None
+                self._said, self._failing_since = set(), None
             else:
                 assert error is not None
                 self._problem = error.public
             read.done.set_result(None)
         if error is not None:
             self._say_failing(str(error), error.public)
-        elif was is not None:
-            logger.info("celery-office: the office page reads %s again", self.where)
+        elif recovered:
+            away = "" if since is None else f", after {human_duration(time.monotonic() - since)}"
+            logger.info("celery-office: the office page reads %s again%s", self.where, away)
 
     def _abandon(self, read: _Read) -> None:
         with self._lock:
@@ -199,12 +204,18 @@ class OfficeReader:
                           self._problem)
 
     def _say_failing(self, logged: str, public: str) -> None:
-        """One line per condition (per reason, once a minute at most), not one per poll."""
+        """One line per condition (each reason once until the database answers again), not
+        one per poll."""
         with self._lock:
+            if public in self._said:
+                return
+            self._said.add(public)
+            if self._failing_since is None:
+                self._failing_since = time.monotonic()
             shown = ("serving the snapshot read at "
                      f"{self._good.taken_at.astimezone().strftime('%H:%M:%S')}, marked stale"
                      if self._good is not None else "nothing to show until it answers")
-        log_once(f"serve-read:{public}", "celery-office: the office page %s; %s", logged, shown)
+        logger.warning("celery-office: the office page %s; %s", logged, shown)
 
     def read(self) -> Snapshot:
         """One read of the office (in the caller's thread); :class:`ReadError` when the
