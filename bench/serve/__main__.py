@@ -1,11 +1,11 @@
 """``celery office serve`` under load: 1,000 agents, 20 pollers, a database healthy then hung.
 
-    python -m bench.serve [--agents 1000] [--pollers 20] [--seconds 20] [--keep]
+    python -m bench.serve [--agents 1000] [--pollers 20] [--seconds 20] [--interval 0] [--keep]
 
 A real ``celery office serve`` process reads a real PostgreSQL through a TCP relay
 (``tests/faultproxy.py``). ``--agents`` agents are written to ``office_agent_status`` (with
 today's numbers), then ``--pollers`` threads each ask ``/api/agents`` back to back (keep-alive
-connections) for ``--seconds``, twice: with the database healthy, then with the relay hung (it
+connections; ``--interval 2``: every 2 s, as open pages do) for ``--seconds``, twice: with the database healthy, then with the relay hung (it
 accepts connections and never answers; open connections stop relaying), as a stalled network
 or a stopped server does. Measured per phase: requests answered and their status, p50 / p99 /
 max latency, the share of answers marked stale, and the CPU of the serve process (in cores,
@@ -76,17 +76,23 @@ def fill(agents: int) -> str:
     return url
 
 
-def poll(port: int, until: float, out: list[tuple[float, int, bool]]) -> None:
-    """GET /api/agents back to back until ``until``: (seconds, status, stale) per answer."""
+def poll(port: int, until: float, interval: float, out: list[tuple[float, int, bool]],
+         sizes: list[int]) -> None:
+    """GET /api/agents every ``interval`` s (0: back to back) until ``until``: (seconds,
+    status, stale) per answer."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    while time.monotonic() < until:
+    due = time.monotonic()
+    while due < until:
+        time.sleep(max(0.0, due - time.monotonic()))
         start = time.monotonic()
+        due = start + interval
         try:
             conn.request("GET", "/api/agents")
             response = conn.getresponse()
             body = response.read()
             out.append((time.monotonic() - start, response.status,
                         b'"stale":null' not in body))
+            sizes.append(len(body))
         except (OSError, http.client.HTTPException):
             out.append((time.monotonic() - start, 0, True))
             conn.close()
@@ -94,12 +100,13 @@ def poll(port: int, until: float, out: list[tuple[float, int, bool]]) -> None:
     conn.close()
 
 
-def phase(name: str, serve: psutil.Process, port: int, pollers: int,
-          seconds: float) -> dict[str, Any]:
+def phase(name: str, serve: psutil.Process, port: int, pollers: int, seconds: float,
+          interval: float) -> dict[str, Any]:
     results: list[list[tuple[float, int, bool]]] = [[] for _ in range(pollers)]
+    sizes: list[int] = []
     until = time.monotonic() + seconds
     cpu0, wall0 = sum(serve.cpu_times()[:2]), time.monotonic()
-    threads = [threading.Thread(target=poll, args=(port, until, results[i]))
+    threads = [threading.Thread(target=poll, args=(port, until, interval, results[i], sizes))
                for i in range(pollers)]
     for thread in threads:
         thread.start()
@@ -114,7 +121,8 @@ def phase(name: str, serve: psutil.Process, port: int, pollers: int,
     return {"phase": name, "requests": len(answers), "per_s": len(answers) / seconds,
             "statuses": statuses, "stale": sum(stale for *_, stale in answers) / max(1, len(answers)),
             "p50": _pct(latencies, 0.50), "p99": _pct(latencies, 0.99),
-            "max": max(latencies, default=float("nan")), "cpu": cpu}
+            "max": max(latencies, default=float("nan")), "cpu": cpu,
+            "kb": _pct([float(n) for n in sizes], 0.5) / 1024}
 
 
 def start_serve(url: str, log: Path) -> tuple[subprocess.Popen[bytes], int]:
@@ -143,6 +151,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--agents", type=int, default=1000)
     parser.add_argument("--pollers", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=20.0, help="length of each phase")
+    parser.add_argument("--interval", type=float, default=0.0,
+                        help="seconds between two requests of a poller (0: back to back)")
     parser.add_argument("--keep", action="store_true", help="keep the database and serve's log")
     args = parser.parse_args(argv)
     url = fill(args.agents)
@@ -151,18 +161,19 @@ def main(argv: list[str] | None = None) -> None:
     proc, port = start_serve(proxy.url(url), log)
     try:
         serve = psutil.Process(proc.pid)
-        print(f"serve of {args.agents} agents, {args.pollers} pollers of /api/agents back to "
-              f"back, {args.seconds:g} s a phase; load average {os.getloadavg()[0]:.2f}")
-        figures = [phase("healthy", serve, port, args.pollers, args.seconds)]
+        pace = f"every {args.interval:g} s" if args.interval else "back to back"
+        print(f"serve of {args.agents} agents, {args.pollers} pollers of /api/agents {pace}, "
+              f"{args.seconds:g} s a phase; load average {os.getloadavg()[0]:.2f}")
+        figures = [phase("healthy", serve, port, args.pollers, args.seconds, args.interval)]
         proxy.set_mode("hang")
-        figures.append(phase("hung", serve, port, args.pollers, args.seconds))
+        figures.append(phase("hung", serve, port, args.pollers, args.seconds, args.interval))
         proxy.set_mode("forward")
         print(f"{'phase':8} {'requests':>8} {'per s':>7} {'p50 ms':>8} {'p99 ms':>8} "
-              f"{'max ms':>8} {'stale':>6} {'CPU':>5}  statuses")
+              f"{'max ms':>8} {'stale':>6} {'CPU':>5} {'KiB':>5}  statuses")
         for f in figures:
             print(f"{f['phase']:8} {f['requests']:8d} {f['per_s']:7.1f} {f['p50'] * 1000:8.1f} "
                   f"{f['p99'] * 1000:8.1f} {f['max'] * 1000:8.1f} {f['stale']:6.1%} "
-                  f"{f['cpu']:5.2f}  {f['statuses']}")
+                  f"{f['cpu']:5.2f} {f['kb']:5.0f}  {f['statuses']}")
     finally:
         proc.terminate()
         proc.wait(15)
