@@ -26,10 +26,10 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..core.days import today
-from ..core.errors import NewerSchemaError, OfficeError
+from ..core.errors import OfficeError
 from ..db.engine import db_error_reason, is_missing_table, safe_url, scrub
 from ..db.read import AgentRow, active_alerts, agent_statuses
-from ..db.revisions import check_revision
+from ..db.revisions import head_revision, known_revisions, read_revision
 from ..core.texts import human_duration
 from ..logs import logger
 from ..worker.watchdog import SocketWatch
@@ -222,11 +222,14 @@ class OfficeReader:
         database cannot be read or its tables are at a revision this version does not know."""
         try:
             with self.engine.connect() as conn:
-                check_revision(conn, database="the office's database")
+                revision = read_revision(conn)
+                if revision is not None and revision not in known_revisions():
+                    newer = (f"its tables are at revision {revision!r}, made by a newer "
+                             "celery-office than this one (which knows revisions up to "
+                             f"{head_revision()!r}): upgrade celery-office where serve runs")
+                    raise ReadError(f"cannot read the office from {self.where}: {newer}", newer)
                 rows = agent_statuses(conn, self.offline_after, day=today(self.timezone))
                 alerts = active_alerts(conn)
-        except NewerSchemaError as exc:
-            raise ReadError(f"cannot read the office from {self.where}: {exc}", str(exc)) from None
         except SQLAlchemyError as exc:
             hint = f"; {MIGRATE_HINT}" if is_missing_table(exc) else ""
             reason = db_error_reason(exc, self.engine)

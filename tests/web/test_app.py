@@ -8,9 +8,11 @@ import json
 import re
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -209,3 +211,39 @@ def test_tables_never_migrated_are_named_with_the_fix(fresh_pg_url: str) -> None
         status, _, body = get(base + "/api/agents")
     error = json.loads(body)["error"]
     assert status == 503 and "office migrate" in error, error
+
+
+def test_healthz_is_503_for_tables_of_a_newer_celery_office(office_url: str) -> None:
+    from sqlalchemy import text
+
+    from celery_office import create_office_engine
+
+    with served(create_app(office_url)) as base:
+        assert get(base + "/healthz")[0] == 200
+        engine = create_office_engine(office_url)
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE office_alembic_version SET version_num = '0099_future'"))
+        engine.dispose()
+        time.sleep(1.1)  # past the shared snapshot's second: the next request reads
+        status, _, body = get(base + "/healthz")
+        stale = json.loads(get(base + "/api/agents")[2])["stale"]
+    reason = json.loads(body)["reason"]
+    assert status == 503 and "0099_future" in reason and "upgrade celery-office" in reason
+    assert stale["reason"] == reason  # the last good office, marked stale, says why
+
+
+def test_one_read_in_flight_however_many_pollers(office_url: str) -> None:
+    app = create_app(office_url)
+    reader = app.state.office.reader
+    read, reads = reader.read, []
+
+    def counted() -> Any:
+        reads.append(1)
+        time.sleep(0.3)  # a read long enough for every poller to arrive during it
+        return read()
+
+    reader.read = counted
+    with served(app) as base:
+        with ThreadPoolExecutor(30) as pool:
+            statuses = list(pool.map(lambda _: get(base + "/api/agents")[0], range(30)))
+    assert statuses == [200] * 30 and len(reads) == 1
