@@ -34,7 +34,7 @@ from ..core.texts import human_duration
 from ..logs import logger
 from ..worker.watchdog import SocketWatch
 
-__all__ = ["OfficeReader", "Snapshot", "View", "ReadError", "MIGRATE_HINT"]
+__all__ = ["OfficeReader", "Snapshot", "View", "ReadError", "MIGRATE_HINT", "read_office"]
 
 MIGRATE_HINT = "run `celery -A <app> office migrate` (or start a worker) to create the tables"
 MAX_ABANDONED = 2  # reads left running past their deadline; none more is started meanwhile
@@ -218,25 +218,33 @@ class OfficeReader:
         logger.warning("celery-office: the office page %s; %s", logged, shown)
 
     def read(self) -> Snapshot:
-        """One read of the office (in the caller's thread); :class:`ReadError` when the
-        database cannot be read or its tables are at a revision this version does not know."""
-        try:
-            with self.engine.connect() as conn:
-                revision = read_revision(conn)
-                if revision is not None and revision not in known_revisions():
-                    newer = (f"its tables are at revision {revision!r}, made by a newer "
-                             "celery-office than this one (which knows revisions up to "
-                             f"{head_revision()!r}): upgrade celery-office where serve runs")
-                    raise ReadError(f"cannot read the office from {self.where}: {newer}", newer)
-                rows = agent_statuses(conn, self.offline_after, day=today(self.timezone))
-                alerts = active_alerts(conn)
-        except SQLAlchemyError as exc:
-            hint = f"; {MIGRATE_HINT}" if is_missing_table(exc) else ""
-            reason = db_error_reason(exc, self.engine)
-            raise ReadError(f"cannot read the office from {self.where}: {reason}{hint}",
-                            scrub(reason, self.engine, identity=True) + hint) from None
-        except (LookupError, ValueError, TypeError) as exc:  # e.g. a value no type reads
-            reason = f"{type(exc).__name__}: {exc}"
-            raise ReadError(f"cannot read the office from {self.where}: {reason}",
-                            scrub(reason, self.engine, identity=True)) from None
-        return Snapshot(rows, alerts)
+        """One read of the office, in the caller's thread (:func:`read_office`)."""
+        return read_office(self.engine, offline_after=self.offline_after,
+                           timezone=self.timezone)
+
+
+def read_office(engine: Engine, *, offline_after: float, timezone: str) -> Snapshot:
+    """Every agent, today's numbers and the active alerts, in one transaction;
+    :class:`ReadError` when the database cannot be read or its tables are at a revision this
+    version does not know (a newer celery-office migrated them)."""
+    where = safe_url(engine)
+    try:
+        with engine.connect() as conn:
+            revision = read_revision(conn)
+            if revision is not None and revision not in known_revisions():
+                newer = (f"its tables are at revision {revision!r}, made by a newer "
+                         "celery-office than this one (which knows revisions up to "
+                         f"{head_revision()!r}): upgrade celery-office where serve runs")
+                raise ReadError(f"cannot read the office from {where}: {newer}", newer)
+            rows = agent_statuses(conn, offline_after, day=today(timezone))
+            alerts = active_alerts(conn)
+    except SQLAlchemyError as exc:
+        hint = f"; {MIGRATE_HINT}" if is_missing_table(exc) else ""
+        reason = db_error_reason(exc, engine)
+        raise ReadError(f"cannot read the office from {where}: {reason}{hint}",
+                        scrub(reason, engine, identity=True) + hint) from None
+    except (LookupError, ValueError, TypeError) as exc:  # e.g. a value no type reads
+        reason = f"{type(exc).__name__}: {exc}"
+        raise ReadError(f"cannot read the office from {where}: {reason}",
+                        scrub(reason, engine, identity=True)) from None
+    return Snapshot(rows, alerts)
