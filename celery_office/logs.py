@@ -49,7 +49,7 @@ def _printed(target: logging.Logger) -> bool:
     return False
 
 
-def log_to_stderr(level: int = logging.INFO) -> None:
+def log_to_stderr(*, level: int = logging.INFO) -> None:
     """Every line of celery-office on stderr at ``level`` and above, where a process of ours
     (``celery office serve``) has no logging of its own; where the app configured logging
     (a handler on the root logger, or Celery's), the lines go there, once."""
