@@ -172,6 +172,11 @@ class OfficeReader:
             error: ReadError | None = None
         except ReadError as exc:
             snapshot, error = None, exc
+        except Exception as exc:  # a bug of ours: said, and the page still answers
+            detail = scrub(f"{type(exc).__name__}: {exc}", self.engine)
+            snapshot, error = None, ReadError(
+                f"met an unexpected error reading {self.where} (a bug, please report it): "
+                f"{detail}", f"unexpected error while reading: {type(exc).__name__}")
         with self._lock:
             if read is not self._inflight:
                 return  # abandoned: what it found is too late to tell

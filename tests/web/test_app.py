@@ -247,3 +247,19 @@ def test_one_read_in_flight_however_many_pollers(office_url: str) -> None:
         with ThreadPoolExecutor(30) as pool:
             statuses = list(pool.map(lambda _: get(base + "/api/agents")[0], range(30)))
     assert statuses == [200] * 30 and len(reads) == 1
+
+
+def test_a_bug_in_a_read_is_said_at_once_not_after_the_deadline(
+    office_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = create_app(office_url, deadline=30.0)
+
+    def broken() -> Any:
+        raise RuntimeError("a bug")
+
+    app.state.office.reader.read = broken
+    with served(app) as base:
+        status, _, body = get(base + "/healthz")  # urllib's 30 s timeout: not the deadline
+    assert status == 503 and json.loads(body)["reason"] == (
+        "unexpected error while reading: RuntimeError")
+    assert any("a bug, please report it" in r.getMessage() for r in caplog.records)
