@@ -85,6 +85,7 @@ class OfficeWeb:
         self._started = False
         self._lock = threading.Lock()
         self._body: tuple[Snapshot, bytes] | None = None  # a snapshot's JSON, all but "stale"
+        self._body_lock = threading.Lock()
 
     def ensure_started(self) -> None:
         """Start the notifications once: at the app's start, or its first request."""
@@ -139,13 +140,14 @@ class OfficeWeb:
         pages poll it and however long the database stays away."""
         snapshot = view.snapshot
         assert snapshot is not None
-        cached = self._body
-        if cached is None or cached[0] is not snapshot:
-            payload = status_json(snapshot.rows, offline_after=self.settings.offline_after,
-                                  now=snapshot.taken_at)
-            encoded = json.dumps(payload, ensure_ascii=False, allow_nan=False,
-                                 separators=(",", ":")).encode("utf-8")
-            cached = self._body = (snapshot, encoded[:-1] + b',"stale":')  # without its "}"
+        with self._body_lock:  # the pollers a new snapshot wakes wait for one encoding
+            cached = self._body
+            if cached is None or cached[0] is not snapshot:
+                payload = status_json(snapshot.rows, offline_after=self.settings.offline_after,
+                                      now=snapshot.taken_at)
+                encoded = json.dumps(payload, ensure_ascii=False, allow_nan=False,
+                                     separators=(",", ":")).encode("utf-8")
+                cached = self._body = (snapshot, encoded[:-1] + b',"stale":')  # without "}"
         stale = None if view.fresh else stale_json(age=view.age() or 0.0,
                                                    reason=view.problem or NOT_YET)
         return cached[1] + json.dumps(stale, ensure_ascii=False).encode("utf-8") + b"}"

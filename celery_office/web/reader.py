@@ -202,11 +202,10 @@ class OfficeReader:
             self._inflight = None
             if read.thread is not None:
                 self._abandoned.append(read.thread)
-            self._problem = f"the database did not answer within {self.deadline:g} s"
+            problem = self._problem = f"the database did not answer within {self.deadline:g} s"
             read.done.set_result(None)
         self._watch.cut_all(quiet=True)  # the stuck read fails now and its thread ends
-        self._say_failing(f"cannot read the office from {self.where}: {self._problem}",
-                          self._problem)
+        self._say_failing(f"cannot read the office from {self.where}: {problem}", problem)
 
     def _say_failing(self, logged: str, public: str) -> None:
         """One line per condition (each reason once until the database answers again), not
