@@ -154,6 +154,13 @@ def test_beyond_loopback_without_credentials_it_refuses_to_start(tmp_path: Path)
     line = assert_bad_option(
         office("serve", "--host", "0.0.0.0", "--port", str(free_port()), url=url), "--host")
     assert "--basic-auth" in line and "--no-auth" in line
+    for env, args in (({}, ("--no-auth",)), ({"OFFICE_BASIC_AUTH": f"admin:{SECRET}"}, ())):
+        serve = ServeProcess("cli_app", cwd=CASES, env=_env(url, **env),
+                             log_path=tmp_path / "serve.log", args=("--host", "0.0.0.0", *args))
+        try:
+            serve.wait_ready()  # said on purpose: it starts
+        finally:
+            serve.close()
 
 
 def _basic(user: str, password: str) -> dict[str, str]:

@@ -98,7 +98,7 @@ def test_a_database_that_hangs_mid_session(office: str, proxy: FaultProxy, tmp_p
                 time.sleep(0.2)
             assert json.loads(serve.get("/api/agents")[1])["stale"] is None
             page.wait_for_selector("#banner[hidden]", state="attached", timeout=15000)
-        serve.wait_log("reads")  # the recovery, said
+        serve.wait_log("page reads")  # the recovery, said
         failing = [line for line in serve.log.splitlines() if "cannot read the office" in line]
         assert 1 <= len(failing) <= 2, failing  # once per condition, not once per poll
         assert identity.host in failing[0] and "did not answer" in failing[0]
