@@ -67,15 +67,16 @@ def _access(ctx: click.Context, settings: OfficeSettings, host: str, basic_auth:
             no_auth: bool, allowed_host: tuple[str, ...]) -> tuple[list[str], list[str]]:
     """The credentials and the Host names to serve; refuses what would expose the office."""
     from ..core.errors import OfficeConfigError
-    from ..web.access import allowed_hosts, is_loopback, parse_credentials, parse_hosts
+    from ..web.access import BASIC_AUTH_SETTING, HOSTS_SETTING, allowed_hosts, is_loopback
+    from ..web.access import parse_credentials, parse_hosts
 
     name = ctx.info_name or "serve"
     try:
         pairs = list(basic_auth) or [settings.basic_auth]
         credentials = parse_credentials(
-            pairs, source="--basic-auth" if basic_auth else "office_basic_auth")
+            pairs, source="--basic-auth" if basic_auth else BASIC_AUTH_SETTING)
         extra = [*parse_hosts(allowed_host, source="--allowed-host"),
-                 *parse_hosts([settings.allowed_hosts], source="office_allowed_hosts")]
+                 *parse_hosts([settings.allowed_hosts], source=HOSTS_SETTING)]
         hosts = allowed_hosts(extra, bound=host)
     except OfficeConfigError as exc:
         raise BadOption(name, str(exc)) from None

@@ -32,10 +32,12 @@ from starlette.responses import PlainTextResponse, Response
 
 from ..core.errors import OfficeConfigError
 
-__all__ = ["Credential", "LOOPBACK_HOSTS", "parse_credentials", "parse_hosts", "is_loopback",
+__all__ = ["Credential", "LOOPBACK_HOSTS", "BASIC_AUTH_SETTING", "HOSTS_SETTING", "parse_credentials", "parse_hosts", "is_loopback",
            "allowed_hosts", "BasicAuth", "guard"]
 
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+BASIC_AUTH_SETTING = "office_basic_auth / OFFICE_BASIC_AUTH"  # what an error names
+HOSTS_SETTING = "office_allowed_hosts / OFFICE_ALLOWED_HOSTS"
 _LABEL = r"[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?"
 _HOST_NAME = re.compile(rf"^(\*\.)?{_LABEL}(\.{_LABEL})*\.?$")
 REALM = 'Basic realm="celery-office", charset="UTF-8"'

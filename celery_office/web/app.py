@@ -38,7 +38,7 @@ from ..logs import logger
 from ..settings import OfficeSettings
 from ..snapshot import stale_json, status_json
 from .access import allowed_hosts as allowed_hosts_of
-from .access import guard, parse_credentials, parse_hosts
+from .access import BASIC_AUTH_SETTING, HOSTS_SETTING, guard, parse_credentials, parse_hosts
 from .notifier import Notifier
 from .page import STATIC, render_page
 from .prometheus import exposition
@@ -249,10 +249,9 @@ def create_app(
                          offline_after=offline_after)
     credentials = parse_credentials(
         [settings.basic_auth] if basic_auth is None else basic_auth,
-        source="office_basic_auth" if basic_auth is None else "basic_auth")
+        source=BASIC_AUTH_SETTING if basic_auth is None else "basic_auth")
     hosts = parse_hosts([settings.allowed_hosts] if allowed_hosts is None else allowed_hosts,
-                        source="office_allowed_hosts" if allowed_hosts is None
-                        else "allowed_hosts")
+                        source=HOSTS_SETTING if allowed_hosts is None else "allowed_hosts")
     office = OfficeWeb(settings, engine=engine, notify=tuple(notify),
                        notify_interval=notify_interval, refresh=refresh, deadline=deadline)
 
