@@ -5,9 +5,9 @@
 A real ``celery office serve`` process reads a real PostgreSQL through a TCP relay
 (``tests/faultproxy.py``). ``--agents`` agents are written to ``office_agent_status`` (with
 today's numbers), then ``--pollers`` threads each ask ``/api/agents`` back to back (keep-alive
-connections; ``--interval 2``: every 2 s, as open pages do) for ``--seconds``, twice: with the database healthy, then with the relay hung (it
-accepts connections and never answers; open connections stop relaying), as a stalled network
-or a stopped server does. Measured per phase: requests answered and their status, p50 / p99 /
+connections; ``--interval 2``: every 2 s, as open pages do) for ``--seconds``, twice: with the
+database healthy, then with the relay hung (it accepts connections and never answers; open
+connections stop relaying), as a stalled network or a stopped server does. Measured per phase: requests answered and their status, p50 / p99 /
 max latency, the share of answers marked stale, and the CPU of the serve process (in cores,
 from its user + system time). Figures: ``bench/RESULTS.md``.
 """
@@ -119,7 +119,8 @@ def phase(name: str, serve: psutil.Process, port: int, pollers: int, seconds: fl
     for _, status, _ in answers:
         statuses[status] = statuses.get(status, 0) + 1
     return {"phase": name, "requests": len(answers), "per_s": len(answers) / seconds,
-            "statuses": statuses, "stale": sum(stale for *_, stale in answers) / max(1, len(answers)),
+            "statuses": statuses,
+            "stale": sum(stale for *_, stale in answers) / max(1, len(answers)),
             "p50": _pct(latencies, 0.50), "p99": _pct(latencies, 0.99),
             "max": max(latencies, default=float("nan")), "cpu": cpu,
             "kb": _pct([float(n) for n in sizes], 0.5) / 1024}

@@ -32,7 +32,8 @@ from starlette.responses import PlainTextResponse, Response
 
 from ..core.errors import OfficeConfigError
 
-__all__ = ["Credential", "LOOPBACK_HOSTS", "BASIC_AUTH_SETTING", "HOSTS_SETTING", "parse_credentials", "parse_hosts", "is_loopback",
+__all__ = ["Credential", "LOOPBACK_HOSTS", "BASIC_AUTH_SETTING", "HOSTS_SETTING",
+           "parse_credentials", "parse_hosts", "is_loopback",
            "allowed_hosts", "BasicAuth", "guard"]
 
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")

@@ -181,7 +181,8 @@ def test_basic_auth_guards_the_office_but_not_its_health(tmp_path: Path) -> None
             assert serve.get(path, headers=_basic("admin", SECRET))[0] == 200, path
         assert serve.get("/api/agents", headers=_basic("ops", "pw2"))[0] == 200
         assert serve.get("/api/agents", headers=_basic("admin", "wrong"))[0] == 401
-        assert serve.get("/api/agents", headers=_basic("viewer", "other"))[0] == 401  # the option wins
+        # the option wins over the setting
+        assert serve.get("/api/agents", headers=_basic("viewer", "other"))[0] == 401
         status, body = serve.get("/healthz")
         assert status == 200 and SECRET not in body.decode()
         assert serve.get("/livez")[0] == 200
