@@ -7,9 +7,9 @@ A real ``celery office serve`` process reads a real PostgreSQL through a TCP rel
 today's numbers), then ``--pollers`` threads each ask ``/api/agents`` back to back (keep-alive
 connections; ``--interval 2``: every 2 s, as open pages do) for ``--seconds``, twice: with the
 database healthy, then with the relay hung (it accepts connections and never answers; open
-connections stop relaying), as a stalled network or a stopped server does. Measured per phase: requests answered and their status, p50 / p99 /
-max latency, the share of answers marked stale, and the CPU of the serve process (in cores,
-from its user + system time). Figures: ``bench/RESULTS.md``.
+connections stop relaying), as a stalled network or a stopped server does. Measured per phase:
+requests answered and their status, p50 / p99 / max latency, the share of answers marked
+stale, and the CPU of the serve process (in cores, from its user + system time). Figures: ``bench/RESULTS.md``.
 """
 
 from __future__ import annotations
