@@ -9,7 +9,8 @@ connections; ``--interval 2``: every 2 s, as open pages do) for ``--seconds``, t
 database healthy, then with the relay hung (it accepts connections and never answers; open
 connections stop relaying), as a stalled network or a stopped server does. Measured per phase:
 requests answered and their status, p50 / p99 / max latency, the share of answers marked
-stale, and the CPU of the serve process (in cores, from its user + system time). Figures: ``bench/RESULTS.md``.
+stale, and the CPU of the serve process (in cores, from its user + system time). Figures:
+``bench/RESULTS.md``.
 """
 
 from __future__ import annotations
