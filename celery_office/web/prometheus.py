@@ -5,8 +5,9 @@ reads it (through the page's shared snapshot, so a scrape costs at most one read
 answers within the reader's deadline: ``celery_office_up 0`` while the database does not).
 Names follow Prometheus's conventions: the ``celery_office_`` prefix, base units in the name
 (``_seconds``), ``_total`` only on counters (today's numbers restart at midnight, so they are
-gauges), and a status as a label whose series is 1 for the status in effect and 0 for the
-others. The collector lives in a registry of its own: mounting the page in a host app adds
+gauges; the ``_total`` counters sum every day ever counted, :mod:`celery_office.db.totals`), a
+status as a label whose series is 1 for the status in effect and 0 for the others, and no
+label with an empty value. The collector lives in a registry of its own: mounting the page in a host app adds
 nothing to the host's default registry.
 """
 
@@ -20,23 +21,47 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
 from ..core.statuses import ALERT_PRECEDENCE
+from ..db.read import AgentRow
+from ..db.totals import Totals
 from ..snapshot import STATUS_ORDER, status_name
 from .reader import Snapshot, View
 
 __all__ = ["OfficeCollector", "metrics_registry", "exposition", "METRIC_NAMES"]
 
-AGENT_LABELS = ["agent_id", "department", "brand"]
-
-METRIC_NAMES = (
-    "celery_office_up",
-    "celery_office_agent_status",
-    "celery_office_agent_last_activity_timestamp_seconds",
-    "celery_office_agent_last_activity_age_seconds",
-    "celery_office_agent_runs_today",
-    "celery_office_agent_failures_today",
-    "celery_office_agent_runtime_today_seconds",
-    "celery_office_agent_alert",
-)
+# name: (type, help); the agents' families, in the order /metrics lists them
+FAMILIES = {
+    "celery_office_agent_status": ("gauge", "1 for the agent's effective status (offline once "
+                                   "silent past office_offline_after), 0 for the others"),
+    "celery_office_agent_busy": ("gauge", "1 while the agent has a run in progress (as of the "
+                                 "workers' last writes), 0 otherwise"),
+    "celery_office_agent_last_activity_timestamp_seconds": (
+        "gauge", "When the agent was last active (Unix time, database clock)"),
+    "celery_office_agent_last_activity_age_seconds": (
+        "gauge", "Seconds since the agent's last activity, by the database clock"),
+    "celery_office_agent_runs_today": ("gauge", "Runs the agent started today (the app's "
+                                       "timezone); restarts at midnight"),
+    "celery_office_agent_failures_today": ("gauge", "Runs of the agent that failed today"),
+    "celery_office_agent_runtime_today_seconds": (
+        "gauge", "Total runtime of the agent's runs that ended today"),
+    "celery_office_agent_runs_total": ("counter", "Runs the agent started, ever (never goes "
+                                       "down: across midnight, restarts and retention)"),
+    "celery_office_agent_failures_total": ("counter", "Runs of the agent that failed, ever"),
+    "celery_office_agent_retries_total": ("counter", "Runs of the agent that ended in a retry, "
+                                          "ever"),
+    "celery_office_agent_runtime_seconds_total": (
+        "counter", "Total runtime of the agent's ended runs, ever"),
+    "celery_office_agent_alert": ("gauge", "1 while the alert is active: missed (an expected "
+                                  "run did not start within its grace) or overlong (a run past "
+                                  "its limit)"),
+}
+# each counter and the field of db.totals.Totals it reads
+COUNTERS = {
+    "celery_office_agent_runs_total": "runs",
+    "celery_office_agent_failures_total": "failed",
+    "celery_office_agent_retries_total": "retried",
+    "celery_office_agent_runtime_seconds_total": "runtime_s",
+}
+METRIC_NAMES = ("celery_office_up", *FAMILIES)
 
 
 class OfficeCollector(Collector):
@@ -64,46 +89,52 @@ class OfficeCollector(Collector):
         yield from _agent_families(snapshot)
 
 
+class _Family:
+    """One metric family whose samples carry only the labels they have: Prometheus reads an
+    empty label as an absent one, so an agent without a brand has no ``brand`` label at all
+    rather than ``brand=""``."""
+
+    def __init__(self, name: str, documentation: str, kind: str = "gauge") -> None:
+        self.name = name
+        self.metric = Metric(name.removesuffix("_total"), documentation, kind)
+
+    def add(self, labels: dict[str, str], value: float) -> None:
+        self.metric.add_sample(self.name, labels, value)
+
+
+def _labels(row: AgentRow) -> dict[str, str]:
+    found = {"agent_id": row.agent_id, "department": row.department, "brand": row.brand or ""}
+    return {name: value for name, value in found.items() if value}
+
+
 def _agent_families(snapshot: Snapshot) -> Iterator[Metric]:
-    status = GaugeMetricFamily(
-        "celery_office_agent_status", "1 for the agent's effective status (offline once "
-        "silent past office_offline_after), 0 for the others", labels=[*AGENT_LABELS, "status"])
-    seen_at = GaugeMetricFamily(
-        "celery_office_agent_last_activity_timestamp_seconds",
-        "When the agent was last active (Unix time, database clock)", labels=AGENT_LABELS)
-    age = GaugeMetricFamily(
-        "celery_office_agent_last_activity_age_seconds",
-        "Seconds since the agent's last activity, by the database clock", labels=AGENT_LABELS)
-    runs = GaugeMetricFamily(
-        "celery_office_agent_runs_today", "Runs the agent started today (the app's timezone)",
-        labels=AGENT_LABELS)
-    failures = GaugeMetricFamily(
-        "celery_office_agent_failures_today", "Runs of the agent that failed today",
-        labels=AGENT_LABELS)
-    runtime = GaugeMetricFamily(
-        "celery_office_agent_runtime_today_seconds",
-        "Total runtime of the agent's runs that ended today", labels=AGENT_LABELS)
-    alert = GaugeMetricFamily(
-        "celery_office_agent_alert", "1 while the alert is active: missed (an expected run did "
-        "not start within its grace) or overlong (a run past its limit)",
-        labels=[*AGENT_LABELS, "kind"])
+    family = {name: _Family(name, documentation, kind) for name, (kind, documentation)
+              in FAMILIES.items()}
     known = [state.value for state in STATUS_ORDER]
     for row in snapshot.rows:
-        labels = [row.agent_id, row.department, row.brand or ""]
+        labels = _labels(row)
         effective = status_name(row.effective_status)
         for name in (known if effective in known else [*known, effective]):
-            status.add_metric([*labels, name], 1 if name == effective else 0)
+            family["celery_office_agent_status"].add(
+                {**labels, "status": name}, 1 if name == effective else 0)
+        family["celery_office_agent_busy"].add(labels, 1 if row.agent_id in snapshot.busy else 0)
         if row.last_activity is not None and row.silent_for is not None:
-            seen_at.add_metric(labels, row.last_activity.timestamp())
-            age.add_metric(labels, max(0.0, row.silent_for))
+            family["celery_office_agent_last_activity_timestamp_seconds"].add(
+                labels, row.last_activity.timestamp())
+            family["celery_office_agent_last_activity_age_seconds"].add(
+                labels, max(0.0, row.silent_for))
         if row.today is not None:
-            runs.add_metric(labels, row.today.runs)
-            failures.add_metric(labels, row.today.failed)
-            runtime.add_metric(labels, row.today.runtime_s)
+            family["celery_office_agent_runs_today"].add(labels, row.today.runs)
+            family["celery_office_agent_failures_today"].add(labels, row.today.failed)
+            family["celery_office_agent_runtime_today_seconds"].add(labels, row.today.runtime_s)
+        total = snapshot.totals.get(row.agent_id, Totals())
+        for name, field_name in COUNTERS.items():
+            family[name].add(labels, getattr(total, field_name))
         active = snapshot.alerts.get(row.agent_id, ())
         for kind in ALERT_PRECEDENCE:
-            alert.add_metric([*labels, kind], 1 if kind in active else 0)
-    yield from (status, seen_at, age, runs, failures, runtime, alert)
+            family["celery_office_agent_alert"].add({**labels, "kind": kind},
+                                                    1 if kind in active else 0)
+    yield from (f.metric for f in family.values())
 
 
 def metrics_registry(view: View) -> CollectorRegistry:

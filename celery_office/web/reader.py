@@ -28,7 +28,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from ..core.days import today
 from ..core.errors import OfficeError
 from ..db.engine import db_error_reason, is_missing_table, safe_url, scrub
-from ..db.read import AgentRow, active_alerts, agent_statuses
+from ..db.read import AgentRow, active_alerts, agent_statuses, busy_agents
+from ..db.totals import Totals, agent_totals
 from ..db.revisions import head_revision, known_revisions, read_revision
 from ..core.texts import human_duration
 from ..logs import logger
@@ -55,6 +56,8 @@ class Snapshot:
 
     rows: list[AgentRow]
     alerts: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    busy: frozenset[str] = frozenset()  # agents with a run in progress
+    totals: dict[str, Totals] = field(default_factory=dict)  # numbers ever counted, by agent
     taken_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
 
 
@@ -242,6 +245,8 @@ def read_office(engine: Engine, *, offline_after: float, timezone: str) -> Snaps
                 raise ReadError(f"cannot read the office from {where}: {newer}", newer)
             rows = agent_statuses(conn, offline_after, day=today(timezone))
             alerts = active_alerts(conn)
+            busy = busy_agents(conn)
+            totals = agent_totals(conn)
     except SQLAlchemyError as exc:
         hint = f"; {MIGRATE_HINT}" if is_missing_table(exc) else ""
         reason = db_error_reason(exc, engine)
@@ -251,4 +256,4 @@ def read_office(engine: Engine, *, offline_after: float, timezone: str) -> Snaps
         reason = f"{type(exc).__name__}: {exc}"
         raise ReadError(f"cannot read the office from {where}: {reason}",
                         scrub(reason, engine, identity=True)) from None
-    return Snapshot(rows, alerts)
+    return Snapshot(rows, alerts, busy=busy, totals=totals)

@@ -12,6 +12,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from datetime import timedelta
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -116,9 +117,13 @@ def test_api_agents_without_a_database_is_503_and_names_nothing_of_it() -> None:
 def test_metrics_parse_and_say_each_agents_status(base: str) -> None:
     status, headers, body = get(base + "/metrics")
     assert status == 200 and headers["content-type"].startswith("text/plain")
-    families = {f.name: f for f in text_string_to_metric_families(body.decode())}
+    parsed = list(text_string_to_metric_families(body.decode()))
+    # the parser names a counter's family without _total; its samples carry the whole name
+    families = {(f.samples[0].name if f.type == "counter" else f.name): f for f in parsed}
     assert set(families) == set(METRIC_NAMES)
-    assert all(f.type == "gauge" for f in families.values())  # nothing named _total
+    counters = {name for name, f in families.items() if f.type == "counter"}
+    assert counters == {name for name in METRIC_NAMES if name.endswith("_total")}
+    assert all(f.type == "gauge" for name, f in families.items() if name not in counters)
     states = {(s.labels["agent_id"], s.labels["status"]): s.value
               for s in families["celery_office_agent_status"].samples}
     assert states[("watcher_competitor_scan", "error")] == 1
@@ -127,7 +132,8 @@ def test_metrics_parse_and_say_each_agents_status(base: str) -> None:
     assert sum(v for (agent, _), v in states.items() if agent == "cfo_report") == 1
     sample = next(s for s in families["celery_office_agent_status"].samples
                   if s.labels["agent_id"] == "content_descriptions")
-    assert sample.labels["department"] == "content_factory" and sample.labels["brand"] == ""
+    assert sample.labels["department"] == "content_factory"
+    assert "brand" not in sample.labels  # an empty label is left out, not brand=""
 
     def per_agent(name: str) -> dict[str, float]:
         return {s.labels["agent_id"]: s.value for s in families[name].samples}
@@ -137,6 +143,47 @@ def test_metrics_parse_and_say_each_agents_status(base: str) -> None:
     assert per_agent("celery_office_agent_runtime_today_seconds")["watcher_competitor_scan"] == 905.5
     assert 540 < per_agent("celery_office_agent_last_activity_age_seconds")["lex_monitor"] < 900
     assert [s.value for s in families["celery_office_up"].samples] == [1]
+    assert per_agent("celery_office_agent_runs_total")["watcher_competitor_scan"] == 12
+    assert per_agent("celery_office_agent_failures_total")["watcher_competitor_scan"] == 3
+    assert per_agent("celery_office_agent_runtime_seconds_total")["watcher_competitor_scan"] == 905.5
+    assert set(per_agent("celery_office_agent_busy").values()) == {0}  # no run in progress
+
+
+def test_counters_never_go_down_across_midnight_and_retention(office_url: str) -> None:
+    """Yesterday's numbers and those retention folded away still count in the _total
+    series, while the _today gauges restart; a run in progress makes its agent busy."""
+    from sqlalchemy import text
+
+    from celery_office import create_office_engine
+    from celery_office.core.days import today
+    from celery_office.db.totals import forget_days_before
+
+    engine = create_office_engine(office_url)
+    with engine.begin() as conn:
+        for days_ago, runs in ((1, 5), (200, 7)):
+            conn.execute(text(
+                "INSERT INTO office_agent_day (agent_id, day, runs, succeeded, failed, retried, "
+                "revoked, runtime_s, max_runtime_s) VALUES ('watcher_competitor_scan', :day, "
+                ":runs, 0, :runs, 2, 0, 10, 10)"), {"day": today("UTC") - timedelta(days=days_ago),
+                                                   "runs": runs})
+        conn.execute(text("INSERT INTO office_agent_run (task_id, agent_id, node_name, task, "
+                          "started_at) VALUES ('t-1', 'cfo_report', 'w1@h', 'P&L', 1.0)"))
+    with engine.begin() as conn:
+        assert forget_days_before(conn, today=today("UTC"), keep_days=90) == 1
+    engine.dispose()
+    with served(create_app(office_url)) as base:
+        _, _, body = get(base + "/metrics")
+    samples = {(s.name, s.labels["agent_id"]): s.value
+               for f in text_string_to_metric_families(body.decode()) for s in f.samples
+               if "agent_id" in s.labels}
+    agent = "watcher_competitor_scan"
+    assert samples[("celery_office_agent_runs_today", agent)] == 12
+    assert samples[("celery_office_agent_runs_total", agent)] == 12 + 5 + 7
+    assert samples[("celery_office_agent_failures_total", agent)] == 3 + 5 + 7
+    assert samples[("celery_office_agent_retries_total", agent)] == 2 + 2
+    assert samples[("celery_office_agent_runtime_seconds_total", agent)] == 905.5 + 20
+    assert samples[("celery_office_agent_busy", "cfo_report")] == 1
+    assert samples[("celery_office_agent_busy", agent)] == 0
 
 
 def test_active_alerts_are_metrics(office_url: str) -> None:
