@@ -17,7 +17,6 @@ from __future__ import annotations
 import importlib.util
 import logging
 from typing import Any
-from urllib.parse import urlsplit
 
 import click
 from celery.bin.base import CeleryCommand, CeleryOption
@@ -37,17 +36,14 @@ def _missing_web_modules() -> list[str]:
 
 
 def _check_webhooks(ctx: click.Context, urls: tuple[str, ...]) -> None:
-    """Each ``--notify`` must be an http(s) URL with a host; named by its position, since the
-    URL itself is a secret."""
-    for number, url in enumerate(urls, 1):
-        try:
-            parts = urlsplit(url)
-            good = parts.scheme in ("http", "https") and bool(parts.hostname)
-        except ValueError:
-            good = False
-        if not good:
-            fail(ctx, f"--notify #{number} is not an http:// or https:// URL with a host: give "
-                 "the webhook's full URL, e.g. https://hooks.slack.com/services/...")
+    """Each ``--notify`` through the one check ``create_app`` uses too."""
+    from ..core.errors import OfficeConfigError
+    from ..web.targets import check_targets
+
+    try:
+        check_targets(urls)
+    except OfficeConfigError as exc:
+        fail(ctx, f"--notify: {exc}")
 
 
 def _log_to_stderr() -> None:

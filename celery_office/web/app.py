@@ -36,7 +36,8 @@ from .notifier import Notifier
 from .page import STATIC, render_page
 from .prometheus import exposition, metrics_registry
 from .reader import OfficeReader, ReadError
-from .webhooks import WebhookSender
+from .targets import check_targets
+from .timeline_api import timeline_route
 
 __all__ = ["create_app", "OfficeWeb"]
 
@@ -59,6 +60,7 @@ class OfficeWeb:
         notify_interval: float, refresh: float,
     ) -> None:
         self.settings = settings
+        targets = check_targets(notify)  # before anything starts: one line naming a bad URL
         self._own_engine = engine is None
         self.engine = engine or create_read_engine(
             settings.database_url, connect_timeout=settings.connect_timeout,
@@ -72,9 +74,9 @@ class OfficeWeb:
             claims = create_office_engine(
                 settings.database_url, connect_timeout=settings.connect_timeout,
                 statement_timeout=settings.statement_timeout)
-            self.notifier = Notifier(claims, WebhookSender(notify),
-                                     offline_after=settings.offline_after,
-                                     interval=notify_interval)
+            self.notifier = Notifier(claims, targets, offline_after=settings.offline_after,
+                                     heartbeat_interval=settings.heartbeat_interval,
+                                     interval=notify_interval, keep_days=settings.timeline_days)
         self._started = False
         self._lock = threading.Lock()
 
@@ -191,6 +193,7 @@ def create_app(
         routes=[
             Route("/", office.page_endpoint, methods=["GET", "HEAD"]),
             Route("/api/agents", office.agents_endpoint, methods=["GET", "HEAD"]),
+            timeline_route(office.engine, zone=settings.timezone),
             Route("/healthz", office.health_endpoint, methods=["GET", "HEAD"]),
             Route("/metrics", office.metrics_endpoint, methods=["GET", "HEAD"]),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
