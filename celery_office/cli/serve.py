@@ -40,10 +40,11 @@ def _check_webhooks(ctx: click.Context, urls: tuple[str, ...]) -> None:
     from ..core.errors import OfficeConfigError
     from ..web.targets import check_targets
 
-    try:
-        check_targets(urls)
-    except OfficeConfigError as exc:
-        fail(ctx, f"--notify: {exc}")
+    for number, url in enumerate(urls, 1):  # named by position too: the URL is a secret
+        try:
+            check_targets([url])
+        except OfficeConfigError as exc:
+            fail(ctx, f"--notify #{number}: {exc}")
 
 
 def _log_to_stderr() -> None:
