@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urlencode
@@ -12,10 +13,17 @@ from urllib.parse import urlencode
 import pytest
 from sqlalchemy import Engine, text
 
-from celery_office import OfficeReporter, OfficeSettings, create_office_engine
+from celery_office import AgentStatus, OfficeReporter, OfficeSettings, create_office_engine
+from celery_office.core.changes import Batch, Outcome
 from celery_office.core.errors import OfficeConfigError
+from celery_office.db.batches import apply_batch
+from celery_office.db.schema import migrate
 from celery_office.db.timeline import forget_periods_before, read_timeline
+from celery_office.db.workers import register_worker
 from celery_office.web import create_app
+
+from .test_adoption import spec_url  # noqa: F401 (the fixture: the spec's table, with rows)
+from .test_store import Agent
 
 EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
@@ -90,3 +98,28 @@ def test_a_negative_timeline_days_is_one_line_naming_it() -> None:
     with pytest.raises(OfficeConfigError, match="office_timeline_days") as caught:
         OfficeSettings(timeline_days=-1)
     assert "\n" not in str(caught.value)
+
+
+def test_an_adopted_table_records_the_workers_changes_too(spec_url: str) -> None:
+    """The dashboard's own table, adopted, gets the triggers: a worker's batch (PostgreSQL's
+    function, SQLite's Python) and registration write periods, as the spec's reporter did."""
+    migrate(spec_url)
+    engine = create_office_engine(spec_url)
+    try:
+        agents = {"watcher_night_agent": Agent("watcher_night_agent", name="Ночной агент")}
+        with engine.begin() as conn:
+            register_worker(conn, node_name="w@h", hostname="h", pid=1,
+                            agents=list(agents.values()), since=time.time() - 1)
+        for status in (AgentStatus.error, AgentStatus.ok):
+            batch = Batch()
+            batch.outcomes["watcher_night_agent"] = Outcome(status, None, time.time())
+            batch.touched.update(agents)
+            with engine.begin() as conn:
+                apply_batch(conn, batch, agents, "w@h")
+        night = read_timeline(engine, "watcher_night_agent", since=EPOCH)
+        seeded = read_timeline(engine, "reputation_wb", since=EPOCH)
+    finally:
+        engine.dispose()
+    assert [(p.status, p.last_run_ok) for p in night] == [
+        ("ok", True), ("error", False), ("ok", True)]
+    assert [(p.status, p.task) for p in seeded] == [("error", "Ошибка: API timeout")]
