@@ -8,9 +8,11 @@ taken skips that look; SQLite: ``BEGIN IMMEDIATE``), so each period is read once
 stored once, with a stable id derived from its timeline row. A look that fails to commit
 stored nothing, and the next one reads the same periods again.
 
-Why silence waits after an outage: a worker cut off from the database is not dead. After this
-replica could not read, or after PostgreSQL restarted, workers get a heartbeat interval (and
-two looks) to write before anyone is called offline.
+Why silence waits after an outage: a worker cut off from the database is not dead, and silence
+during an outage proves nothing. After this replica could not read, or after PostgreSQL
+restarted, silence counts from the moment the database answered again: nobody is called
+offline before ``office_offline_after`` (at least a heartbeat interval) and a look have passed
+since, time enough for every live worker to write (its retries back off to a few seconds).
 """
 
 from __future__ import annotations
@@ -51,8 +53,8 @@ class Notifier:
         engine: a writing engine (:func:`~celery_office.db.engine.create_office_engine`).
         targets: where the events go (:func:`~celery_office.web.targets.check_targets`).
         offline_after: silence (seconds) after which an agent is offline.
-        heartbeat_interval: the workers' ``office_heartbeat_interval``: after an outage, the
-            time they get to write before silence counts.
+        heartbeat_interval: the workers' ``office_heartbeat_interval``: after an outage, they
+            get at least that long to write before silence counts.
         interval: seconds between two looks.
         timeout: seconds one send may take.
         keep_days: ``office_timeline_days``: periods and events kept.
@@ -68,7 +70,7 @@ class Notifier:
         self.offline_after = offline_after
         self.interval = interval
         self.keep_days = keep_days
-        self.grace = heartbeat_interval + 2 * interval
+        self.grace = max(offline_after, heartbeat_interval) + interval
         holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.couriers = [Courier(engine, target, holder=holder, timeout=timeout,
                                  backoff=backoff, poll=interval) for target in self.targets]
@@ -150,7 +152,7 @@ class Notifier:
                                 {"key": LOOK_LOCK_KEY}))
 
     def _may_judge_silence(self, conn: Connection) -> bool:
-        """Have workers had a heartbeat interval to write since the last outage we know of?"""
+        """Has silence had time to mean something since the last outage we know of?"""
         if self._failing:  # the first look since the database answered again
             return False
         if self._resumed_at is not None and time.monotonic() - self._resumed_at < self.grace:
