@@ -82,8 +82,11 @@ def test_an_agent_failing_every_run_is_never_recovered_by_its_next_run(
             office_pg.wait_for(lambda rows: rows[PRICES].task == "Ошибка: ScanError: "
                                f"failure {n}", timeout=30, what=f"failure {n}")
         office_pg.send("scan_prices")  # a successful end: the one recovery
-        hook.wait_for(lambda posts: (PRICES, "ok") in [(p["agent_id"], p["state"])
-                                                       for p in posts], timeout=30)
+        office_pg.wait_for(lambda rows: rows[PRICES].status.value == "ok"
+                           and rows[PRICES].task is None, timeout=30, what="the success")
+        office_pg.send("fail_scan", message="the end")  # a last error marks the end
+        hook.wait_for(lambda posts: any("the end" in (p["task"] or "") for p in posts),
+                      timeout=30)
     finally:
         serve.close()
-    assert _states(hook) == [(PRICES, "error"), (PRICES, "ok")], serve.log
+    assert _states(hook) == [(PRICES, "error"), (PRICES, "ok"), (PRICES, "error")], serve.log
