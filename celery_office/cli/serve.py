@@ -3,10 +3,11 @@
 ``celery -A proj office serve [--host 127.0.0.1] [--port 8000] [--notify URL ...]``
     Serve the office over HTTP from the database alone (no broker): ``/`` the live page,
     ``/api/agents`` the JSON of ``status --json``, ``/healthz`` (200 when the database
-    answers, 503 otherwise), ``/metrics`` for Prometheus. ``--notify URL`` (repeatable) posts
-    JSON with a ``text`` field to that webhook when an agent enters error, offline, a missed
-    schedule or an overlong run, and when it recovers; several replicas post each transition
-    once. Stops on Ctrl-C or SIGTERM.
+    answers, 503 otherwise), ``/metrics`` for Prometheus. ``--notify URL`` (repeatable: an
+    http(s) JSON webhook, or an Apprise URL) tells it when an agent enters error, offline, a
+    missed schedule or an overlong run, and when it recovers; each transition reaches each
+    target at least once, with an event id, whatever the number of replicas. Stops on Ctrl-C
+    or SIGTERM.
 
 The web stack (Starlette, uvicorn, prometheus_client: the ``web`` extra) is imported only
 when the command runs, so every other ``celery`` command stays as quick to start as before.
@@ -63,7 +64,8 @@ def _log_to_stderr() -> None:
 @click.option("--port", cls=CeleryOption, type=click.IntRange(1, 65535), default=8000,
               show_default=True, help="Port to listen on.")
 @click.option("--notify", cls=CeleryOption, multiple=True, metavar="URL",
-              help="Webhook to post transitions to (repeatable): JSON with a 'text' field.")
+              help="Where to send transitions (repeatable): an http(s) JSON webhook or an "
+              "Apprise URL (tgram://, slack://, mailto://, ...).")
 @click.option("--notify-interval", cls=CeleryOption, default=5.0, show_default=True,
               type=click.FloatRange(min=0.1), metavar="SECONDS",
               help="Seconds between two looks for transitions.")
