@@ -41,7 +41,7 @@ from .transitions import Event, events, message
 
 __all__ = ["Notifier", "LOOK_LOCK_KEY"]
 
-LOOK_LOCK_KEY = int.from_bytes(hashlib.sha256(b"celery_office.notify").digest()[:8], "big",
+LOOK_LOCK_KEY = int.from_bytes(hashlib.sha256(b"celery-office notify looks").digest()[:8], "big",
                                signed=True)
 FORGET_EVERY = 3600.0  # seconds between two deletions of periods past office_timeline_days
 

@@ -123,3 +123,15 @@ def test_python_checks_urls_as_the_cli_does(pg_url: str, url: str, named: str) -
         create_app(pg_url, notify=[url])
     message = str(caught.value)
     assert named in message and "\n" not in message
+
+
+def test_an_apprise_url_without_apprise_names_the_extra(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "apprise" else real(name, *a))
+    with pytest.raises(OfficeConfigError, match=r"tgram://… needs Apprise.*celery-office\[notify\]"):
+        create_app(pg_url, notify=["tgram://123456789:SECRET/42"])
