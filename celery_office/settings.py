@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, Mapping
 
 from .core.errors import OfficeConfigError
@@ -47,6 +47,10 @@ class OfficeSettings:
             belong to. Read from ``app.conf.timezone``, not from an ``office_`` setting.
         auto_migrate: create or upgrade the tables when the worker first connects.
         enabled: False turns the worker plugin off (``install`` still succeeds).
+        basic_auth: ``celery office serve``'s credentials, ``user:password[,user2:password2]``
+            (checked by :mod:`celery_office.web.access`; never in a repr).
+        allowed_hosts: host names ``celery office serve`` answers besides the loopback names,
+            comma-separated (``office.example.com,*.internal``).
     """
 
     database_url: str = DEFAULT_DATABASE_URL
@@ -63,6 +67,8 @@ class OfficeSettings:
     timezone: str = "UTC"
     auto_migrate: bool = True
     enabled: bool = True
+    basic_auth: str = field(default="", repr=False)
+    allowed_hosts: str = ""
 
     def __post_init__(self) -> None:
         for name in ("heartbeat_interval", "offline_after", "flush_interval", "shutdown_timeout",
@@ -129,10 +135,10 @@ class OfficeSettings:
         """Read each setting from ``conf`` (``app.conf``), else the environment, else the default."""
         environ = os.environ if environ is None else environ
         values: dict[str, Any] = {}
-        for field in fields(cls):
-            if field.name == "timezone":  # Celery's own setting, below
+        for setting in fields(cls):
+            if setting.name == "timezone":  # Celery's own setting, below
                 continue
-            key = f"office_{field.name}"
+            key = f"office_{setting.name}"
             raw = conf.get(key) if conf is not None else None
             source = key
             if raw is None:
@@ -140,7 +146,7 @@ class OfficeSettings:
                 source = key.upper()
             if raw is None or raw == "":
                 continue
-            values[field.name] = _coerce(field.type, raw, source)
+            values[setting.name] = _coerce(setting.type, raw, source)
         zone = conf.get("timezone") if conf is not None else None
         if zone:
             values["timezone"] = str(zone)
@@ -171,7 +177,7 @@ def misnamed_settings(app: Any) -> list[str]:
         defined = [name for name in dir(source) if name.startswith("OFFICE_")]
     except Exception:  # the user's configuration object: it may fail in any way
         return []
-    known = {f"OFFICE_{field.name.upper()}" for field in fields(OfficeSettings)}
+    known = {f"OFFICE_{setting.name.upper()}" for setting in fields(OfficeSettings)}
     return [
         f"the app's configuration defines {name}, which Celery does not read with "
         f"namespace={namespace!r}: rename it {namespace}_{name}"

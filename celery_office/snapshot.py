@@ -22,7 +22,7 @@ from .jsonsafe import json_safe
 
 __all__ = [
     "STATUS_ORDER", "status_name", "salary_total", "status_counts", "agent_json", "today_json",
-    "status_json", "failing",
+    "status_json", "failing", "stale_json",
 ]
 
 
@@ -120,3 +120,9 @@ def status_json(
 def failing(rows: Iterable[AgentRow], fail_on: Sequence[str]) -> list[AgentRow]:
     """The agents whose effective status is one of ``fail_on`` (``--fail-on``)."""
     return [row for row in rows if status_name(row.effective_status) in fail_on]
+
+
+def stale_json(*, age: float, reason: str) -> dict[str, Any]:
+    """``"stale"`` of the office page's ``/api/agents`` while the database does not answer:
+    how old the snapshot shown is (seconds) and why it is not newer (no secret)."""
+    return {"age_s": round(age, 3), "reason": reason}

@@ -14,7 +14,7 @@ import click
 
 __all__ = ["office"]
 
-_COMMANDS = ("check", "migrate", "serve", "sql", "status")
+_COMMANDS = ("check", "init", "migrate", "serve", "sql", "status")
 
 
 class LazyOfficeGroup(click.Group):
@@ -40,5 +40,5 @@ class LazyOfficeGroup(click.Group):
                       message="%(prog)s %(version)s")
 @click.pass_context
 def office(ctx: click.Context, **kwargs: Any) -> None:
-    """celery-office: migrate its tables, show the agents' status, check agents.yaml, print
-    its SQL, serve the office page."""
+    """celery-office: draft and check agents.yaml, migrate its tables, show the agents'
+    status, print its SQL, serve the office page."""

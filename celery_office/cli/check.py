@@ -14,7 +14,7 @@ from ..core.errors import MigrationError, NewerSchemaError
 from ..db.schema import check as check_table
 from ..registry import DEFAULT_SETTING_HINT, RegistryError, load_registry
 from ..settings import DEFAULT_DATABASE_URL
-from .context import app_of, fail, settings_of
+from .context import app_of, fail, registered_tasks, settings_of
 
 __all__ = ["check"]
 
@@ -36,11 +36,7 @@ def check(ctx: click.Context, agents_file: str | None, strict: bool, **kwargs: A
         )
     except RegistryError as exc:
         fail(ctx, str(exc))
-    try:
-        app.loader.import_default_modules()
-        names = sorted(name for name in app.tasks if isinstance(name, str))
-    except Exception as exc:  # the user's task modules: any error may come out of them
-        fail(ctx, f"cannot load the app's tasks: {type(exc).__name__}: {exc}")
+    names = sorted(registered_tasks(ctx))
 
     errors: list[str] = []
     for name in names:

@@ -13,8 +13,10 @@ in the environment), as for the worker.
     for over ``office_offline_after`` seconds, whatever the row says), time since its last
     activity, today's runs and failed runs (the app's ``timezone``), current task, metrics. The footer counts the agents per effective status and sums the
     office's salary equivalent (salary_equivalent x fte_coefficient of the agents not offline).
-    Colours on a terminal unless ``--no-color`` (or celery's ``-C``/``NO_COLOR``); task and
-    metrics texts are cut to the terminal's width (or ``COLUMNS`` when piped; uncut otherwise).
+    Colours on a terminal unless ``--no-color`` (or celery's ``-C``/``NO_COLOR``). One line an
+    agent, within ``COLUMNS``, else the terminal's width, else 120 columns (piped): texts on
+    one line (whitespace runs collapsed), task and metrics cut with ``…``, then columns left
+    out (named under the table) when the terminal is too narrow.
 
     --json                 the same data as JSON: ``{"agents": [...], "summary": {...}}``
                            (times ISO 8601, silence in seconds, numbers as numbers)
@@ -27,6 +29,7 @@ in the environment), as for the worker.
                            them on stderr; 0 otherwise (with --json too); not with --watch
     --offline-after SECS   override office_offline_after
     --database-url URL     override office_database_url
+    --wide                 every column and every text whole, however long the line
     --no-color             plain text even on a terminal
 
 ``celery office sql [--dialect postgresql|sqlite]``
@@ -34,6 +37,12 @@ in the environment), as for the worker.
     shipped in the package, generated from its migrations), for DBAs who apply SQL by hand:
     ``celery office sql --dialect postgresql | psql -v ON_ERROR_STOP=1 -d adolf``. Without
     ``--dialect``, that of ``office_database_url``.
+
+``celery -A proj office init [--output FILE]``
+    Print a first agents.yaml for the app's registered tasks (``celery.*`` left out): one
+    agent a module, its department from the module's path, names and texts from the task
+    names, comments saying what to edit. ``office check`` accepts it as it is. ``--output``
+    writes FILE instead, never over an existing file.
 
 ``celery -A proj office check [--agents-file PATH] [--strict]``
     Load ``agents.yaml`` (``office_agents_file``) and the app's registered tasks, then report
@@ -54,6 +63,7 @@ from typing import Any
 import click
 
 from .check import check
+from .init import init
 from .migrate import migrate, sql
 from .status import status
 
@@ -63,8 +73,8 @@ __all__ = ["office"]
 @click.group(name="office")
 @click.pass_context
 def office(ctx: click.Context, **kwargs: Any) -> None:
-    """celery-office: migrate its tables, show the agents' status, check agents.yaml."""
+    """celery-office: draft and check agents.yaml, migrate its tables, show the agents' status."""
 
 
-for _command in (check, migrate, sql, status):
+for _command in (check, init, migrate, sql, status):
     office.add_command(_command)

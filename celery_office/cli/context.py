@@ -11,7 +11,8 @@ from ..core.errors import OfficeError
 from ..render import one_line
 from ..settings import OfficeSettings, misnamed_settings
 
-__all__ = ["OfficeCLIError", "fail", "warn", "app_of", "app_name", "settings_of", "colour_off"]
+__all__ = ["OfficeCLIError", "fail", "warn", "app_of", "app_name", "settings_of", "colour_off",
+           "registered_tasks"]
 
 
 class OfficeCLIError(click.ClickException):
@@ -50,6 +51,17 @@ def app_name(ctx: click.Context) -> str:
         return given
     main = getattr(given if given is not None else getattr(ctx.obj, "app", None), "main", None)
     return main if main and main != "default" else "<app>"  # "default": Celery's fallback app
+
+
+def registered_tasks(ctx: click.Context) -> dict[str, Any]:
+    """The app's tasks by name, its task modules imported first as a worker would (``imports``,
+    ``include``, Django's ``autodiscover_tasks``); Celery's own ``celery.*`` among them."""
+    app = app_of(ctx)
+    try:
+        app.loader.import_default_modules()
+        return {name: task for name, task in app.tasks.items() if isinstance(name, str)}
+    except Exception as exc:  # the user's task modules: any error may come out of them
+        fail(ctx, f"cannot load the app's tasks: {type(exc).__name__}: {exc}")
 
 
 def settings_of(ctx: click.Context) -> OfficeSettings:

@@ -64,11 +64,16 @@ def _filtered(
     return rows
 
 
-def _table_width() -> int | None:
-    """Terminal width when stdout is a terminal or ``COLUMNS`` is set; else no limit."""
-    if sys.stdout.isatty() or os.environ.get("COLUMNS", "").strip():
-        return shutil.get_terminal_size().columns
-    return None
+PIPED_WIDTH = 120  # the table's width when stdout is no terminal and COLUMNS is unset
+
+
+def _table_width(wide: bool) -> int | None:
+    """``COLUMNS``, else the terminal's width, else :data:`PIPED_WIDTH` (a pipe, a cron
+    mail, a CI log); None (every text whole) with ``--wide``. Asked at every redraw, so
+    ``--watch`` follows a resized terminal."""
+    if wide:
+        return None
+    return shutil.get_terminal_size(fallback=(PIPED_WIDTH, 24)).columns
 
 
 @click.command(cls=CeleryCommand)
@@ -89,6 +94,8 @@ def _table_width() -> int | None:
               "(default: office_offline_after).")
 @click.option("--database-url", cls=CeleryOption, metavar="URL",
               help="Database to read (default: office_database_url).")
+@click.option("--wide", cls=CeleryOption, is_flag=True,
+              help="Every text whole, however wide (default: cut to the terminal's width).")
 @click.option("--no-color", cls=CeleryOption, is_flag=True, help="No colours, even on a terminal.")
 @click.pass_context
 def status(
@@ -100,6 +107,7 @@ def status(
     fail_on: tuple[str, ...],
     offline_after: float | None,
     database_url: str | None,
+    wide: bool,
     no_color: bool,
     **kwargs: Any,
 ) -> None:
@@ -130,7 +138,7 @@ def status(
             body = ["No agents match the filters." if department or brand
                     else "No agent has reported yet."]
         else:
-            body = status_table(rows, max_width=_table_width(), color=color)
+            body = status_table(rows, max_width=_table_width(wide), color=color)
         return [*body, "", *status_footer(rows, color=color)]
 
     db.require_existing_file()

@@ -19,7 +19,7 @@ from ..core.texts import EMPTY, counted, human_duration
 from ..core.statuses import AgentStatus
 from ..db.read import AgentRow
 from ..snapshot import failing, salary_total, status_counts, status_json, status_name, today_json
-from .table import Styler, render_table
+from .table import Styler, render_table, truncate
 
 __all__ = [
     "format_amount", "salary_total", "status_counts", "compact_metrics",
@@ -48,7 +48,12 @@ HEADERS = (
 STATUS_COLUMN = HEADERS.index("STATUS")
 
 
-SHRINKABLE = (HEADERS.index("TASK"), HEADERS.index("METRICS"))  # cut to fit the terminal
+# Cut to fit the terminal, to no fewer columns than these; then other columns are left out.
+SHRINKABLE = {HEADERS.index("TASK"): 24, HEADERS.index("METRICS"): 16}
+# Left out in this order when the terminal is too narrow for all: the task (the reason of an
+# error or a warning) and the status matter most.
+DROPPABLE = tuple(HEADERS.index(name) for name in
+                  ("METRICS", "BRAND", "DEPARTMENT", "FAIL", "TODAY", "LAST SEEN"))
 
 
 def format_amount(value: Decimal | int | float) -> str:
@@ -105,14 +110,20 @@ def _styler(rows: Sequence[AgentRow]) -> Styler:
 def status_table(
     rows: Sequence[AgentRow], *, max_width: int | None = None, color: bool = False
 ) -> list[str]:
-    """The status table's lines: one row per agent; task and metrics cut to ``max_width``."""
-    return render_table(
+    """The status table's lines: one row per agent, each within ``max_width`` columns (None:
+    every text whole); a last line names the columns left out to fit, if any."""
+    table = render_table(
         HEADERS,
         [_row_cells(row) for row in rows],
         max_width=max_width,
         shrinkable=SHRINKABLE,
+        droppable=DROPPABLE,
         style=_styler(rows) if color else None,
     )
+    if not table.hidden or max_width is None:
+        return table.lines
+    note = f"({', '.join(table.hidden)} left out to fit {max_width} columns; --wide shows all)"
+    return [*table.lines, truncate(note, max_width)]
 
 
 def status_footer(rows: Sequence[AgentRow], *, color: bool = False) -> list[str]:

@@ -12,16 +12,16 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, bindparam, delete, func, select
+from sqlalchemy import Connection, Table, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..core.changes import DAY_FIELDS, DAY_LARGEST, DAY_SUMS, DayCount
 from .models import OfficeAgentDay
 
-__all__ = ["DAY", "DayNumbers", "add_day_counts", "day_numbers", "forget_days_before"]
+__all__ = ["DAY", "DayNumbers", "add_day_counts", "day_numbers"]
 
 DAY = cast(Table, OfficeAgentDay.__table__)
 
@@ -74,15 +74,6 @@ def add_day_counts(conn: Connection, counts: Mapping[tuple[str, date], DayCount]
         for (agent_id, day), c in sorted(counts.items())
     ]
     conn.execute(_upsert(conn.dialect.name), rows)
-
-
-def forget_days_before(conn: Connection, *, today: date, keep_days: float) -> int:
-    """Delete the days more than ``keep_days`` before ``today`` (``office_day_retention``);
-    returns how many rows went."""
-    cutoff = today - timedelta(days=int(keep_days))
-    result = conn.execute(delete(DAY).where(DAY.c.day < bindparam("cutoff", type_=DAY.c.day.type)),
-                          {"cutoff": cutoff})
-    return result.rowcount or 0
 
 
 def day_numbers(

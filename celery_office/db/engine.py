@@ -85,15 +85,28 @@ def is_missing_table(exc: BaseException) -> bool:
     return "no such table" in text or bool(re.search(r"relation \S+ does not exist", text))
 
 
-def scrub(text: str, url: str | URL | Engine) -> str:
+def scrub(text: str, url: str | URL | Engine, *, identity: bool = False) -> str:
     """``text`` without the password of the database ``url``: a driver's message may echo its
-    DSN. The one place a database password is taken out of what celery-office says."""
+    DSN. The one place a database password is taken out of what celery-office says.
+
+    ``identity``: also without the URL's user, host, port and database name, for what an HTTP
+    answer may say to whoever asks (the log names them; an error page must not map the network).
+    """
     try:
-        password = url.url.password if isinstance(url, Engine) else make_url(url).password
+        parsed: URL | None = url.url if isinstance(url, Engine) else make_url(url)
+        password = parsed.password if parsed is not None else None
     except (ArgumentError, ValueError):  # a URL SQLAlchemy cannot read may still hold one
+        parsed = None
         found = _USERINFO_PASSWORD.search(str(url))
         password = found.group(1) if found else None
-    return text.replace(str(password), "***") if password else text
+    secrets = [str(password)] if password else []
+    if identity and parsed is not None:
+        secrets += [str(part) for part in (parsed.username, parsed.host, parsed.database) if part]
+    for secret in sorted(set(secrets), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    if identity and parsed is not None and parsed.port:
+        text = re.sub(rf"(?<![0-9]){parsed.port}(?![0-9])", "***", text)
+    return text
 
 
 def password_of(url: str) -> str | None:

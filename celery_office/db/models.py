@@ -39,6 +39,7 @@ __all__ = [
     "OfficeAgentRun",
     "OfficeAgentOutcome",
     "OfficeAgentDay",
+    "OfficeAgentTotal",
     "OfficeAgentAlert",
     "OfficeAgentStart",
     "OfficeAgentNotice",
@@ -158,6 +159,21 @@ class OfficeAgentDay(Base):
     max_runtime_s: Mapped[float] = mapped_column(Float, nullable=False, server_default=text("0"))
     last_success_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
     last_failure_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
+
+
+class OfficeAgentTotal(Base):
+    """What retention folded away of an agent's days: its sums (``DAY_SUMS``) before the
+    oldest day kept, so the totals of :mod:`celery_office.db.totals` never go down."""
+
+    __tablename__ = "office_agent_total"
+
+    agent_id: Mapped[str] = mapped_column(String(AGENT_ID_MAX), primary_key=True)
+    runs: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default=text("0"))
+    succeeded: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default=text("0"))
+    failed: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default=text("0"))
+    retried: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default=text("0"))
+    revoked: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default=text("0"))
+    runtime_s: Mapped[float] = mapped_column(Float, nullable=False, server_default=text("0"))
 
 
 class OfficeAgentAlert(Base):

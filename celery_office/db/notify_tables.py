@@ -1,7 +1,7 @@
 """The tables of the timeline and the notifications.
 
 ``office_agent_timeline`` holds each agent's periods: one row per status it entered, written
-by triggers on ``office_agent_status`` (revision 0007), so every writer, ours or the host's,
+by triggers on ``office_agent_status`` (revision 0008), so every writer, ours or the host's,
 records each change in its own transaction. ``office_agent_notice`` is what notifications last
 announced of each agent and the last period they read; ``office_notify_event`` and
 ``office_notify_delivery`` are the outbox: each event once, and per target its delivery's
@@ -57,7 +57,7 @@ class OfficeAgentNotice(Base):
     """What notifications last announced of an agent (``ok``, ``error``, ``offline``,
     ``missed``, ``overlong``; '' nothing yet: :mod:`celery_office.web.transitions`), how many
     announcements were made (``version``) and the last period read (``period_id``; NULL: none
-    since revision 0007)."""
+    since revision 0008)."""
 
     __tablename__ = NOTICE_TABLE
 

@@ -12,9 +12,9 @@ from sqlalchemy import Connection, String, select, type_coerce
 from .daily import DayNumbers, day_numbers
 from .models import db_now
 from ..core.statuses import ALERT_PRECEDENCE, DASHBOARD_OFFLINE_AFTER, AgentStatus, effective_status
-from .statements import ALERT, STATUS
+from .statements import ALERT, RUN, STATUS
 
-__all__ = ["AgentRow", "agent_statuses", "active_alerts"]
+__all__ = ["AgentRow", "agent_statuses", "active_alerts", "busy_agents"]
 
 
 @dataclass(frozen=True)
@@ -94,3 +94,9 @@ def active_alerts(conn: Connection) -> dict[str, tuple[str, ...]]:
         agent_id: tuple(sorted(kinds, key=lambda kind: (order.get(kind, len(order)), kind)))
         for agent_id, kinds in found.items()
     }
+
+
+def busy_agents(conn: Connection) -> frozenset[str]:
+    """The agents with a run in progress (recorded starts not yet ended), whatever their row
+    shows: an agent in error that runs again is busy too."""
+    return frozenset(conn.execute(select(RUN.c.agent_id).distinct()).scalars())

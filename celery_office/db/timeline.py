@@ -1,5 +1,5 @@
 """Reading each agent's timeline (``office_agent_timeline``, written by triggers: revision
-0007), and forgetting periods past ``office_timeline_days``.
+0008), and forgetting periods past ``office_timeline_days``.
 
 Why the notifier reads per agent, after the last period it read of that agent: periods of one
 agent are written under that agent's row lock, so they commit in the order of their ids; two

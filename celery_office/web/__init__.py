@@ -7,10 +7,10 @@ prometheus_client). ``celery -A proj office serve`` runs it; a host app mounts i
     from celery_office.web import create_app
     app.mount("/office", create_app(app=celery_app))
 
-Modules: :mod:`.app` (the ASGI app and its endpoints), :mod:`.page` and ``static/`` (the page),
-:mod:`.texts` (every text it shows), :mod:`.reader` (the shared snapshot), :mod:`.prometheus`
-(``/metrics``), :mod:`.transitions`, :mod:`.notifier`, :mod:`.delivery` and :mod:`.targets`
-(notifications), :mod:`.timeline_api` (an agent's timeline).
+Modules: :mod:`.app` (the ASGI app and its endpoints), :mod:`.access` (basic auth and the Host
+check), :mod:`.page` and ``static/`` (the page), :mod:`.reader` (the shared snapshot, read in
+bounded time), :mod:`.prometheus` (``/metrics``), :mod:`.transitions`, :mod:`.notifier`,
+:mod:`.delivery` and :mod:`.targets` (notifications), :mod:`.timeline_api` (an agent's timeline).
 """
 
 from __future__ import annotations

@@ -4,15 +4,19 @@
     app.mount("/office", create_app("postgresql+psycopg2://office@db/adolf"))
 
 Read-only over the database alone (no broker): ``/`` the page, ``/api/agents`` the JSON of
-``celery office status --json``, ``/healthz`` whether the database answers, ``/metrics`` for
-Prometheus. With ``notify`` URLs it also posts each agent's transitions (a thread of its own,
-started with the app's lifespan, or at the first request when a host mounts it: Starlette does
-not run a mounted app's lifespan). Every URL the page uses is relative, so it works under any
+``celery office status --json`` (marked stale while the database fails), ``/metrics`` for
+Prometheus, all three behind the Host check and the credentials (:mod:`.access`); open to
+probes, ``/healthz`` (200 only when the office can be shown) and ``/livez`` (the process is
+up). Every answer comes within the reader's deadline (:mod:`.reader`). With ``notify`` URLs
+it also posts each agent's transitions (a thread of its own, started with the app's lifespan,
+or at the first request when a host mounts it: Starlette does not run a mounted app's
+lifespan). Every URL the page uses is relative, so it works under any
 mount path (Starlette redirects ``/office`` to ``/office/``).
 """
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -24,18 +28,21 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.routing import Mount, Route
+from starlette.middleware import Middleware
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..db.engine import create_office_engine, create_read_engine
 from ..logs import logger
 from ..settings import OfficeSettings
-from ..snapshot import status_json
+from ..snapshot import stale_json, status_json
+from .access import allowed_hosts as allowed_hosts_of
+from .access import BASIC_AUTH_SETTING, HOSTS_SETTING, guard, parse_credentials, parse_hosts
 from .notifier import Notifier
 from .page import STATIC, render_page
-from .prometheus import exposition, metrics_registry
-from .reader import OfficeReader, ReadError
+from .prometheus import exposition
+from .reader import OfficeReader, Snapshot, View
 from .targets import check_targets
 from .timeline_api import timeline_route
 
@@ -50,24 +57,24 @@ SECURITY_HEADERS = [
     (b"referrer-policy", b"no-referrer"),
 ]
 NO_STORE = {"Cache-Control": "no-store"}
+NOT_YET = "the database has not answered yet"
 
 
 class OfficeWeb:
-    """What the app's endpoints share: the reader, the metrics registry, the notifier."""
+    """What the app's endpoints share: the reader, the notifier, the last JSON built."""
 
     def __init__(
         self, settings: OfficeSettings, *, engine: Engine | None, notify: Sequence[str],
-        notify_interval: float, refresh: float,
+        notify_interval: float, refresh: float, deadline: float,
     ) -> None:
         self.settings = settings
         targets = check_targets(notify)  # before anything starts: one line naming a bad URL
         self._own_engine = engine is None
         self.engine = engine or create_read_engine(
-            settings.database_url, connect_timeout=settings.connect_timeout,
-            statement_timeout=settings.statement_timeout)
+            settings.database_url, connect_timeout=min(settings.connect_timeout, deadline),
+            statement_timeout=min(settings.statement_timeout, deadline))
         self.reader = OfficeReader(self.engine, offline_after=settings.offline_after,
-                                   timezone=settings.timezone)
-        self.registry = metrics_registry(self.reader)
+                                   timezone=settings.timezone, deadline=deadline)
         self.page = render_page(refresh=refresh)
         self.notifier: Notifier | None = None
         if notify:
@@ -79,6 +86,8 @@ class OfficeWeb:
                                      interval=notify_interval, keep_days=settings.timeline_days)
         self._started = False
         self._lock = threading.Lock()
+        self._body: tuple[Snapshot, bytes] | None = None  # a snapshot's JSON, all but "stale"
+        self._body_lock = threading.Lock()
 
     def ensure_started(self) -> None:
         """Start the notifications once: at the app's start, or its first request."""
@@ -96,32 +105,76 @@ class OfficeWeb:
         if self._own_engine:
             self.engine.dispose()
 
+    def routes(self, guarded_by: Sequence[Middleware]) -> list[BaseRoute]:
+        """The page, its files, the API and the metrics behind ``guarded_by``; the health
+        paths open, for probes that know no password."""
+        get = ["GET", "HEAD"]
+        office = [
+            Route("/", self.page_endpoint, methods=get),
+            Route("/api/agents", self.agents_endpoint, methods=get),
+            timeline_route(self.engine, zone=self.settings.timezone),
+            Route("/metrics", self.metrics_endpoint, methods=get),
+            Mount("/static", StaticFiles(directory=STATIC), name="static"),
+        ]
+        return [
+            Route("/healthz", self.health_endpoint, methods=get),
+            Route("/livez", self.live_endpoint, methods=get),
+            Mount("", routes=office, middleware=guarded_by),
+        ]
+
     async def page_endpoint(self, request: Request) -> Response:
         self.ensure_started()
         return HTMLResponse(self.page, headers={"Cache-Control": "no-cache"})
 
     async def agents_endpoint(self, request: Request) -> Response:
+        """The last good snapshot, marked stale (its age and why) while the database fails;
+        503 only before any read succeeded."""
         self.ensure_started()
-        try:
-            snapshot = await run_in_threadpool(self.reader.snapshot)
-        except ReadError as exc:
-            return JSONResponse({"error": str(exc)}, status_code=503, headers=NO_STORE)
-        payload = status_json(snapshot.rows, offline_after=self.settings.offline_after,
-                              now=snapshot.taken_at)
-        return JSONResponse(payload, headers=NO_STORE)
+        view = await self.reader.view()
+        if view.snapshot is None:
+            return JSONResponse({"error": view.problem or NOT_YET}, status_code=503,
+                                headers=NO_STORE)
+        body = await run_in_threadpool(self._agents_body, view)
+        return Response(body, media_type="application/json", headers=NO_STORE)
+
+    def _agents_body(self, view: View) -> bytes:
+        """The JSON of ``status --json`` and ``"stale"`` (null, or the snapshot's age and why
+        it is not newer), its last key: the rest is encoded once per snapshot, however many
+        pages poll it and however long the database stays away."""
+        snapshot = view.snapshot
+        assert snapshot is not None
+        with self._body_lock:  # the pollers a new snapshot wakes wait for one encoding
+            cached = self._body
+            if cached is None or cached[0] is not snapshot:
+                payload = status_json(snapshot.rows, offline_after=self.settings.offline_after,
+                                      now=snapshot.taken_at)
+                encoded = json.dumps(payload, ensure_ascii=False, allow_nan=False,
+                                     separators=(",", ":")).encode("utf-8")
+                cached = self._body = (snapshot, encoded[:-1] + b',"stale":')  # without "}"
+        stale = None if view.fresh else stale_json(age=view.age() or 0.0,
+                                                   reason=view.problem or NOT_YET)
+        return cached[1] + json.dumps(stale, ensure_ascii=False).encode("utf-8") + b"}"
 
     async def health_endpoint(self, request: Request) -> Response:
+        """200 only when the office can be shown: its tables at a revision this version knows,
+        read within the deadline; 503 and one line of why (no secret) otherwise."""
         self.ensure_started()
-        problem = await run_in_threadpool(self.reader.problem)
-        if problem is not None:
-            return JSONResponse({"status": "unavailable", "reason": problem}, status_code=503,
-                                headers=NO_STORE)
+        view = await self.reader.view()
+        if not view.fresh:
+            return JSONResponse({"status": "unavailable", "reason": view.problem or NOT_YET},
+                                status_code=503, headers=NO_STORE)
         return JSONResponse({"status": "ok"}, headers=NO_STORE)
+
+    async def live_endpoint(self, request: Request) -> Response:
+        """The process answers: nothing more (a liveness probe must not restart serve because
+        the database is away)."""
+        return JSONResponse({"status": "alive"}, headers=NO_STORE)
 
     async def metrics_endpoint(self, request: Request) -> Response:
         self.ensure_started()
+        view = await self.reader.view()
         body, content_type = await run_in_threadpool(
-            exposition, self.registry, request.headers.get("accept"))
+            exposition, view, request.headers.get("accept"))
         return Response(body, media_type=content_type, headers=NO_STORE)
 
 
@@ -144,6 +197,23 @@ class _SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+def _settings(
+    settings: OfficeSettings | None, *, app: Any, database_url: str | None,
+    offline_after: float | None,
+) -> OfficeSettings:
+    """The settings given, else the app's, else the environment's; then the arguments'."""
+    if settings is None:
+        settings = (OfficeSettings.from_app(app) if app is not None
+                    else OfficeSettings.from_sources())
+    if database_url is not None:
+        settings = replace(settings, database_url=database_url)
+    elif settings.default_database_notice() is not None:  # never quietly: see the README
+        logger.warning("celery-office: the office page: %s", settings.default_database_notice())
+    if offline_after is not None:
+        settings = replace(settings, offline_after=offline_after)
+    return settings
+
+
 def create_app(
     database_url: str | None = None,
     *,
@@ -154,6 +224,9 @@ def create_app(
     notify_interval: float = 5.0,
     refresh: float = 2.0,
     engine: Engine | None = None,
+    basic_auth: Sequence[str] | None = None,
+    allowed_hosts: Sequence[str] | None = None,
+    deadline: float = 5.0,
 ) -> Starlette:
     """The office page's ASGI app (Starlette).
 
@@ -168,18 +241,22 @@ def create_app(
         notify_interval: seconds between two looks for transitions.
         refresh: seconds between two polls of the open page.
         engine: a read engine to use instead of one made from the URL (kept open).
+        basic_auth: ``user:password`` pairs guarding ``/``, ``/api/*``, ``/metrics`` and the
+            page's files (default ``office_basic_auth``; none: no authentication).
+        allowed_hosts: Host names answered besides the loopback names (default
+            ``office_allowed_hosts``); ``["*"]`` leaves the check to a host app.
+        deadline: seconds a read of the database may take; past it, the last good snapshot
+            is served, marked stale.
     """
-    if settings is None:
-        settings = (OfficeSettings.from_app(app) if app is not None
-                    else OfficeSettings.from_sources())
-    if database_url is not None:
-        settings = replace(settings, database_url=database_url)
-    elif settings.default_database_notice() is not None:  # never quietly: see the README
-        logger.warning("celery-office: the office page: %s", settings.default_database_notice())
-    if offline_after is not None:
-        settings = replace(settings, offline_after=offline_after)
+    settings = _settings(settings, app=app, database_url=database_url,
+                         offline_after=offline_after)
+    credentials = parse_credentials(
+        [settings.basic_auth] if basic_auth is None else basic_auth,
+        source=BASIC_AUTH_SETTING if basic_auth is None else "basic_auth")
+    hosts = parse_hosts([settings.allowed_hosts] if allowed_hosts is None else allowed_hosts,
+                        source=HOSTS_SETTING if allowed_hosts is None else "allowed_hosts")
     office = OfficeWeb(settings, engine=engine, notify=tuple(notify),
-                       notify_interval=notify_interval, refresh=refresh)
+                       notify_interval=notify_interval, refresh=refresh, deadline=deadline)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -189,17 +266,8 @@ def create_app(
         finally:
             office.close()
 
-    web = Starlette(
-        routes=[
-            Route("/", office.page_endpoint, methods=["GET", "HEAD"]),
-            Route("/api/agents", office.agents_endpoint, methods=["GET", "HEAD"]),
-            timeline_route(office.engine, zone=settings.timezone),
-            Route("/healthz", office.health_endpoint, methods=["GET", "HEAD"]),
-            Route("/metrics", office.metrics_endpoint, methods=["GET", "HEAD"]),
-            Mount("/static", StaticFiles(directory=STATIC), name="static"),
-        ],
-        lifespan=lifespan,
-    )
+    web = Starlette(routes=office.routes(guard(credentials, allowed_hosts_of(hosts))),
+                    lifespan=lifespan)
     web.add_middleware(_SecurityHeaders)
     web.state.office = office
     return web

@@ -1,7 +1,8 @@
 """``/metrics``: the office in Prometheus's text format, read from the table at each scrape.
 
 A custom collector, not gauges set in the background: the table is the truth, and a scrape
-reads it (through the page's shared snapshot, so a scrape costs at most one read a second).
+reads it (through the page's shared snapshot, so a scrape costs at most one read a second, and
+answers within the reader's deadline: ``celery_office_up 0`` while the database does not).
 Names follow Prometheus's conventions: the ``celery_office_`` prefix, base units in the name
 (``_seconds``), ``_total`` only on counters (today's numbers restart at midnight, so they are
 gauges), and a status as a label whose series is 1 for the status in effect and 0 for the
@@ -20,8 +21,7 @@ from prometheus_client.registry import Collector
 
 from ..core.statuses import ALERT_PRECEDENCE
 from ..snapshot import STATUS_ORDER, status_name
-from ..logs import log_once
-from .reader import OfficeReader, ReadError, Snapshot
+from .reader import Snapshot, View
 
 __all__ = ["OfficeCollector", "metrics_registry", "exposition", "METRIC_NAMES"]
 
@@ -40,10 +40,12 @@ METRIC_NAMES = (
 
 
 class OfficeCollector(Collector):
-    """Every agent's effective status, silence, today's numbers and alerts, per scrape."""
+    """Every agent's effective status, silence, today's numbers and alerts, as one scrape's
+    view has them; only ``celery_office_up 0`` when the view is stale (a stale series would
+    tell Prometheus a value that is no longer known)."""
 
-    def __init__(self, reader: OfficeReader) -> None:
-        self.reader = reader
+    def __init__(self, view: View) -> None:
+        self.view = view
 
     def describe(self) -> list[Metric]:
         return []  # nothing to check at registration: the families depend on the table
@@ -52,10 +54,8 @@ class OfficeCollector(Collector):
         up = GaugeMetricFamily("celery_office_up", "1 when the office's database answered "
                                "this scrape, 0 when it did not (the other series are then "
                                "absent)")
-        try:
-            snapshot = self.reader.snapshot()
-        except ReadError as exc:
-            log_once("metrics-read", "celery-office: /metrics: %s", exc)
+        snapshot = self.view.snapshot
+        if not self.view.fresh or snapshot is None:
             up.add_metric([], 0)
             yield up
             return
@@ -106,15 +106,15 @@ def _agent_families(snapshot: Snapshot) -> Iterator[Metric]:
     yield from (status, seen_at, age, runs, failures, runtime, alert)
 
 
-def metrics_registry(reader: OfficeReader) -> CollectorRegistry:
-    """A registry of its own holding the office's collector."""
+def metrics_registry(view: View) -> CollectorRegistry:
+    """A registry of its own holding the office's collector over one scrape's view."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(OfficeCollector(reader))
+    registry.register(OfficeCollector(view))
     return registry
 
 
-def exposition(registry: CollectorRegistry, accept: str | None) -> tuple[bytes, str]:
-    """The registry's metrics and their content type, in the format the scraper's ``Accept``
+def exposition(view: View, accept: str | None) -> tuple[bytes, str]:
+    """The view's metrics and their content type, in the format the scraper's ``Accept``
     header asks for (the text format 0.0.4 by default, or OpenMetrics)."""
     encoder, content_type = choose_encoder(accept or "")
-    return encoder(registry), content_type
+    return encoder(metrics_registry(view)), content_type

@@ -29,8 +29,8 @@ from ..db.schema import migrate
 from ..db.statements import run_key
 from ..db.heartbeat import heartbeat
 from ..db.workers import node_runs, register_worker, retire_worker
-from ..db.daily import forget_days_before
 from ..db.timeline import forget_periods_before
+from ..db.totals import forget_days_before
 from ..core.days import today
 
 __all__ = ["WorkerDuties", "LOST_RUN_GRACE_MIN"]

@@ -43,7 +43,8 @@ class SocketWatch:
         timer.start()
         return timer
 
-    def cut_all(self) -> None:
+    def cut_all(self, *, quiet: bool = False) -> None:
+        """``quiet``: the caller says it once per condition itself (the office page)."""
         for dbapi_conn in list(self._connections):
             try:
                 sock = socket.socket(fileno=os.dup(dbapi_conn.fileno()))
@@ -55,4 +56,6 @@ class SocketWatch:
                 pass
             finally:
                 sock.close()
-        logger.warning("celery-office: the database stopped answering; connections were reset")
+        if not quiet:
+            logger.warning("celery-office: the database stopped answering; connections were "
+                           "reset")

@@ -167,7 +167,7 @@ CREATE TABLE office_agent_notice (
 
 UPDATE office_alembic_version SET version_num='0006_notifications' WHERE office_alembic_version.version_num = '0005_apply_batch';
 
--- Running upgrade 0006_notifications -> 0007_timeline
+-- Running upgrade 0006_notifications -> 0008_timeline
 
 CREATE TABLE office_agent_timeline (
     id INTEGER NOT NULL, 
@@ -246,5 +246,20 @@ BEGIN
                       WHERE agent_id = NEW.agent_id AND until IS NULL);
 END;
 
-UPDATE office_alembic_version SET version_num='0007_timeline' WHERE office_alembic_version.version_num = '0006_notifications';
+UPDATE office_alembic_version SET version_num='0008_timeline' WHERE office_alembic_version.version_num = '0006_notifications';
+
+-- Running upgrade 0008_timeline -> 0009_agent_totals
+
+CREATE TABLE office_agent_total (
+    agent_id VARCHAR(100) NOT NULL, 
+    runs BIGINT DEFAULT 0 NOT NULL, 
+    succeeded BIGINT DEFAULT 0 NOT NULL, 
+    failed BIGINT DEFAULT 0 NOT NULL, 
+    retried BIGINT DEFAULT 0 NOT NULL, 
+    revoked BIGINT DEFAULT 0 NOT NULL, 
+    runtime_s FLOAT DEFAULT 0 NOT NULL, 
+    CONSTRAINT pk_office_agent_total PRIMARY KEY (agent_id)
+);
+
+UPDATE office_alembic_version SET version_num='0009_agent_totals' WHERE office_alembic_version.version_num = '0008_timeline';
 

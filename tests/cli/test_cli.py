@@ -244,7 +244,7 @@ def test_migrate_unreachable_database() -> None:
 
 
 def test_status_table(office_db: str) -> None:
-    result = office("status", url=office_db)
+    result = office("status", "--wide", url=office_db)
     assert result.returncode == 0, result.stderr
     assert not ANSI.search(result.stdout)  # piped: plain text
     assert result.stdout.splitlines()[0].split() == [
@@ -255,7 +255,7 @@ def test_status_table(office_db: str) -> None:
     assert set(rows) == set(AGENTS)
     assert rows["watcher_price_monitor"][1:4] == ["watcher", "ohana_market", "ok"]
     assert rows["watcher_price_monitor"][5:7] == ["0", "0"]  # no run today
-    assert rows["watcher_price_monitor"][7] == LONG_TASK  # piped without COLUMNS: not cut
+    assert rows["watcher_price_monitor"][7] == LONG_TASK  # --wide: not cut
     assert rows["watcher_price_monitor"][8] == "errors=0, products_scanned=150"
     assert rows["reputation_reviews"][3:8] == ["ok", rows["reputation_reviews"][4], "0", "0", "—"]
     assert rows["content_cards"][3] == "error"
@@ -426,7 +426,11 @@ def test_status_truncates_to_terminal_width(office_pg: str) -> None:
     assert result.returncode == 0, result.stderr
     table = result.stdout.split("\n\n")[0].splitlines()
     assert all(display_width(line) <= 100 for line in table), table
-    task = table_rows(result.stdout)["watcher_price_monitor"][7]
+    # No room for METRICS and BRAND beside a readable task: left out, and said so.
+    assert table[0].split() == ["AGENT", "DEPARTMENT", "STATUS", "LAST", "SEEN", "TODAY", "FAIL",
+                                "TASK"]
+    assert table[-1] == "(METRICS, BRAND left out to fit 100 columns; --wide shows all)"
+    task = table_rows(result.stdout)["watcher_price_monitor"][6]
     assert task.endswith("…") and LONG_TASK.startswith(task[:-1])
     # JSON is never cut.
     data = json.loads(office("status", "--json", url=office_pg, COLUMNS="100").stdout)
@@ -677,9 +681,12 @@ def test_fit_widths() -> None:
 
 
 def test_render_table_and_status_table() -> None:
-    lines = render_table(("A", "BB", "C"), [["x", "y\nz", "long text here"]], max_width=14,
+    table = render_table(("A", "BB", "C"), [["x", "y\n z", "long text here"]], max_width=16,
                          shrinkable=[2])
-    assert lines == ["A  BB   C", "x  y z  long te…"]  # cut, but not below 8 columns
+    assert table.lines == ["A  BB   C", "x  y z  long te…"]  # cut, but not below 8 columns
+    # Narrower still: clipped where the line must end, never longer.
+    assert render_table(("A", "BB", "C"), [["x", "y", "long text here"]], max_width=14,
+                        shrinkable=[2]).lines == ["A  BB  C", "x  y   long t…"]
     rows = [
         _row("scan", AgentStatus.ok, task=LONG_TASK, metrics={"n": 1}),
         _row("night", AgentStatus.ok, AgentStatus.offline, silent=600),

@@ -73,7 +73,8 @@ def test_the_endpoint_serves_today_by_default_and_since(db_url: str, engine: Eng
     async def get(path: str, query: str = "") -> tuple[int, object]:
         sent: list[dict[str, object]] = []
         scope = {"type": "http", "method": "GET", "path": path, "raw_path": path.encode(),
-                 "query_string": query.encode(), "headers": [], "root_path": ""}
+                 "query_string": query.encode(), "headers": [(b"host", b"127.0.0.1")],
+                 "root_path": ""}
 
         async def receive() -> dict[str, object]:
             return {"type": "http.request", "body": b""}

@@ -88,9 +88,12 @@ def test_a_known_mix_across_two_workers_counts_exactly(office_pg, tmp_path):
                          "where agent_id = 'reputation_wb'")
     assert [(row.department, row.runs) for row in view] == [("reputation", 4)]
 
-    # nothing is counted twice later: not by the next writes, nor by a warm shutdown
-    time.sleep(1.5)
-    assert _numbers(office_pg) == EXPECTED
+    # nothing is counted twice later: not by the next writes (two more runs of another agent,
+    # counted, prove they landed), nor by a warm shutdown
+    later = {**EXPECTED, "watcher_night_agent": (5, 5, 0, 0, 0)}
+    for result in [office_pg.send("night_check") for _ in range(2)]:
+        result.get(timeout=30)
+    _wait_numbers(office_pg, later)
     for worker in office_pg.workers:
         assert worker.stop() == 0
-    assert _numbers(office_pg) == EXPECTED
+    assert _numbers(office_pg) == later

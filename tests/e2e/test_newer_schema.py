@@ -48,7 +48,13 @@ def test_a_worker_on_a_newer_schema_writes_nothing_and_resumes_when_it_may(offic
     results = [office_pg.send("fail_scan"), office_pg.send("scan_prices", duration=0.5)]
     for result in results:  # tasks run as ever
         result.get(timeout=20, propagate=False)
-    time.sleep(4)  # several heartbeats and flushes
+    # the worker has looked at the schema and said why it writes nothing (a positive marker),
+    # and its heartbeats and flushes go on meanwhile
+    deadline = time.monotonic() + 30
+    while FUTURE not in worker.log and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert FUTURE in worker.log, worker.log[-2000:]
+    time.sleep(2)  # a few more heartbeats (1 s) and flushes on top of that marker
     after = office_pg.rows()
     assert {a: (r.status, r.last_activity) for a, r in after.items()} == {
         a: (r.status, r.last_activity) for a, r in before.items()

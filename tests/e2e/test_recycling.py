@@ -29,28 +29,27 @@ def proxy():
     proxy.close()
 
 
-def _recycled_round(office, n: int) -> float:
-    """Seconds n short tasks take on a worker whose pool processes exit after each task."""
-    started = time.monotonic()
-    results = [office.send("scan_prices", duration=0.05) for _ in range(n)]
-    for result in results:
-        result.get(timeout=120)
-    return time.monotonic() - started
+def _recycled_round(office, n: int, *, each_within: float) -> None:
+    """n short tasks, one after the other, on a worker whose pool processes exit after each
+    task: each result must come within ``each_within`` seconds of its send."""
+    for _ in range(n):
+        office.send("scan_prices", duration=0.05).get(timeout=each_within)
 
 
 def test_a_hung_database_does_not_slow_recycled_pool_processes(office_pg, proxy):
-    """The same recycled workload on a healthy database and on one that accepts connections
-    and never answers: the times must be alike (they were 13-20x apart when every exiting
-    process waited office_shutdown_timeout for its last write)."""
-    env = {**TIGHT, "OFFICE_DATABASE_URL": proxy.url(office_pg.db_url)}
+    """Recycled tasks on a database that accepts connections and never answers. Every exiting
+    process once waited office_shutdown_timeout for its last write, and the next task waited
+    for its replacement. With that timeout at 120 s, a single wait makes a task's result miss
+    its 40 s deadline; none may (a short task takes well under a second)."""
+    env = {
+        **TIGHT, "OFFICE_DATABASE_URL": proxy.url(office_pg.db_url),
+        "OFFICE_SHUTDOWN_TIMEOUT": "120",
+    }
     worker = office_pg.worker(env=env, extra=RECYCLE)
     office_pg.wait_for(lambda r: set(r) == ALL_AGENTS, what="registration")
-    _recycled_round(office_pg, 4)  # warm: the first forks and imports
-    healthy = _recycled_round(office_pg, 24)
+    _recycled_round(office_pg, 2, each_within=60)  # the first forks and imports
     proxy.set_mode("hang")
-    hung = _recycled_round(office_pg, 24)
-    ratio = hung / healthy
-    assert ratio < 2.0, f"recycled tasks: {healthy:.1f} s healthy, {hung:.1f} s hung ({ratio:.1f}x)"
+    _recycled_round(office_pg, 8, each_within=40)
     assert "did not answer within" not in worker.log  # no exiting process waited
 
 
@@ -61,7 +60,7 @@ def test_recycling_during_an_outage_logs_a_few_lines_not_a_line_per_task(office_
     worker = office_pg.worker(
         env={**TIGHT, "OFFICE_DATABASE_URL": proxy.url(office_pg.db_url)}, extra=RECYCLE
     )
-    _recycled_round(office_pg, 30)
+    _recycled_round(office_pg, 30, each_within=60)
     proxy.set_mode("forward")
     office_pg.wait_for(
         _is("watcher_price_monitor", AgentStatus.ok, None), timeout=20, what="the agent idle"

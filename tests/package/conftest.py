@@ -17,6 +17,16 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+SOURCE_PACKAGE = ROOT / "celery_office"
+
+
+def from_source_tree(path: str | Path) -> bool:
+    """Whether ``path`` is a file of the checkout's own package folder.
+
+    Not a prefix test on the checkout: the README's ``python -m venv .venv`` puts an
+    installation inside the clone, and a module imported from there is the installed one.
+    """
+    return Path(path).resolve().is_relative_to(SOURCE_PACKAGE)
 
 
 @dataclass(frozen=True)

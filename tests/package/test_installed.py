@@ -16,7 +16,6 @@ import os
 import subprocess
 import sys
 from importlib.metadata import version
-from pathlib import Path
 
 import pytest
 
@@ -27,20 +26,16 @@ except ModuleNotFoundError:  # Python 3.10
 
 import celery_office
 
-from .conftest import ROOT
+from .conftest import ROOT, from_source_tree
 
 pytestmark = pytest.mark.package
 
 SOURCE_TREE_ALLOWED = os.environ.get("OFFICE_TEST_SOURCE_TREE", "") == "1"
 
 
-def _inside_checkout(path: str) -> bool:
-    return Path(path).resolve().is_relative_to(ROOT)
-
-
 @pytest.mark.skipif(SOURCE_TREE_ALLOWED, reason="OFFICE_TEST_SOURCE_TREE=1: editable install")
 def test_the_suite_imports_the_installed_package() -> None:
-    assert not _inside_checkout(celery_office.__file__), (
+    assert not from_source_tree(celery_office.__file__), (
         f"celery_office was imported from the checkout ({celery_office.__file__}), not from "
         "its installation: install it with `pip install '.[test]'` (not -e) and run `pytest` "
         "(not `python -m pytest`, which puts the working directory on sys.path)"
@@ -54,7 +49,7 @@ def test_subprocesses_of_the_tests_import_the_installed_package() -> None:
         [sys.executable, "-c", "import celery_office; print(celery_office.__file__)"],
         capture_output=True, text=True, check=True, timeout=60,
     ).stdout.strip()
-    assert not _inside_checkout(found), f"a subprocess imported {found}"
+    assert not from_source_tree(found), f"a subprocess imported {found}"
 
 
 def test_the_version_has_one_home() -> None:

@@ -8,9 +8,11 @@ import json
 import re
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +72,7 @@ def test_api_agents_is_the_status_json(base: str, office_url: str) -> None:
     status, headers, body = get(base + "/api/agents")
     assert status == 200 and headers["content-type"].startswith("application/json")
     served_json = json.loads(body)
+    assert served_json.pop("stale") is None  # the API's own: the database answered
     printed = status_json_of(office_url)
     for document in (served_json, printed):
         del document["summary"]["generated_at"]
@@ -79,21 +82,32 @@ def test_api_agents_is_the_status_json(base: str, office_url: str) -> None:
     assert served_json["summary"]["counts"] == {"ok": 9, "warning": 3, "error": 1, "offline": 1}
 
 
-def test_healthz(base: str) -> None:
+def assert_nothing_of_the_database(body: bytes) -> None:
+    """An answer to whoever asks names no part of the database's URL: no password, user,
+    host, port or database name (the log does, without the password)."""
+    for secret in (SECRET, "office", "127.0.0.1", ":1", "port 1", "adolf"):
+        assert secret not in body.decode(), (secret, body)
+
+
+def test_healthz_and_livez(base: str) -> None:
     status, _, body = get(base + "/healthz")
     assert (status, json.loads(body)) == (200, {"status": "ok"})
+    assert get(base + "/livez")[::2] == (200, b'{"status":"alive"}')
     with served(create_app(UNREACHABLE)) as down:
         status, _, body = get(down + "/healthz")
-    assert status == 503 and json.loads(body)["status"] == "unavailable"
-    assert SECRET not in body.decode() and "127.0.0.1:1" in body.decode()
+        assert get(down + "/livez")[0] == 200  # the process is up: nothing more
+    answer = json.loads(body)
+    assert status == 503 and answer["status"] == "unavailable"
+    assert "connection refused" in answer["reason"]
+    assert_nothing_of_the_database(body)
 
 
-def test_api_agents_without_a_database_is_503_without_the_password() -> None:
+def test_api_agents_without_a_database_is_503_and_names_nothing_of_it() -> None:
     with served(create_app(UNREACHABLE)) as down:
         status, _, body = get(down + "/api/agents")
         metrics_status, _, metrics = get(down + "/metrics")
-    assert status == 503 and "cannot read the office" in json.loads(body)["error"]
-    assert SECRET not in body.decode()
+    assert status == 503 and "connection refused" in json.loads(body)["error"]
+    assert_nothing_of_the_database(body)
     assert metrics_status == 200
     families = {f.name: f for f in text_string_to_metric_families(metrics.decode())}
     assert [s.value for s in families["celery_office_up"].samples] == [0]
@@ -197,3 +211,56 @@ def test_tables_never_migrated_are_named_with_the_fix(fresh_pg_url: str) -> None
         status, _, body = get(base + "/api/agents")
     error = json.loads(body)["error"]
     assert status == 503 and "office migrate" in error, error
+
+
+def test_healthz_is_503_for_tables_of_a_newer_celery_office(office_url: str) -> None:
+    from sqlalchemy import text
+
+    from celery_office import create_office_engine
+
+    with served(create_app(office_url)) as base:
+        assert get(base + "/healthz")[0] == 200
+        engine = create_office_engine(office_url)
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE office_alembic_version SET version_num = '0099_future'"))
+        engine.dispose()
+        time.sleep(1.1)  # past the shared snapshot's second: the next request reads
+        status, _, body = get(base + "/healthz")
+        assert status == 503, body
+        reason = json.loads(body)["reason"]
+        assert "0099_future" in reason and "upgrade celery-office" in reason
+        stale = json.loads(get(base + "/api/agents")[2])["stale"]
+    assert stale["reason"] == reason  # the last good office, marked stale, says why
+
+
+def test_one_read_in_flight_however_many_pollers(office_url: str) -> None:
+    app = create_app(office_url)
+    reader = app.state.office.reader
+    read, reads = reader.read, []
+
+    def counted() -> Any:
+        reads.append(1)
+        time.sleep(0.3)  # a read long enough for every poller to arrive during it
+        return read()
+
+    reader.read = counted
+    with served(app) as base:
+        with ThreadPoolExecutor(30) as pool:
+            statuses = list(pool.map(lambda _: get(base + "/api/agents")[0], range(30)))
+    assert statuses == [200] * 30 and len(reads) == 1
+
+
+def test_a_bug_in_a_read_is_said_at_once_not_after_the_deadline(
+    office_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = create_app(office_url, deadline=30.0)
+
+    def broken() -> Any:
+        raise RuntimeError("a bug")
+
+    app.state.office.reader.read = broken
+    with served(app) as base:
+        status, _, body = get(base + "/healthz")  # urllib's 30 s timeout: not the deadline
+    assert status == 503 and json.loads(body)["reason"] == (
+        "unexpected error while reading: RuntimeError")
+    assert any("a bug, please report it" in r.getMessage() for r in caplog.records)

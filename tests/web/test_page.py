@@ -112,20 +112,20 @@ def test_the_page_reads_on_a_phone(office: str, browser: Any) -> None:
 
 
 def test_a_lost_database_is_said_and_the_last_office_stays(office: str, browser: Any) -> None:
-    from celery_office.web.reader import ReadError
+    from ..faultproxy import FaultProxy
 
-    app = create_app(office, refresh=0.3)
-    with served(app) as base:
-        page = browser.new_page()
-        page.goto(base + "/")
-        page.wait_for_selector(".desk")
-        reader = app.state.office.reader
-
-        def down() -> None:
-            raise ReadError("cannot read the office from postgresql://office:***@db/adolf: "
-                            "connection refused")
-
-        reader.snapshot = down
-        page.wait_for_selector("#banner:not([hidden])", timeout=15000)
-        assert "connection refused" in page.locator("#banner").inner_text()
-        assert page.locator(".desk").count() == 14
+    proxy = FaultProxy()
+    try:
+        with served(create_app(proxy.url(office), refresh=0.3)) as base:
+            page = browser.new_page()
+            page.goto(base + "/")
+            page.wait_for_selector(".desk")
+            proxy.set_mode("refuse")
+            page.wait_for_selector("#banner:not([hidden])", timeout=15000)
+            banner = page.locator("#banner").inner_text()
+            assert banner.startswith(PAGE["stale"].split("(")[0]), banner
+            assert page.locator(".desk").count() == 14
+            proxy.set_mode("forward")
+            page.wait_for_selector("#banner[hidden]", state="attached", timeout=15000)
+    finally:
+        proxy.close()

@@ -18,8 +18,8 @@
     return node;
   }
 
-  function fill(template, value) {
-    return String(template).replace("{0}", value);
+  function fill(template, ...values) {
+    return values.reduce((text, value, i) => text.replace("{" + i + "}", value), String(template));
   }
 
   function since(seconds) {
@@ -181,9 +181,14 @@
       const response = await fetch(config.api, {cache: "no-store", headers: {Accept: "application/json"}});
       const body = await response.json().catch(() => null);
       if (response.ok && body && Array.isArray(body.agents)) {
-        lastGood = new Date();
         render(body);
-        banner(null);
+        const stale = body.stale; // the server's last good snapshot, the database away
+        if (stale) {
+          banner(fill(T.stale, since(stale.age_s), stale.reason));
+        } else {
+          lastGood = new Date();
+          banner(null);
+        }
       } else if (body && body.error) {
         banner(fill(T.database, body.error));
       } else {

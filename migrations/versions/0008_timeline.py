@@ -1,7 +1,7 @@
 """Each agent's timeline, recorded by triggers on ``office_agent_status``, and the outbox of
 the notifications built on it.
 
-Revision ID: 0007_timeline
+Revision ID: 0008_timeline
 Revises: 0006_notifications
 Create Date: 2026-12-04
 
@@ -23,7 +23,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0007_timeline"
+revision: str = "0008_timeline"
 down_revision: str | Sequence[str] | None = "0006_notifications"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
