@@ -9,8 +9,8 @@ prometheus_client). ``celery -A proj office serve`` runs it; a host app mounts i
 
 Modules: :mod:`.app` (the ASGI app and its endpoints), :mod:`.access` (basic auth and the Host
 check), :mod:`.page` and ``static/`` (the page), :mod:`.reader` (the shared snapshot, read in
-bounded time), :mod:`.prometheus` (``/metrics``), :mod:`.transitions`, :mod:`.notifier` and
-:mod:`.webhooks` (notifications).
+bounded time), :mod:`.prometheus` (``/metrics``), :mod:`.transitions`, :mod:`.notifier`,
+:mod:`.delivery` and :mod:`.targets` (notifications), :mod:`.timeline_api` (an agent's timeline).
 """
 
 from __future__ import annotations
