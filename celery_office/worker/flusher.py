@@ -210,7 +210,7 @@ class Flusher(_ProcessWiring):
         """One flush (or hand-over); the heartbeat when it is due, once registered."""
         self._cycle()
         if self.registration.registered and time.monotonic() >= self._next_beat:
-            ok = self.registration.beat()
+            ok = self.registration.beat(waiting=self.writer.waiting_agents())
             wait = self.settings.heartbeat_interval if ok else self.settings.flush_interval
             self._next_beat = time.monotonic() + wait
 

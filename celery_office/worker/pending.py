@@ -68,6 +68,11 @@ class PendingChanges:
         with self.lock:
             return len(self._batch.touched | {r.agent_id for r in self._batch.runs.values()})
 
+    def pending_agent_ids(self) -> set[str]:
+        """The agents that have changes waiting (the heartbeat does not keep them alive)."""
+        with self.lock:
+            return self._batch.touched | {r.agent_id for r in self._batch.runs.values()}
+
     def take(self) -> tuple[Batch, set[str]]:
         """Take the pending changes, and the runs whose start goes out with them for the first
         time. From then on those starts may be in the table (or with the main process): a run

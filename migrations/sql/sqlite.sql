@@ -167,3 +167,20 @@ CREATE TABLE office_agent_notice (
 
 UPDATE office_alembic_version SET version_num='0006_notifications' WHERE office_alembic_version.version_num = '0005_apply_batch';
 
+-- Running upgrade 0006_notifications -> 0007_writers
+
+CREATE TABLE office_writer (
+    writer_id INTEGER NOT NULL, 
+    node_name VARCHAR(255) NOT NULL, 
+    hostname VARCHAR(255), 
+    pid INTEGER, 
+    flush_seq BIGINT DEFAULT 0 NOT NULL, 
+    started_at DATETIME, 
+    last_seen DATETIME, 
+    CONSTRAINT pk_office_writer PRIMARY KEY (writer_id)
+);
+
+CREATE INDEX ix_office_writer_node_name ON office_writer (node_name);
+
+UPDATE office_alembic_version SET version_num='0007_writers' WHERE office_alembic_version.version_num = '0006_notifications';
+
