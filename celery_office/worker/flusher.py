@@ -189,7 +189,7 @@ class Flusher(_ProcessWiring):
                 self._start_thread()
         finished = self.loop.stop(timeout)
         left = self.buffer.pending_agents() + len(self.writer.in_doubt)
-        retire_failed = self._retire_requested and self.db.failing
+        retire_failed = self._retire_requested and "shutdown" in self.db.failing_kinds
         if finished and not left and not retire_failed:
             return True
         say_what_is_lost(self.settings, forwards=forwards, hung=not finished, left=left,
