@@ -41,11 +41,6 @@ class FlushNumbers:
             return True
         return self.registration.take_writer(self.node_name)
 
-    @property
-    def missing(self) -> bool:
-        """Numbered, but without a writer number (refused a moment ago)?"""
-        return self.node_name is not None and self.registration.writer is None
-
     def next(self) -> FlushId | None:
         """The next flush's number (None: not numbered, or no writer number yet)."""
         writer = self.registration.writer
@@ -58,7 +53,7 @@ class FlushNumbers:
 
     def refused(self, flush: FlushId | None, error: BaseException | None) -> None:
         """The database refused ``flush`` for its writer (its row deleted, or its number not
-        after the writer's last): nothing of it was written. Said in one line; the next flush
+        after the writer's last): nothing of it was written. Said in one line; the next write
         takes a new writer number and sends the changes again."""
         log_once(
             f"writer-refused:{self.node_name}",

@@ -100,10 +100,11 @@ class Writer:
         (the connection lost once the COMMIT was sent) keeps the batch, with its number, to
         be sent again before anything newer: it then lands exactly once. Any other failure
         leaves ``batch`` to the caller, which keeps or drops it."""
+        if not self.numbers.ready():  # taken again at once after a refusal
+            self.buffer.settle(batch, first_out, ok=False)
+            return False
         flush = self.numbers.next()
-        if self.numbers.missing:
-            pass  # no writer number (refused a moment ago): taken again at the next cycle
-        elif self._send(batch, flush):
+        if self._send(batch, flush):
             self.buffer.settle(batch, first_out, ok=True)
             return True
         elif is_writer_refusal(self.db.last_error):
