@@ -69,13 +69,11 @@ class Writer:
     # ------------------------------------------------------------------ the cycle
 
     def cycle(self) -> None:
-        """Register first (a main process), send again what may have landed, take a writer
-        number if this process has none, then one flush."""
+        """Register first (a main process), send again what may have landed, then one flush
+        (with a writer number taken first if this process has none)."""
         if self.duties_here() and not self.registration.ensure():
             return
         if not self._resolve_doubts():
-            return
-        if not self.numbers.ready():
             return
         self.buffer.forget_old_ends()
         batch, first_out = self.buffer.take()
@@ -100,7 +98,7 @@ class Writer:
         (the connection lost once the COMMIT was sent) keeps the batch, with its number, to
         be sent again before anything newer: it then lands exactly once. Any other failure
         leaves ``batch`` to the caller, which keeps or drops it."""
-        if not self.numbers.ready():  # taken again at once after a refusal
+        if not self.numbers.ready():  # the first write, or the first after a refusal
             self.buffer.settle(batch, first_out, ok=False)
             return False
         flush = self.numbers.next()
