@@ -65,8 +65,7 @@ class PendingChanges:
 
     def pending_agents(self) -> int:
         """How many agents have changes waiting: what a process that stops now would lose."""
-        with self.lock:
-            return len(self._batch.touched | {r.agent_id for r in self._batch.runs.values()})
+        return len(self.pending_agent_ids())
 
     def pending_agent_ids(self) -> set[str]:
         """The agents that have changes waiting (the heartbeat does not keep them alive)."""
