@@ -13,6 +13,7 @@ from typing import Any
 
 from ..core.changes import AgentInfo, Batch
 from .statements import agent_values, run_key
+from .workers import FlushId
 
 __all__ = ["batch_payload"]
 
@@ -24,9 +25,12 @@ def _agent(agent: AgentInfo) -> dict[str, Any]:
 
 
 def batch_payload(
-    batch: Batch, agents: Mapping[str, AgentInfo], node_name: str | None, *, seq: int | None
+    batch: Batch, agents: Mapping[str, AgentInfo], node_name: str | None, *,
+    flush: FlushId | None, resend: bool = False,
 ) -> str:
-    """The JSON text of ``batch`` for ``office_apply_batch`` (``seq``: the flush's number)."""
+    """The JSON text of ``batch`` for ``office_apply_batch`` (``flush``: the flush's writer
+    and number; ``resend``: sent before, it may have landed, so a number already there means
+    it did)."""
     touched = sorted(batch.touched | {run.agent_id for run in batch.runs.values()})
     document: dict[str, Any] = {
         "node": node_name,
@@ -52,6 +56,6 @@ def batch_payload(
             for (agent_id, day), c in sorted(batch.counts.items())
         ],
     }
-    if seq is not None and node_name is not None:  # numbered per worker: a worker's only
-        document["seq"] = seq
+    if flush is not None:  # numbered per writer: a worker's, or a process that writes alone
+        document.update(writer=flush.writer, seq=flush.seq, resend=resend)
     return json.dumps(document, ensure_ascii=False, separators=(",", ":"), allow_nan=False)

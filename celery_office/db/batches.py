@@ -13,9 +13,10 @@ from ..core.state import AgentState
 from .daily import add_day_counts
 from ..core.statuses import AgentStatus
 from .batch_payload import batch_payload
-from .statements import WORKER, insert_into, run_key, statements_for
+from .statements import run_key, statements_for
+from .workers import FlushId, claim_flush
 
-__all__ = ["apply_batch", "apply_in_python", "claim_flush"]
+__all__ = ["apply_batch", "apply_in_python"]
 
 
 APPLY_BATCH = text("SELECT office_apply_batch(CAST(:batch AS jsonb))")
@@ -28,32 +29,25 @@ def apply_batch(
     node_name: str | None,
     known: set[str] | None = None,
     *,
-    seq: int | None = None,
+    flush: FlushId | None = None,
+    resend: bool = False,
 ) -> None:
     """Write one process's coalesced changes and recompute the status of the agents touched.
 
-    ``seq``: the flush's number; a number this worker already wrote (the same batch sent again
-    after a lost COMMIT) changes nothing, so every count lands exactly once.
+    ``flush``: the flush's writer and number; sent again after a lost COMMIT (``resend``), a
+    flush already written changes nothing, so every count lands exactly once. A flush the
+    writers' ledger cannot place raises (:class:`~.workers.WriterRefused`).
 
     PostgreSQL: one call of ``office_apply_batch`` (revision 0005), which does inside the
     database what :func:`apply_in_python` does here for SQLite.
     """
     if conn.dialect.name == "postgresql":
-        conn.execute(APPLY_BATCH, {"batch": batch_payload(batch, agents, node_name, seq=seq)})
+        payload = batch_payload(batch, agents, node_name, flush=flush, resend=resend)
+        conn.execute(APPLY_BATCH, {"batch": payload})
         return
-    if seq is not None and node_name is not None and not claim_flush(conn, node_name, seq):
+    if flush is not None and not claim_flush(conn, flush, node_name=node_name, resend=resend):
         return
     apply_in_python(conn, batch, agents, node_name, known)
-
-
-def claim_flush(conn: Connection, node_name: str, seq: int) -> bool:
-    """Record flush ``seq`` of the worker ``node_name``; False when it was written already."""
-    stmt = insert_into(conn, WORKER).values(node_name=node_name, flush_seq=seq)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["node_name"], set_={"flush_seq": stmt.excluded.flush_seq},
-        where=WORKER.c.flush_seq.is_(None) | (WORKER.c.flush_seq < stmt.excluded.flush_seq),
-    )
-    return bool(conn.execute(stmt).rowcount)
 
 
 def apply_in_python(

@@ -20,6 +20,7 @@ from sqlalchemy.exc import DBAPIError
 from ..core.changes import AgentInfo, Batch
 from .batch_payload import batch_payload
 from .batches import apply_batch
+from .workers import FlushId
 
 __all__ = ["write_batch"]
 
@@ -43,21 +44,24 @@ def write_batch(
     agents: Mapping[str, AgentInfo],
     node_name: str | None,
     *,
-    seq: int,
+    flush: FlushId | None,
+    resend: bool,
     statement_timeout: float,
     sent: Callable[[], None],
 ) -> None:
-    """Write ``batch`` as flush number ``seq`` of ``node_name``. ``sent`` is called just before
-    the COMMIT leaves (on PostgreSQL, with the query): a failure after it may have landed, and
-    the same batch is then sent again with the same number."""
+    """Write ``batch`` as ``flush`` (its writer's number and its own) of ``node_name``.
+    ``sent`` is called just before the COMMIT leaves (on PostgreSQL, with the query): a failure
+    after it may have landed, and the same batch is then sent again with the same number and
+    ``resend``, which the database skips if it landed."""
     if engine.dialect.name != "postgresql":
         with engine.connect() as conn:
             transaction = conn.begin()
-            apply_batch(conn, batch, agents, node_name, seq=seq)
+            apply_batch(conn, batch, agents, node_name, flush=flush, resend=resend)
             sent()
             transaction.commit()
         return
-    script = _script(batch_payload(batch, agents, node_name, seq=seq), statement_timeout)
+    payload = batch_payload(batch, agents, node_name, flush=flush, resend=resend)
+    script = _script(payload, statement_timeout)
     with engine.connect() as conn:
         raw: Any = conn.connection.dbapi_connection
         dialect = engine.dialect

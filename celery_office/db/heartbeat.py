@@ -1,6 +1,8 @@
 """A worker's heartbeat, as named steps in one transaction (:func:`heartbeat`).
 
-It refreshes ``last_activity`` of the worker's agents and its own row, and repairs what it
+It refreshes ``last_activity`` of the worker's agents (except those whose statuses wait to be
+written: liveness follows status writes, so an agent whose changes cannot be written is not
+kept alive by the heartbeat alone), its own row and its writer's, and repairs what it
 finds: rows deleted by hand put back, the runs of dead workers (silent for
 ``office_offline_after``) and the runs this worker knows ended taken out of the table, its own
 runs written back when another worker took it for dead, and the agents all this changes
@@ -10,7 +12,7 @@ so a heartbeat never deadlocks with a batch, a registration or a retirement.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, String, select, type_coerce, update
@@ -21,7 +23,7 @@ from ..core.statuses import AgentStatus
 from .agent_rows import ensure_agents, read_locked, write_status
 from .models import db_now
 from .statements import RUN, STATUS, WORKER, seconds_ago, statements_for
-from .workers import live_workers, upsert_worker
+from .workers import WRITER, live_workers, upsert_worker
 
 __all__ = ["heartbeat"]
 
@@ -36,6 +38,8 @@ def heartbeat(
     pid: int | None = None,
     end_runs: Mapping[str, str] | None = None,
     running: Mapping[str, RunChange] | None = None,
+    writer: int | None = None,
+    waiting: Collection[str] = (),
 ) -> int:
     """One heartbeat of the worker ``node_name``; returns how many runs it wrote back.
 
@@ -46,7 +50,9 @@ def heartbeat(
     ``running`` (run key -> run): the runs its main process knows in progress, written back
     when this worker finds itself taken for dead (its row silent past ``offline_after``,
     stopped, or gone). Agents of this worker found offline, and rows deleted by hand, are
-    recomputed from their runs in progress and last outcomes.
+    recomputed from their runs in progress and last outcomes. ``writer``: this process's
+    writer number, whose row is refreshed too. ``waiting``: agents whose changes wait to be
+    written (pending, or in doubt): their ``last_activity`` is left as their last write set it.
     """
     agent_ids = sorted(a.agent_id for a in agents)
     offline_rows, restored = _put_back_rows(conn, agents, agent_ids)
@@ -56,7 +62,9 @@ def heartbeat(
                       | set(end_runs.values()))
     states = read_locked(conn, involved)
     taken_for_dead = _taken_for_dead(conn, node_name, offline_after)
-    _refresh(conn, node_name=node_name, agent_ids=agent_ids, hostname=hostname, pid=pid)
+    quiet = set(waiting)
+    _refresh(conn, node_name=node_name, agent_ids=agent_ids, quiet=quiet, hostname=hostname,
+             pid=pid, writer=writer)
     ended = _end_runs(conn, involved, dead_runs, end_runs, node_name, states)
     back = _write_back(conn, running or {}, states, node_name) if taken_for_dead else {}
     changed = {a for a in ended.values() if a in states} | set(back.values())
@@ -65,7 +73,7 @@ def heartbeat(
         changed.update(agent_ids)
     changed.update(offline_rows)
     write_status(conn, {a: states[a] for a in changed if a in states},
-                 quiet=[a for a in changed if a not in agent_ids])
+                 quiet=[a for a in changed if a not in agent_ids or a in quiet])
     return len(back)
 
 
@@ -96,13 +104,16 @@ def _agents_of(conn: Connection, condition: Any) -> dict[str, str]:
     return {row.task_id: row.agent_id for row in rows}
 
 
-def _refresh(conn: Connection, *, node_name: str, agent_ids: list[str], hostname: str | None,
-             pid: int | None) -> None:
-    """``last_activity`` of the worker's agents, and the worker's own row (put back if gone)."""
+def _refresh(conn: Connection, *, node_name: str, agent_ids: list[str], quiet: set[str],
+             hostname: str | None, pid: int | None, writer: int | None) -> None:
+    """``last_activity`` of the worker's agents but the ``quiet``, the worker's own row (put
+    back if gone) and its writer's."""
     conn.execute(
-        update(STATUS).where(STATUS.c.agent_id.in_(agent_ids))
+        update(STATUS).where(STATUS.c.agent_id.in_([a for a in agent_ids if a not in quiet]))
         .values(last_activity=db_now(), updated_at=db_now())
     )
+    if writer is not None:
+        conn.execute(update(WRITER).where(WRITER.c.writer_id == writer).values(last_seen=db_now()))
     seen = conn.execute(
         update(WORKER).where(WORKER.c.node_name == node_name)
         .values(last_seen=db_now(), stopped_at=None)

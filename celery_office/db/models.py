@@ -36,6 +36,7 @@ __all__ = [
     "Base",
     "OfficeAgentStatus",
     "OfficeWorker",
+    "OfficeWriter",
     "OfficeAgentRun",
     "OfficeAgentOutcome",
     "OfficeAgentDay",
@@ -102,9 +103,25 @@ class OfficeWorker(Base):
     started_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
     last_seen: Mapped[datetime | None] = mapped_column(AwareDateTime(), index=True)
     stopped_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
-    # the number of the worker's last flush that landed: a flush sent again after a lost
-    # COMMIT is applied at most once (numbers grow across the worker's restarts)
+    # 0.2.0's flush numbers, unused since revision 0007 (office_writer.flush_seq)
     flush_seq: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class OfficeWriter(Base):
+    """One start of a process that writes flushes: its number, from the database (so it never
+    goes backwards, whatever the clocks say), and its last flush that landed (exactly once)."""
+
+    __tablename__ = "office_writer"
+
+    writer_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    node_name: Mapped[str] = mapped_column(String(255), nullable=False, index=True)
+    hostname: Mapped[str | None] = mapped_column(String(255))
+    pid: Mapped[int | None] = mapped_column(Integer)
+    flush_seq: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default=text("0"))
+    started_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
+    last_seen: Mapped[datetime | None] = mapped_column(AwareDateTime())
 
 
 class OfficeAgentRun(Base):

@@ -1,20 +1,103 @@
 """A worker's life in the tables: registration, heartbeats (with the repairs they make), and
-retirement. Each locks the agents' rows through :mod:`.agent_rows`, like every writer."""
+retirement. Each locks the agents' rows through :mod:`.agent_rows`, like every writer.
+
+And the writers' ledger (``office_writer``): every start of a process that writes takes a
+number the database hands out (:func:`new_writer`) and numbers its flushes from 1 under it
+(:class:`FlushId`), so a flush lands exactly once whatever the clocks say, and two live workers
+sharing a node name never skip each other's flushes. A flush the ledger cannot place is refused
+aloud (:class:`WriterRefused`, SQLSTATE ``OF001`` from ``office_apply_batch``), never skipped.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Connection, bindparam, delete, select, update
+from sqlalchemy import Connection, Table, bindparam, delete, insert, select, update
 
 from ..core.changes import AgentInfo
+from ..core.errors import OfficeError
 from .agent_rows import ensure_agents, read_locked, recompute
-from .models import db_now
+from .failures import sqlstate
+from .models import OfficeWriter, db_now
 from ..core.statuses import AgentStatus
 from .statements import RUN, STATUS, WORKER, agent_values, insert_into, seconds_ago
 
-__all__ = ["register_worker", "retire_worker", "node_runs", "live_workers", "upsert_worker"]
+__all__ = ["register_worker", "retire_worker", "node_runs", "live_workers", "upsert_worker",
+           "FlushId", "WriterRefused", "is_writer_refusal", "new_writer", "claim_flush",
+           "live_namesakes", "forget_writers"]
+
+WRITER = cast(Table, OfficeWriter.__table__)
+WRITER_REFUSED = "OF001"  # the SQLSTATE office_apply_batch raises (revision 0007)
+
+
+class FlushId(NamedTuple):
+    """A flush's identity: the writer's number (the database's) and the flush's, from 1."""
+
+    writer: int
+    seq: int
+
+
+class WriterRefused(OfficeError):
+    """The ledger cannot place a flush: its writer's row is gone, or its number is not after
+    the writer's last one. Nothing of it was written; the writer takes a new number."""
+
+
+def is_writer_refusal(exc: BaseException | None) -> bool:
+    """Did the database refuse a flush for its writer (not for its content, nor by failing)?"""
+    return isinstance(exc, WriterRefused) or (exc is not None and sqlstate(exc) == WRITER_REFUSED)
+
+
+def new_writer(conn: Connection, *, node_name: str, hostname: str | None, pid: int | None) -> int:
+    """A new writer of ``node_name``: the number the database hands out, never seen before."""
+    result = conn.execute(
+        insert(WRITER).values(node_name=node_name, hostname=hostname, pid=pid, flush_seq=0,
+                              started_at=db_now(), last_seen=db_now())
+    )
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
+def claim_flush(conn: Connection, flush: FlushId, *, node_name: str | None, resend: bool) -> bool:
+    """Record ``flush`` (SQLite; PostgreSQL's ``office_apply_batch`` does the same): False
+    when a flush sent again (``resend``) had landed already; raises :class:`WriterRefused` for
+    a flush it cannot place. The caller holds the database's write lock (``BEGIN IMMEDIATE``)."""
+    last = conn.execute(
+        select(WRITER.c.flush_seq).where(WRITER.c.writer_id == flush.writer)
+    ).scalar_one_or_none()
+    if last is None:
+        raise WriterRefused(
+            f"writer {flush.writer} of {node_name} is not in office_writer (its row was deleted)"
+        )
+    if flush.seq <= last:
+        if resend:
+            return False
+        raise WriterRefused(
+            f"flush {flush.seq} of writer {flush.writer} of {node_name} is not after its last "
+            f"one, {last} (office_writer.flush_seq was changed, or another process writes as it)"
+        )
+    conn.execute(update(WRITER).where(WRITER.c.writer_id == flush.writer)
+                 .values(flush_seq=flush.seq))
+    return True
+
+
+def live_namesakes(conn: Connection, *, node_name: str, writer: int) -> list[Any]:
+    """Other writers of ``node_name`` that beat since ``writer`` started: live processes
+    under the same node name (a former self that crashed beats no more)."""
+    mine = select(WRITER.c.started_at).where(WRITER.c.writer_id == writer).scalar_subquery()
+    return list(conn.execute(
+        select(WRITER.c.writer_id, WRITER.c.hostname, WRITER.c.pid)
+        .where(WRITER.c.node_name == node_name, WRITER.c.writer_id != writer,
+               WRITER.c.last_seen > mine)
+        .order_by(WRITER.c.writer_id)
+    ))
+
+
+def forget_writers(conn: Connection, *, silent_for: float) -> None:
+    """Delete the writers silent for ``silent_for`` seconds (crashed long ago: a warm shutdown
+    deletes its own)."""
+    conn.execute(delete(WRITER).where(WRITER.c.last_seen < seconds_ago(conn, silent_for)))
 
 
 def live_workers(conn: Connection, offline_after: float) -> Any:
@@ -97,12 +180,16 @@ def node_runs(conn: Connection, node_name: str) -> dict[str, str]:
 
 
 def retire_worker(
-    conn: Connection, *, node_name: str, agent_ids: Sequence[str], offline_after: float
+    conn: Connection, *, node_name: str, agent_ids: Sequence[str], offline_after: float,
+    writer: int | None = None,
 ) -> list[str]:
-    """A worker stops warmly: its agents that no other live worker serves become offline.
+    """A worker stops warmly: its agents that no other live worker serves become offline, and
+    its writer's row goes.
 
     Returns the agents marked offline. The others keep their state and their heartbeats.
     """
+    if writer is not None:
+        conn.execute(delete(WRITER).where(WRITER.c.writer_id == writer))
     # the agents' locks first: two workers retiring at once that share agents take turns, and
     # the second sees the first stopped (READ COMMITTED reads after the lock wait), so the
     # last of them marks the shared agents offline

@@ -11,7 +11,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from ..logs import log_once, logger
@@ -28,13 +28,14 @@ from ..db.revisions import check_revision
 from ..db.schema import migrate
 from ..db.statements import run_key
 from ..db.heartbeat import heartbeat
-from ..db.workers import node_runs, register_worker, retire_worker
+from ..db.workers import forget_writers, live_namesakes, node_runs, register_worker, retire_worker
 from ..db.timeline import forget_periods_before
 from ..db.totals import forget_days_before
 from ..core.days import today
 
 __all__ = ["WorkerDuties", "LOST_RUN_GRACE_MIN"]
 DAYS_CLEANUP_EVERY = 3600.0  # seconds between two deletions of days past office_day_retention
+WRITERS_KEPT = 7 * 86400.0  # seconds a writer that stopped beating (crashed) keeps its row
 
 
 class WorkerDuties:
@@ -52,6 +53,7 @@ class WorkerDuties:
         self.node_name = node_name or socket.gethostname()
         self.started_at = started_at
         self._days_forgotten_at: float | None = None  # monotonic time of the last cleanup
+        self._namesakes_said: set[int] = set()  # writers of our node name said to be live
 
     def migrate(self, engine: Any) -> None:
         migrate(engine)
@@ -71,11 +73,14 @@ class WorkerDuties:
             counted(len(self.agents), "agent"), safe_url(self.settings.database_url),
         )
 
-    def beat(self, conn: Any) -> None:
+    def beat(self, conn: Any, *, writer: int | None = None, waiting: Collection[str] = ()) -> None:
+        """One heartbeat; ``writer``: this process's writer number; ``waiting``: the agents
+        whose changes wait to be written (their ``last_activity`` is not refreshed)."""
         check_revision(conn, database=safe_url(self.settings.database_url))  # cheap: one read
         lost: dict[str, str] = {}
+        namesakes = self._namesakes(conn, writer)
         requests = running_requests()  # before reading the table: a run started since is in it
-        if requests is not None:
+        if requests is not None and not namesakes:  # whose runs are these? not ours to end
             running = {run_key(r.id) for r in requests if r.id is not None}
             lost = self.requests.lost(node_runs(conn, self.node_name), running)
         written_back = heartbeat(
@@ -87,6 +92,8 @@ class WorkerDuties:
             offline_after=self.settings.offline_after,
             end_runs=lost,
             running=self.requests.in_progress(requests or ()),
+            writer=writer,
+            waiting=waiting,
         )
         if written_back:
             logger.warning(
@@ -104,6 +111,23 @@ class WorkerDuties:
                 "(a requeued task, or a process lost after its result was stored); "
                 "they no longer count as in progress", len(lost),
             )
+
+    def _namesakes(self, conn: Any, writer: int | None) -> bool:
+        """Is another live worker writing under this node name? Said once for each."""
+        if writer is None:
+            return False
+        namesakes = live_namesakes(conn, node_name=self.node_name, writer=writer)
+        for other in namesakes:
+            if other.writer_id in self._namesakes_said:
+                continue
+            self._namesakes_said.add(other.writer_id)
+            logger.warning(
+                "celery-office: another live worker runs under the node name %s (pid %s on "
+                "%s); the runs of both are counted, but each takes the other's runs in "
+                "progress and shutdown for its own: give each worker a name of its own "
+                "(celery worker -n NAME@%%h)", self.node_name, other.pid, other.hostname,
+            )
+        return bool(namesakes)
 
     def _judge(self, conn: Any, running: Sequence[Any]) -> None:
         """Missed schedules and overlong runs, in a savepoint of the heartbeat's transaction:
@@ -130,7 +154,8 @@ class WorkerDuties:
 
     def _forget_old_days(self, conn: Any) -> None:
         """At most once an hour, in the heartbeat's transaction: delete the agents' days past
-        ``office_day_retention`` (every worker may; a delete with nothing to do is cheap)."""
+        ``office_day_retention``, and writers silent for WRITERS_KEPT (every worker may; a
+        delete with nothing to do is cheap)."""
         now = time.monotonic()
         last = self._days_forgotten_at
         if last is not None and now - last < DAYS_CLEANUP_EVERY:
@@ -140,13 +165,15 @@ class WorkerDuties:
             conn, today=today(self.settings.timezone), keep_days=self.settings.day_retention
         )
         forget_periods_before(conn, keep_days=self.settings.timeline_days)
+        forget_writers(conn, silent_for=WRITERS_KEPT)
 
-    def retire(self, conn: Any) -> None:
+    def retire(self, conn: Any, *, writer: int | None = None) -> None:
         offline = retire_worker(
             conn,
             node_name=self.node_name,
             agent_ids=list(self.agents),
             offline_after=self.settings.offline_after,
+            writer=writer,
         )
         logger.info("celery-office: %s offline", counted(len(offline), "agent"))
 

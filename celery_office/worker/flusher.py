@@ -189,7 +189,7 @@ class Flusher(_ProcessWiring):
                 self._start_thread()
         finished = self.loop.stop(timeout)
         left = self.buffer.pending_agents() + len(self.writer.in_doubt)
-        retire_failed = self._retire_requested and self.db.failing
+        retire_failed = self._retire_requested and "shutdown" in self.db.failing_kinds
         if finished and not left and not retire_failed:
             return True
         say_what_is_lost(self.settings, forwards=forwards, hung=not finished, left=left,
@@ -210,7 +210,7 @@ class Flusher(_ProcessWiring):
         """One flush (or hand-over); the heartbeat when it is due, once registered."""
         self._cycle()
         if self.registration.registered and time.monotonic() >= self._next_beat:
-            ok = self.registration.beat()
+            ok = self.registration.beat(waiting=self.writer.waiting_agents())
             wait = self.settings.heartbeat_interval if ok else self.settings.flush_interval
             self._next_beat = time.monotonic() + wait
 

@@ -5,7 +5,9 @@ migration) goes through :meth:`GuardedDatabase.run`: bounded (connecting by
 ``office_connect_timeout``, statements by ``office_statement_timeout``, and a watchdog that cuts
 the sockets of a call that hangs anyway), quiet (the first failure and the recovery are logged,
 never a line per attempt), and never raising: the caller gets True or False and keeps its
-changes for the next try.
+changes for the next try. An outage is over when every kind of call that failed in it works
+again: a heartbeat that goes through while status writes still fail (a table locked, a
+refused write) does not say "again", so the log never alternates between failing and back.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from ..db.engine import create_office_engine, safe_url
 from ..db.failures import hint, is_rejection
+from ..db.workers import is_writer_refusal
 from ..core.errors import OfficeError
 from ..logs import log_once, logger
 from ..render import describe, first_line, safe_str, type_name
@@ -42,7 +45,8 @@ class GuardedDatabase:
 
     def reset(self) -> None:
         """Fresh state: at construction and in a child after ``fork()``."""
-        self.failing = False
+        self.failing_kinds: set[str] = set()  # the kinds of call ("status write", ...) whose
+        # last try failed: the outage said in the log lasts until none is left
         self.failures = 0
         self.last_error: BaseException | None = None
         self.commit_sent = False  # the last failed try reached COMMIT: it may have landed
@@ -88,6 +92,11 @@ class GuardedDatabase:
             if watchdog is not None:
                 watchdog.cancel()
 
+    @property
+    def failing(self) -> bool:
+        """Is an outage under way (some kind of call failed at its last try)?"""
+        return bool(self.failing_kinds)
+
     def mark_sent(self) -> None:
         """The try's COMMIT is on its way: a failure from now on may have landed."""
         self.commit_sent = True
@@ -110,10 +119,13 @@ class GuardedDatabase:
         except Exception as exc:
             self._failed(what, exc)
             return False
-        self.failures = 0
         self._dropped_in_a_row = 0
-        if self.failing:
-            self.failing = False
+        was_failing = self.failing
+        self.failing_kinds.discard(what)
+        if self.failing_kinds:
+            return True  # another kind still fails (a status write behind a lock): not yet
+        self.failures = 0
+        if was_failing:
             logger.warning(
                 "celery-office: writing agent statuses to %s again",
                 safe_url(self.settings.database_url),
@@ -122,6 +134,8 @@ class GuardedDatabase:
 
     def _failed(self, what: str, exc: Exception) -> None:
         self.last_error = exc
+        if is_writer_refusal(exc):
+            return  # not an outage: the writer says it and takes a new writer number
         if not _from_the_database(exc):
             # a bug (ours, or in what the user configured), not an outage: no back-off, no
             # "again" line later, and never the words "when the database is back"
@@ -137,9 +151,10 @@ class GuardedDatabase:
             self._dropped_in_a_row += 1  # connections dropped again and again, yet reached:
             if self._dropped_in_a_row < DROPPED_QUIET:  # tried again at the next write,
                 return  # without a line, and without the outage's back-off
-        if self.failing:
+        said = self.failing
+        self.failing_kinds.add(what)
+        if said:
             return
-        self.failing = True
         if isinstance(exc, OfficeError):  # waiting alone will not cure it: say what to fix
             logger.error(
                 "celery-office: %s failed: %s; agent statuses are kept in memory until this "

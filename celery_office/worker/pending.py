@@ -65,8 +65,12 @@ class PendingChanges:
 
     def pending_agents(self) -> int:
         """How many agents have changes waiting: what a process that stops now would lose."""
+        return len(self.pending_agent_ids())
+
+    def pending_agent_ids(self) -> set[str]:
+        """The agents that have changes waiting (the heartbeat does not keep them alive)."""
         with self.lock:
-            return len(self._batch.touched | {r.agent_id for r in self._batch.runs.values()})
+            return self._batch.touched | {r.agent_id for r in self._batch.runs.values()}
 
     def take(self) -> tuple[Batch, set[str]]:
         """Take the pending changes, and the runs whose start goes out with them for the first

@@ -1,5 +1,7 @@
 """A worker's place in the tables: migrated and registered before its first flush, beating at
-every heartbeat, retired at a warm shutdown.
+every heartbeat, retired at a warm shutdown; and the writer number every process that writes
+takes from the database before its first flush (``office_writer``: see
+:mod:`celery_office.db.workers`), taken anew when the database refuses a flush for it.
 
 Never a heartbeat before the worker is registered, so a worker whose writes cannot go (a schema
 a newer celery-office migrated) never shows its agents alive: it goes back to the migration,
@@ -8,7 +10,13 @@ which then writes nothing, and looks again once a heartbeat interval.
 
 from __future__ import annotations
 
+import os
+import socket
+from collections.abc import Collection
+from typing import Any
+
 from ..core.errors import NewerSchemaError
+from ..db.workers import new_writer
 from ..settings import OfficeSettings
 from .duties import WorkerDuties
 from .guard import GuardedDatabase
@@ -28,6 +36,20 @@ class Registration:
     def reset(self) -> None:
         self.migrated = False
         self.registered = False
+        self.writer: int | None = None  # this process's writer number, from the database
+
+    def take_writer(self, node_name: str) -> bool:
+        """A new writer number for ``node_name``'s flushes; True once taken."""
+        taken: list[int] = []
+
+        def work(conn: Any) -> None:
+            taken.append(new_writer(conn, node_name=node_name, hostname=socket.gethostname(),
+                                    pid=os.getpid()))
+
+        if not self.db.run("writer registration", work):
+            return False
+        self.writer = taken[-1]  # only once committed: a number whose row may be missing is
+        return True  # refused at its first flush, said, and taken again
 
     def migrate_before_fork(self) -> None:
         """The migration, once, before the pool forks (the bootstep's, with
@@ -61,10 +83,14 @@ class Registration:
         self.registered = self.db.run("registration", self.duties.register)
         return self.registered
 
-    def beat(self) -> bool:
-        """The heartbeat; a database a newer celery-office migrated since (checked at each
+    def beat(self, *, waiting: Collection[str] = ()) -> bool:
+        """The heartbeat (``waiting``: agents whose changes wait to be written, which it does
+        not keep alive); a database a newer celery-office migrated since (checked at each
         beat) sends the worker back to the migration, which then writes nothing."""
-        if self.db.run("heartbeat", self.duties.beat):
+        def work(conn: Any) -> None:
+            self.duties.beat(conn, writer=self.writer, waiting=waiting)
+
+        if self.db.run("heartbeat", work):
             return True
         if isinstance(self.db.last_error, NewerSchemaError):
             self.reset()
@@ -74,4 +100,10 @@ class Registration:
         """Warm shutdown: the agents nobody else serves go offline (a worker that wrote
         nothing retires nothing either)."""
         if self.registered:
-            self.db.run("shutdown", self.duties.retire)
+            writer = self.writer
+
+            def work(conn: Any) -> None:
+                self.duties.retire(conn, writer=writer)
+
+            if self.db.run("shutdown", work):
+                self.writer = None

@@ -2,7 +2,10 @@
 that writes alone (the benchmarks, a flusher of the tests).
 
 One flush per cycle, numbered, so it lands exactly once: a flush whose COMMIT may have landed
-(the connection lost once it was sent) is kept and sent again, first, with its number. A change
+(the connection lost once it was sent) is kept and sent again, first, with its number. The
+numbers run from 1 under a writer number the database hands out at the process's first flush
+(never the local clock, which may step back), and a flush the database cannot place under it
+is said in one line and sent again under a new writer number (:mod:`.numbering`). A change
 the database refuses for what it holds is dropped alone, agent by agent
 (:meth:`Writer.write_apart`), never blocking every later write. In a worker's main process the
 worker is migrated and registered before its first flush, beats at every heartbeat, and retires
@@ -12,18 +15,19 @@ its agents at a warm shutdown (:mod:`.registration`).
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..core.changes import AgentInfo, Batch
 from ..db.failures import is_rejection
 from ..db.flush import write_batch
+from ..db.workers import FlushId, is_writer_refusal
 from ..logs import log_once
 from ..render import first_line, type_name
 from ..settings import OfficeSettings
 from .buffer import StatusBuffer
 from .guard import GuardedDatabase
+from .numbering import FlushNumbers
 from .registration import Registration
 
 __all__ = ["Writer"]
@@ -51,6 +55,7 @@ class Writer:
         self.registration = registration
         self.node_name = node_name
         self.duties_here = duties_here
+        self.numbers = FlushNumbers(registration, node_name)
         self.reset()
 
     def reset(self) -> None:
@@ -58,13 +63,14 @@ class Writer:
         self.registration.reset()
         self.rejections = 0  # writes refused in a row for their content
         # flushes whose COMMIT may have landed: (batch, its first-out runs, its number)
-        self.in_doubt: list[tuple[Batch, set[str], int]] = []
-        self._seq = int(time.time() * 1000) * 1_000_000
+        self.in_doubt: list[tuple[Batch, set[str], FlushId | None]] = []
+        self.numbers.reset()
 
     # ------------------------------------------------------------------ the cycle
 
     def cycle(self) -> None:
-        """Register first (a main process), send again what may have landed, then one flush."""
+        """Register first (a main process), send again what may have landed, then one flush
+        (with a writer number taken first if this process has none)."""
         if self.duties_here() and not self.registration.ensure():
             return
         if not self._resolve_doubts():
@@ -92,19 +98,27 @@ class Writer:
         (the connection lost once the COMMIT was sent) keeps the batch, with its number, to
         be sent again before anything newer: it then lands exactly once. Any other failure
         leaves ``batch`` to the caller, which keeps or drops it."""
-        seq = self._next_seq()
-        if self._send(batch, seq):
+        if not self.numbers.ready():  # the first write, or the first after a refusal
+            self.buffer.settle(batch, first_out, ok=False)
+            return False
+        flush = self.numbers.next()
+        if self._send(batch, flush):
             self.buffer.settle(batch, first_out, ok=True)
             return True
-        if self.db.commit_sent and not is_rejection(self.db.last_error):
-            self.in_doubt.append((batch, first_out, seq))
+        elif is_writer_refusal(self.db.last_error):
+            self.numbers.refused(flush, self.db.last_error)
+        elif self.db.commit_sent and not is_rejection(self.db.last_error):
+            self.in_doubt.append((batch, first_out, flush))
             return True  # not the caller's any more: sent again, first, at the next cycle
         self.buffer.settle(batch, first_out, ok=False)
         return False
 
-    def _send(self, batch: Batch, seq: int) -> bool:
+    def _send(self, batch: Batch, flush: FlushId | None, *, resend: bool = False) -> bool:
         def work(engine: Any) -> None:
-            write_batch(engine, batch, self.agents, self.node_name, seq=seq,
+            # sent before (again now, or a moment ago on a connection since dropped): if its
+            # number is there, it landed
+            again = resend or self.db.commit_sent
+            write_batch(engine, batch, self.agents, self.node_name, flush=flush, resend=again,
                         statement_timeout=self.settings.statement_timeout,
                         sent=self.db.mark_sent)
 
@@ -114,9 +128,13 @@ class Writer:
         """Send again, oldest first, the flushes whose COMMIT may have landed; True once none
         is left. Sent with their own numbers, each lands exactly once whatever happened."""
         while self.in_doubt:
-            batch, first_out, seq = self.in_doubt[0]
-            if not self._send(batch, seq):
-                if not is_rejection(self.db.last_error):
+            batch, first_out, flush = self.in_doubt[0]
+            if not self._send(batch, flush, resend=True):
+                error = self.db.last_error
+                if is_writer_refusal(error):
+                    # its writer's row is gone: sent again under a new writer number
+                    self.numbers.refused(flush, error)
+                elif not is_rejection(error):
                     return False
                 # refused: the number was new to the database, so the first try never landed
                 self.in_doubt.pop(0)
@@ -127,11 +145,12 @@ class Writer:
             self.buffer.settle(batch, first_out, ok=True)
         return True
 
-    def _next_seq(self) -> int:
-        """Flush numbers grow across the worker's restarts (its start time, in milliseconds,
-        leads), so a restarted worker's first flush is never taken for one already written."""
-        self._seq += 1
-        return self._seq
+    def waiting_agents(self) -> set[str]:
+        """The agents whose changes wait to be written: pending, or in a flush in doubt."""
+        waiting = self.buffer.pending_agent_ids()
+        for batch, _, _ in self.in_doubt:
+            waiting.update(batch.by_agent())
+        return waiting
 
     # ------------------------------------------------------------------ refusals
 

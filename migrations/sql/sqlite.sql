@@ -167,7 +167,24 @@ CREATE TABLE office_agent_notice (
 
 UPDATE office_alembic_version SET version_num='0006_notifications' WHERE office_alembic_version.version_num = '0005_apply_batch';
 
--- Running upgrade 0006_notifications -> 0008_timeline
+-- Running upgrade 0006_notifications -> 0007_writers
+
+CREATE TABLE office_writer (
+    writer_id INTEGER NOT NULL, 
+    node_name VARCHAR(255) NOT NULL, 
+    hostname VARCHAR(255), 
+    pid INTEGER, 
+    flush_seq BIGINT DEFAULT 0 NOT NULL, 
+    started_at DATETIME, 
+    last_seen DATETIME, 
+    CONSTRAINT pk_office_writer PRIMARY KEY (writer_id)
+);
+
+CREATE INDEX ix_office_writer_node_name ON office_writer (node_name);
+
+UPDATE office_alembic_version SET version_num='0007_writers' WHERE office_alembic_version.version_num = '0006_notifications';
+
+-- Running upgrade 0007_writers -> 0008_timeline
 
 CREATE TABLE office_agent_timeline (
     id INTEGER NOT NULL, 
@@ -246,7 +263,7 @@ BEGIN
                       WHERE agent_id = NEW.agent_id AND until IS NULL);
 END;
 
-UPDATE office_alembic_version SET version_num='0008_timeline' WHERE office_alembic_version.version_num = '0006_notifications';
+UPDATE office_alembic_version SET version_num='0008_timeline' WHERE office_alembic_version.version_num = '0007_writers';
 
 -- Running upgrade 0008_timeline -> 0009_agent_totals
 

@@ -2,7 +2,7 @@
 the notifications built on it.
 
 Revision ID: 0008_timeline
-Revises: 0006_notifications
+Revises: 0007_writers
 Create Date: 2026-12-04
 
 Why triggers: every writer of the dashboard's table (a worker's batch, heartbeat, registration
@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0008_timeline"
-down_revision: str | Sequence[str] | None = "0006_notifications"
+down_revision: str | Sequence[str] | None = "0007_writers"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

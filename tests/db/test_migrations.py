@@ -32,6 +32,7 @@ TABLES = {
     "office_agent_day", "office_agent_alert", "office_agent_start", "office_agent_notice",
     "office_agent_timeline", "office_notify_event", "office_notify_delivery", "office_notify_target",
     "office_agent_total",
+    "office_writer",
 }
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED_SQL = REPO / "migrations" / "sql"

@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from decimal import Decimal
 
 import pytest
@@ -258,3 +259,20 @@ def test_a_dead_workers_run_leaves_an_offline_agent_offline(engine) -> None:
     assert _rows(engine)[SCOUT.agent_id].status is AgentStatus.offline
     with engine.connect() as conn:
         assert conn.execute(select(RUN.c.task_id)).all() == []
+
+
+def test_heartbeat_leaves_the_last_activity_of_agents_whose_changes_wait(engine) -> None:
+    """Liveness follows status writes: an agent whose changes wait to be written (a flush
+    behind a lock, in doubt) keeps the last_activity its last write set; the others are
+    refreshed, and the worker's own row too."""
+    _register(engine, since=None)
+    with engine.begin() as conn:
+        conn.execute(update(OfficeAgentStatus.__table__).values(
+            last_activity=datetime(2026, 1, 1, tzinfo=timezone.utc)))
+    with engine.begin() as conn:
+        heartbeat(conn, node_name=NODE, agents=list(AGENTS.values()), offline_after=300.0,
+                  waiting={"watcher_price_monitor"})
+    with engine.connect() as conn:
+        seen = {row.agent_id: row.last_activity for row in agent_statuses(conn)}
+    assert seen["watcher_price_monitor"] == datetime(2026, 1, 1, tzinfo=timezone.utc)
+    assert seen["watcher_night_agent"] > datetime(2026, 1, 2, tzinfo=timezone.utc)

@@ -117,3 +117,33 @@ def test_an_unexpected_error_of_a_write_is_not_called_a_database_failure(
     lines = [r.getMessage() for r in caplog.records if "KeyError" in r.getMessage()]
     assert len(lines) == 1 and "not the database" in lines[0], lines
     db.engine.dispose()
+
+
+def test_a_heartbeat_that_works_while_status_writes_fail_does_not_say_again(
+    db_url: str, caplog
+) -> None:
+    """Status writes fail (here a missing table; in life a table a DBA locked) while the
+    heartbeat goes through: the log says the failure once and "again" only once a status
+    write went through. Once, every heartbeat said "again" and the next write "failed"."""
+    from celery_office.worker.guard import GuardedDatabase
+
+    db = GuardedDatabase(OfficeSettings(database_url=db_url))
+
+    def status_write(conn) -> None:
+        conn.execute(text("select * from office_table_that_is_not_there"))
+
+    def beat(conn) -> None:
+        conn.execute(text("select 1"))
+
+    for _ in range(3):
+        assert not db.run("status write", status_write)
+        assert db.run("heartbeat", beat)
+    assert db.failing  # still: the back-off holds
+    lines = [r.getMessage() for r in caplog.records if "celery-office" in r.getMessage()]
+    assert len([line for line in lines if "status write failed" in line]) == 1, lines
+    assert not any("again" in line for line in lines), lines
+    assert db.run("status write", beat)
+    assert not db.failing
+    lines = [r.getMessage() for r in caplog.records if "celery-office" in r.getMessage()]
+    assert len([line for line in lines if "again" in line]) == 1, lines
+    db.engine.dispose()

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import datetime, timezone
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import event, select, text
 
 from celery_office import AgentStatus, agent_statuses
 from celery_office.db.models import OfficeAgentRun
@@ -216,4 +217,33 @@ def test_the_writer_thread_survives_a_bug_in_one_cycle(db_url: str, where: str) 
     finally:
         if restore is not None:
             writer_module.write_batch = restore
+    engine.dispose()
+
+
+def test_a_refused_flush_is_said_once_and_written_under_a_new_writer_number(
+    db_url: str, caplog
+) -> None:
+    """The writers' ledger changed under a running process (its number pushed ahead, as a
+    clock ahead did to 0.2.0's numbers): its next flush is refused, not skipped in silence.
+    One line names the node and the reason; the process takes a new writer number and writes
+    the same changes, counted once, without a restart."""
+    flusher = _flusher(db_url)
+    engine = flusher.db.engine
+    flusher.buffer.run_started("t-1", AGENT, "Сканирование цен")
+    _wait(lambda: AGENT in _statuses(engine) and _statuses(engine)[AGENT].task is not None)
+    first = flusher.registration.writer
+    with engine.begin() as conn:
+        conn.execute(text("update office_writer set flush_seq = flush_seq + 600000000000"))
+    flusher.buffer.run_finished("t-1", AGENT, AgentStatus.error, text="Ошибка: Timeout")
+    _wait(lambda: _statuses(engine)[AGENT].task == "Ошибка: Timeout")
+    assert flusher.registration.writer not in (None, first)
+    assert flusher.stop()
+    lines = [r.getMessage() for r in caplog.records if "celery-office" in r.getMessage()]
+    refused = [line for line in lines if "refused a status write" in line]
+    assert len(refused) == 1 and "w1@host" in refused[0], lines
+    assert lines == refused, lines  # no outage said, nor its end
+    with engine.connect() as conn:
+        today = {row.agent_id: row.today for row in agent_statuses(
+            conn, day=datetime.now(timezone.utc).date())}
+    assert (today[AGENT].runs, today[AGENT].failed) == (1, 1)
     engine.dispose()
