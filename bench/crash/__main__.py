@@ -58,8 +58,12 @@ class Worker:
             cwd=HERE, env=env, stdout=self._log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        self.wait_log("ready.", 60)
-        self.wait_log(" registered in ", 60)  # the writer's first turn: the agent has a row
+        try:
+            self.wait_log("ready.", 60)
+            self.wait_log(" registered in ", 60)  # the writer's first turn: the agent has a row
+        except Exception:
+            self.close()
+            raise
 
     @property
     def log(self) -> str:

@@ -6,7 +6,8 @@ writes them in one transaction per ``office_flush_interval``, registers the work
 every ``office_heartbeat_interval`` and retires the agents at shutdown. In a prefork pool
 process it hands them to the main process (:mod:`.handover`) every half interval and never
 touches the database, so a pool process that exits never waits on it nor takes unwritten
-changes with it.
+changes with it. A run's end does not wait for the next turn (:meth:`Flusher._hold`): a process
+killed a moment after a run ended would take the end along.
 
 The thread starts lazily in each process, after fork: nothing here (thread, lock, engine,
 connection) crosses a ``fork()``; the runtime's at-fork hook resets the child's copy. When the
