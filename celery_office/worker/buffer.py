@@ -18,8 +18,7 @@ from ..core.changes import Batch, Outcome, RunChange
 from .pending import PendingChanges
 from ..core.statuses import AgentStatus
 
-__all__ = ["StatusBuffer"]
-
+__all__ = ["StatusBuffer", "carries_an_end"]
 
 
 class StatusBuffer(PendingChanges):
@@ -105,6 +104,8 @@ class StatusBuffer(PendingChanges):
             batch.touched.add(agent_id)
             if self.on_first_change is not None:
                 self.on_first_change()
+            if not self._end_told:
+                self._tell_end()
 
     def absorb(self, handed: Batch) -> None:
         """Take changes a pool process handed over, as if they had happened here (main process).
@@ -138,4 +139,15 @@ class StatusBuffer(PendingChanges):
             batch.merge_newer(handed)  # counted once, in the pool process: the counts add up
             if self.on_first_change is not None:
                 self.on_first_change()
+            if not self._end_told and carries_an_end(handed):
+                self._tell_end()
+
+
+def carries_an_end(batch: Batch) -> bool:
+    """Does ``batch`` end a run? (An end, an outcome, or a count of how runs ended: a run that
+    started and ended between two hand-overs leaves only its count and outcome.)"""
+    return bool(batch.outcomes) or any(run.ended for run in batch.runs.values()) or any(
+        count.succeeded or count.failed or count.retried or count.revoked
+        for count in batch.counts.values()
+    )
 

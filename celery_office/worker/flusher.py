@@ -6,7 +6,8 @@ writes them in one transaction per ``office_flush_interval``, registers the work
 every ``office_heartbeat_interval`` and retires the agents at shutdown. In a prefork pool
 process it hands them to the main process (:mod:`.handover`) every half interval and never
 touches the database, so a pool process that exits never waits on it nor takes unwritten
-changes with it.
+changes with it. A run's end does not wait for the next turn (:meth:`Flusher._hold`): a process
+killed a moment after a run ended would take the end along.
 
 The thread starts lazily in each process, after fork: nothing here (thread, lock, engine,
 connection) crosses a ``fork()``; the runtime's at-fork hook resets the child's copy. When the
@@ -29,7 +30,7 @@ from ..logs import logger
 from ..settings import OfficeSettings
 from .buffer import StatusBuffer
 from .duties import WorkerDuties
-from .forwarder import EXIT_HANDOVER_WAIT, HANDOVER_SHARE, Forwarder
+from .forwarder import END_HANDOVER_GAP, EXIT_HANDOVER_WAIT, HANDOVER_SHARE, Forwarder
 from .guard import GuardedDatabase
 from .handover import Handover
 from .loop import Loop
@@ -75,7 +76,7 @@ class _ProcessWiring(abc.ABC):
                              registration=self.registration, node_name=node_name,
                              duties_here=lambda: self.has_worker_duties)
         self.forwarder: Forwarder | None = None
-        self.loop = Loop(self._turn, self._last_cycle, wait=self._wait)
+        self.loop = Loop(self._turn, self._last_cycle, wait=self._wait, hold=self._hold)
         self._reset()
 
     def _reset(self) -> None:
@@ -83,8 +84,10 @@ class _ProcessWiring(abc.ABC):
         self.loop.reset()
         self._next_beat = time.monotonic() + self.settings.heartbeat_interval
         self._retire_requested = False
+        self._last_moved = 0.0  # monotonic time of the last turn that had changes to move
         self.writer.reset()
         self.buffer.on_first_change = self._start_thread
+        self.buffer.on_end = self.loop.wake
 
     def after_fork_in_child(self) -> None:
         """Drop what the parent owned: its pending changes, thread, lock and connections."""
@@ -132,6 +135,9 @@ class _ProcessWiring(abc.ABC):
 
     @abc.abstractmethod
     def _wait(self) -> float: ...
+
+    @abc.abstractmethod
+    def _hold(self) -> float: ...
 
 
 class Flusher(_ProcessWiring):
@@ -206,6 +212,17 @@ class Flusher(_ProcessWiring):
         interval = self.settings.flush_interval
         return interval * HANDOVER_SHARE if self.forwards else interval
 
+    def _hold(self) -> float:
+        """Seconds a turn an end brought forward still waits: none when the last turn that
+        moved changes is older than the gap. A pool process hands over at most every
+        ``END_HANDOVER_GAP``; the main process writes at most once a flush interval (once a
+        back-off while the database fails), as without ends: batches stay batches."""
+        if self.forwards:
+            gap = min(END_HANDOVER_GAP, self.settings.flush_interval * HANDOVER_SHARE)
+        else:
+            gap = self._wait()
+        return self._last_moved + gap - time.monotonic()
+
     def _turn(self) -> None:
         """One flush (or hand-over); the heartbeat when it is due, once registered."""
         self._cycle()
@@ -216,6 +233,8 @@ class Flusher(_ProcessWiring):
 
     def _cycle(self) -> None:
         """One cycle of this process's role."""
+        if self.buffer.pending() or self.writer.in_doubt:
+            self._last_moved = time.monotonic()
         if self.forwards:
             assert self.forwarder is not None
             self.forwarder.cycle()

@@ -66,10 +66,12 @@ class Handover:
         if receiver is not None:
             receiver.close()
 
-    def send(self, part: Batch) -> bool:
+    def send(self, part: Batch, *, data: bytes | None = None) -> bool:
         """Hand ``part`` over without waiting; False when it could not go (socket full, the
-        main process gone): the caller keeps it for the next try."""
-        data = pickle.dumps(part, protocol=pickle.HIGHEST_PROTOCOL)
+        main process gone): the caller keeps it for the next try. ``data``: its pickle, when
+        :meth:`messages` made it already."""
+        if data is None:
+            data = _pickled(part)
         if len(data) >= LARGEST_MESSAGE:  # only a pathological part (an agent's thousands of
             log_once(  # runs at once in one process): dropping it beats blocking the rest
                 "handover-too-large",
@@ -84,18 +86,29 @@ class Handover:
             return False
 
     @staticmethod
+    def messages(batch: Batch) -> Iterator[tuple[Batch, bytes]]:
+        """The parts of ``batch`` (:meth:`parts`), each with its pickle: a batch is pickled
+        once on its way, not once to be measured and again to be sent."""
+        data = _pickled(batch)
+        if len(data) <= MAX_MESSAGE:
+            yield batch, data
+            return
+        for part in Handover.parts(batch):
+            yield part, _pickled(part)
+
+    @staticmethod
     def parts(batch: Batch) -> Iterator[Batch]:
         """``batch`` as one part, or cut into parts of whole agents that each fit a message.
 
         An agent's changes stay together, so the order of one run's start and end is kept.
         """
-        if len(pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL)) <= MAX_MESSAGE:
+        if len(_pickled(batch)) <= MAX_MESSAGE:
             yield batch
             return
         part = Batch()
         size = 0
         for _agent_id, agent_part in sorted(batch.by_agent().items()):
-            agent_size = len(pickle.dumps(agent_part, protocol=pickle.HIGHEST_PROTOCOL))
+            agent_size = len(_pickled(agent_part))
             if agent_size > MAX_MESSAGE:
                 agent_part = _without_metrics(agent_part)
             if part and size + agent_size > MAX_MESSAGE:
@@ -159,6 +172,10 @@ class Handover:
         thread, self._thread = self._thread, None
         if thread is not None and thread is not threading.current_thread():
             thread.join(1.0)
+
+
+def _pickled(part: Batch) -> bytes:
+    return pickle.dumps(part, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def _without_metrics(part: Batch) -> Batch:

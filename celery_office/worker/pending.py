@@ -45,6 +45,10 @@ class PendingChanges:
         self.lock = threading.Lock()
         # called under the lock while no flusher thread runs: the flusher starts one lazily
         self.on_first_change: Callable[[], None] | None = None
+        # called under the lock at the first end since the last take: the flusher moves the
+        # end on at once, not at its next turn (a process killed then would take it along)
+        self.on_end: Callable[[], None] | None = None
+        self._end_told = False
         self._batch = Batch()
         self._runs = RunLedger()
         self._active = self._runs.active  # the handlers' path reads these directly
@@ -78,6 +82,7 @@ class PendingChanges:
         that ends (or reports progress) while they are in flight must have its end written."""
         with self.lock:
             batch, self._batch = self._batch, Batch()
+            self._end_told = False
             return batch, self._runs.going_out(batch)
 
     def settle(self, batch: Batch, first_out: set[str], *, ok: bool) -> None:
@@ -88,6 +93,13 @@ class PendingChanges:
                 self._runs.landed(batch)
             else:
                 self._runs.not_landed(batch, first_out, self._batch)
+
+    def _tell_end(self) -> None:
+        """A run ended: wake the flusher, once until its next take (the caller holds the
+        lock). An attribute test per end after the first: the task's path stays cheap."""
+        if not self._end_told and self.on_end is not None:
+            self._end_told = True
+            self.on_end()
 
     def _count(self, agent_id: str, at: float) -> DayCount:
         """The agent's pending numbers of the day of ``at``. (The caller holds the lock.)"""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import time
 
 from celery_office.core.changes import Batch, Outcome, RunChange
@@ -78,3 +79,17 @@ def test_an_agent_part_too_large_for_a_message_goes_without_its_metrics_only() -
     (sent,) = Handover.parts(part)
     assert sent.metrics == {}
     assert (sent.runs, sent.outcomes, sent.started) == (part.runs, part.outcomes, part.started)
+
+
+def test_messages_are_the_parts_with_their_pickles() -> None:
+    small = _end("t-1")
+    ((part, data),) = Handover.messages(small)
+    assert part is small and pickle.loads(data) == small
+    large = Batch()
+    for agent in range(40):
+        name = f"agent_{agent}"
+        large.metrics[name] = ({"notes": name + "м" * 4000}, 1.0)
+        large.touched.add(name)
+    messages = list(Handover.messages(large))
+    assert [part for part, _ in messages] == list(Handover.parts(large))
+    assert all(pickle.loads(data) == part for part, data in messages)

@@ -1,0 +1,1 @@
+"""How long after a run's end a SIGKILL can still take the end along (``python -m bench.crash``)."""
