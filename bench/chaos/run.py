@@ -18,10 +18,13 @@ import yaml
 
 from tests.faultproxy import FaultProxy
 
+from .checks import issue30
 from .cluster import Servers
 from .counts import compare_counts, count_bounds, read_counts
 from .faults import TRIGGER_AGENT, Faults, plan
 from .load import Load
+from .locks import tables
+from .notify import TARGETS, Notifications
 from .oracle import RETRY_MAX, Oracle, read_records
 from .records import RecordTail
 from .report import print_verdict
@@ -43,6 +46,7 @@ SETTINGS = {
 HEARTBEAT = float(SETTINGS["OFFICE_HEARTBEAT_INTERVAL"])
 FLUSH = float(SETTINGS["OFFICE_FLUSH_INTERVAL"])
 SOLO = "w3"
+OFFLINE_AFTER = float(SETTINGS["OFFICE_OFFLINE_AFTER"])
 LATE_WINDOW = 30.0  # seconds the rows are watched after a mismatch: late, or stuck
 
 
@@ -62,6 +66,8 @@ class Run:
         self.proxy: Any = None
         self.workers: dict[str, Worker] = {}
         self.tail = RecordTail(self.records_dir)
+        self.faults: Faults | None = None
+        self.notifications: Notifications | None = None
         self.solo_stopped = False
         self._closed = False
         atexit.register(self.close)
@@ -96,11 +102,17 @@ class Run:
             worker.start(wait_ready=False)
         for worker in self.workers.values():
             worker.wait_ready()
+        if self.args.serves:
+            self.notifications = Notifications(env, self.logs_dir, serves=self.args.serves,
+                                               interval=self.args.notify_interval,
+                                               offline_after=OFFLINE_AFTER)
         agents = len(yaml.safe_load((HERE / "agents.yaml").read_text("utf-8"))["agents"])
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
                 if len(read_rows(self.servers, DATABASE)) == agents:
+                    if self.notifications is not None:  # it must first see every agent
+                        self.notifications.start()
                     return
             except Exception:
                 pass
@@ -113,7 +125,7 @@ class Run:
 
     def alive_pids(self) -> set[int]:
         pids: set[int] = set()
-        for worker in self.workers.values():
+        for worker in [*self.workers.values(), *(self.faults.twins if self.faults else [])]:
             if worker.alive:
                 pids.add(worker.proc.pid)  # type: ignore[union-attr]
                 pids.update(worker.pool_pids())
@@ -135,13 +147,14 @@ class Run:
         self.setup()
         pools = {name: w.pool for name, w in self.workers.items()}
         schedule = plan(random.Random(f"{self.seed}-plan"), chaos_length, pools,
-                        offline_after=float(SETTINGS["OFFICE_OFFLINE_AFTER"]))
+                        offline_after=OFFLINE_AFTER, kinds=args.kinds, tables=tables())
         load = Load(self.servers.redis_url(), seed=self.seed,
                     rng=random.Random(f"{self.seed}-load"),
                     rate=args.rate, solo=SOLO, prefork=["w1", "w2"], running=self.running,
                     solo_served=lambda: not self.solo_stopped)
-        faults = Faults(self.servers, self.proxy, self.workers, DATABASE, self.running,
-                        send=load.send)
+        faults = self.faults = Faults(self.servers, self.proxy, self.workers, DATABASE,
+                                      self.running, send=load.send, tail=self.tail,
+                                      offline_after=OFFLINE_AFTER)
         stop_supervising = threading.Event()
         threading.Thread(target=faults.supervise, args=(stop_supervising,), daemon=True).start()
         snapshots = {"baseline": self.log_counts()}
@@ -182,7 +195,7 @@ class Run:
 
         records = read_records(self.records_dir)
         oracle = Oracle(HERE / "agents.yaml", records, self.workers, faults.injected,
-                        serving, SOLO, HEARTBEAT, FLUSH)
+                        serving, SOLO, HEARTBEAT, FLUSH, lost_window=args.lost_window)
         alive = self.alive_pids()
         expected = oracle.expected(time.time(), alive)
         recent = 2 * HEARTBEAT + FLUSH + 1.0
@@ -190,6 +203,7 @@ class Run:
         mismatches = compare(expected, rows, recent=recent)
         count_mismatches = compare_counts(count_bounds(oracle), read_counts(self.servers, DATABASE))
         late = self._watch_late(expected, mismatches, recent) if mismatches else {}
+        issue30_figures = self._issue30(oracle)
         for worker in self.workers.values():
             if worker.alive and worker.current is not None:
                 worker.current.rss_end = worker.rss()
@@ -200,7 +214,9 @@ class Run:
             "times": task_times(records, phases),
             "logs": log_report({n: w.log_text() for n, w in self.workers.items()}, snapshots),
             "memory": memory(self.workers), "mismatches": mismatches, "late": late,
-            "count_mismatches": count_mismatches,
+            "count_mismatches": count_mismatches, "kinds": list(args.kinds),
+            "minutes": args.minutes,
+            "issue30": issue30_figures,
             "rows": {a: (rows.get(a, {}).get("status"), rows.get(a, {}).get("task"),
                          [s.label() for s in e.states]) for a, e in expected.items()},
             "fault_errors": faults.errors, "trigger_agent": TRIGGER_AGENT,
@@ -220,8 +236,29 @@ class Run:
 
     # ------------------------------------------------------------------ after the faults
 
+    def _issue30(self, oracle: Oracle) -> dict[str, Any]:
+        """Issue 30's checks; the posts are read once serve had two looks more."""
+        posts, begin, interval = None, None, self.args.notify_interval
+        notifications = self.notifications
+        if notifications is not None and notifications.started is not None:
+            time.sleep(2 * interval + 3.0)
+            posts, begin = notifications.snapshot(), notifications.started + interval
+            with open(self.logs_dir / "posts.jsonl", "w", encoding="utf-8") as out:
+                for post in posts:
+                    out.write(json.dumps(post, ensure_ascii=False) + "\n")
+        serving = {a: [SOLO] if a == "chaos_solo" else list(self.workers) for a in oracle.agents}
+        figures = issue30(oracle, self.faults.injected if self.faults else [], posts,
+                          read=time.time(), begin=begin, interval=interval,
+                          offline_after=OFFLINE_AFTER, serving=serving, targets=TARGETS)
+        figures["serves_exited"] = notifications.exited() if notifications else []
+        figures["serves"] = self.args.serves
+        return figures
+
     def _heal(self, faults: Faults) -> None:
         """Make sure every fault is undone, whatever an action met on its way."""
+        for twin in faults.twins:
+            if twin.alive:
+                twin.stop_warm()
         self.proxy.set_mode("forward")
         faults._admin(f"alter database {DATABASE} set default_transaction_read_only = off")
         faults._admin("drop trigger if exists chaos_refuse on office_agent_status", DATABASE)
@@ -288,7 +325,12 @@ class Run:
         if self._closed:
             return
         self._closed = True
-        for worker in self.workers.values():
+        if self.notifications is not None:
+            try:
+                self.notifications.close()
+            except Exception:
+                pass
+        for worker in [*self.workers.values(), *(self.faults.twins if self.faults else [])]:
             try:
                 worker.close()
             except Exception:
