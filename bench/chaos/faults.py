@@ -110,10 +110,8 @@ class Faults:
             thread.join(max(0.1, deadline - time.monotonic()))
 
     def _do(self, planned: Planned) -> None:
-        if planned.target in self.workers:
-            resources: tuple[str, ...] = (planned.target,)
-        else:
-            resources = RESOURCES.get(planned.kind, ("db",))
+        resources = RESOURCES.get(planned.kind) or (
+            (planned.target,) if planned.target in self.workers else ("db",))
         held = [self._locks[r] for r in sorted(resources)]  # one order: no deadlock
         for lock in held:
             lock.acquire()

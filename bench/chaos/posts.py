@@ -11,8 +11,12 @@ Rules, per target (each ``--notify`` URL), per agent; posts ordered by their ``a
 - **D (duplicates)**: posts with the same ``event_id`` are one event; the copies are counted
   (``duplicates_same_id``), never a mismatch. A post with no ``event_id`` is an event of its own.
 - **M (must be posted)**: each *required* transition (ok -> error, error -> ok) is matched by a
-  post of its state at or after it (``MATCH_SLACK``), earliest first; unmatched:
-  ``missed_error`` / ``missed_recovered``. Required: both its verdict and the one that set the
+  post of its state made at or after it (``MATCH_SLACK``); unmatched: ``missed_error`` /
+  ``missed_recovered``. A post with an ``event_id`` names an event: it matches the earliest
+  unmatched transition of its state before it (a timeline may post late, in order). A post
+  without one can only tell the state its look saw: it matches the newest transition of its
+  state before it, and none older than the one its agent's previous post matched (so a
+  "recovered" posted because a failing run is in progress matches nothing: it is false). Required: both its verdict and the one that set the
   state before are certain and not within ``SIGNAL_SLACK`` of another verdict of the agent with
   another state; the state lasted at least ``MIN_STATE`` (shorter than serve's look interval
   is still required); it began after serve's first look and ``SETTLE`` before the posts were
@@ -26,8 +30,9 @@ Rules, per target (each ``--notify`` URL), per agent; posts ordered by their ``a
   recovery (``ok``) is false (``false_recovered``) unless it matches an error -> ok transition
   of the oracle at or before it (any, certain or not), or follows a true ``offline`` post of
   the agent (back from offline); an ``error`` post is false (``false_error``) unless it matches
-  an ok -> error transition or re-enters a last outcome of ``error`` after ``offline``. A post
-  repeating the state of the agent's previous post under another or no ``event_id`` is a
+  an ok -> error transition or re-enters a last outcome of ``error`` after ``offline``; a post
+  that only undoes the agent's previous, false, post is counted (``after_false``), not
+  blamed twice. A post repeating the state of the agent's previous post under another or no ``event_id`` is a
   ``duplicate``. An ``offline`` post within a table lock, or ``offline_after`` + 2 looks after
   it, and the return from it, are excused from F (``excused``): the workers' writes waited
   while serve could read, so silence is what the table said; the lock's own check is liveness
@@ -131,7 +136,7 @@ def judge_posts(posts: list[dict[str, Any]], oracle: Oracle, *, targets: tuple[s
             spells = gaps[agent]  # an offline spell excuses rule M, as a database fault does
             moves = _transitions(oracle, agent, verdicts.get(agent, []), begin, read,
                                  faults + [(b, min(e, read)) for b, e, _ in spells])
-            last_state, offline_true = None, False
+            last_state, offline_true, floor, after_false = None, False, float("-inf"), False
             for post in by_agent.get(agent, []):
                 at, state = _at(post), post["body"].get("state")
                 counts[f"posted_{state}"] += 1
@@ -144,16 +149,23 @@ def judge_posts(posts: list[dict[str, Any]], oracle: Oracle, *, targets: tuple[s
                     problem = None if offline_true else "false_offline"
                     counts["excused"] += locked
                 elif state in ("ok", "error"):
-                    move = next((m for m in moves if not m["matched"] and m["state"] == state
-                                 and m["at"] <= at + MATCH_SLACK), None)
+                    fits = [m for m in moves if not m["matched"] and m["state"] == state
+                            and m["at"] <= at + MATCH_SLACK]
+                    if post["event_id"] is None:
+                        fits = [m for m in fits if m["at"] >= floor][-1:]
+                    move = fits[0] if fits else None
                     if move is not None:
                         move["matched"] = True
+                        floor = max(floor, move["at"])
                     elif back and offline_true:
                         counts["excused"] += locked  # back from a real offline spell
                     elif state == last_state:
                         problem = "duplicate"
+                    elif after_false:
+                        counts["after_false"] += 1  # back to the truth after a false post
                     else:
                         problem = f"false_{'recovered' if state == 'ok' else 'error'}"
+                after_false = bool(problem)
                 if problem:
                     mismatches[problem] += 1
                     if len(examples) < 12:

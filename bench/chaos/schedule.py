@@ -44,6 +44,8 @@ DURATIONS = {"db_hang": (2.0, 6.0), "db_read_only": (2.0, 6.0), "trigger_refuse"
              "flapping_agent": (20.0, 40.0)}
 WEIGHTS = {"table_lock": 0.3, "long_outage": 0.3, "twin_node": 0.5, "clock_back": 0.5,
            "flapping_agent": 0.5}  # of the extra faults drawn at random (the long ones rarer)
+LONG = {"table_lock": 10.0, "twin_node": 20.0, "flapping_agent": 0.0, "long_outage": 0.0,
+        "clock_back": 20.0}  # kinds that hold a resource long: seconds on top of duration
 CLOSING = ("db_hang", "db_read_only", "pg_restart")  # one of them ends the phase: the last
 # runs end while the database cannot be written, and must be in the table once it can
 MEAN_GAP = 6.0  # seconds between two faults on average, past the first one of each kind
@@ -143,7 +145,14 @@ def plan(rng: random.Random, length: float, workers: dict[str, str], *,
     def draw() -> str:
         return rng.choice(kinds) if set(weights) == {1.0} else rng.choices(kinds, weights)[0]
 
-    schedule += [one(rng.uniform(0.0, usable), draw()) for _ in range(extra)]
+    busy: dict[str, float] = {}  # the long kinds' planned seconds: at most half the phase each
+    for _ in range(extra):
+        more = one(rng.uniform(0.0, usable), draw())
+        if more.kind in LONG:
+            busy[more.kind] = busy.get(more.kind, 0.0) + more.duration + LONG[more.kind]
+            if busy[more.kind] > usable / 2:
+                continue
+        schedule.append(more)
     closing_kinds = [k for k in CLOSING if k in kinds]
     if closing_kinds:
         closing_for = round(rng.uniform(3.0, 6.0), 2)
