@@ -58,6 +58,9 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, default=None, help="write the verdict's figures")
     parser.add_argument("--kinds", type=_kinds, default=KINDS,
                         help="fault kinds, comma-separated; old, new (default: all)")
+    parser.add_argument("--lock-tables", default=None,
+                        help="table_lock's tables, comma-separated (default: every office "
+                             "table of celery_office/db/models.py, in turn)")
     parser.add_argument("--lost-window", type=float, default=0.1,
                         help="seconds of ends before a main process's SIGKILL that may be lost "
                              "(the fix's promise; default 0.1)")

@@ -147,7 +147,9 @@ class Run:
         self.setup()
         pools = {name: w.pool for name, w in self.workers.items()}
         schedule = plan(random.Random(f"{self.seed}-plan"), chaos_length, pools,
-                        offline_after=OFFLINE_AFTER, kinds=args.kinds, tables=tables())
+                        offline_after=OFFLINE_AFTER, kinds=args.kinds,
+                        tables=tuple(args.lock_tables.split(",")) if args.lock_tables
+                        else tables())
         load = Load(self.servers.redis_url(), seed=self.seed,
                     rng=random.Random(f"{self.seed}-load"),
                     rate=args.rate, solo=SOLO, prefork=["w1", "w2"], running=self.running,
