@@ -7,11 +7,15 @@ verdict (``report.py``): counts by fault kind, and the mismatches, each a failur
 
 from __future__ import annotations
 
+import json
+import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from .identity import judge_probes
 from .locks import judge_locks
+from .notify import TARGETS, Notifications
 from .oracle import Oracle
 from .posts import judge_posts
 from .timeline import Timeline
@@ -42,19 +46,28 @@ def _kills(injected: list[Any], oracle: Oracle) -> dict[str, Any]:
     return out
 
 
-def issue30(oracle: Oracle, injected: list[Any], posts: list[dict[str, Any]] | None, *,
-            read: float, begin: float | None, interval: float, offline_after: float,
-            serving: dict[str, list[str]], targets: tuple[str, ...]) -> dict[str, Any]:
-    """Every issue-30 check's figures (``posts`` None: no serve replicas ran)."""
+def issue30(oracle: Oracle, injected: list[Any], notifications: Notifications | None, *,
+            offline_after: float, serving: dict[str, list[str]], posts_file: Path
+            ) -> dict[str, Any]:
+    """Every issue-30 check's figures; the posts (written to ``posts_file``) are read once
+    serve had two looks more."""
     out: dict[str, Any] = {
         "probes": judge_probes(injected, oracle),
         "locks": judge_locks(injected, Timeline(oracle)),
         "kills": _kills(injected, oracle),
         "twins_refused": sum(1 for f in injected
                              if f.kind == "twin_node" and f.details.get("refused")),
+        "serves": len(notifications.procs) if notifications else 0,
+        "serves_exited": notifications.exited() if notifications else [],
     }
-    if posts is not None and begin is not None:
-        out["posts"] = judge_posts(posts, oracle, targets=targets, begin=begin, read=read,
+    if notifications is not None and notifications.started is not None:
+        interval = notifications.interval
+        time.sleep(2 * interval + 3.0)
+        posts = notifications.snapshot()
+        with open(posts_file, "w", encoding="utf-8") as file:
+            file.writelines(json.dumps(p, ensure_ascii=False) + "\n" for p in posts)
+        out["posts"] = judge_posts(posts, oracle, targets=TARGETS,
+                                   begin=notifications.started + interval, read=time.time(),
                                    interval=interval, offline_after=offline_after,
                                    serving=serving)
     return out

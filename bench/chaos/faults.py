@@ -1,7 +1,5 @@
-"""The faults the chaos harness injects (the schedule: ``bench/chaos/schedule.py``).
-
-Issue 14's kinds (each a method of :class:`Faults`; issue 30's are functions of their own
-modules, listed in ``ACTIONS``):
+"""The faults the chaos harness injects (when: ``schedule.py``). Issue 14's kinds, each a
+method of :class:`Faults` (issue 30's are functions of their own modules: ``ACTIONS``):
 
     pg_restart      the private PostgreSQL stopped (fast shutdown), down for up to 3 s, started
     pg_terminate    every celery-office connection killed (``pg_terminate_backend``)

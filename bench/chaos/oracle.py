@@ -17,10 +17,9 @@ README's table ("What the table shows") and from "When the database misbehaves":
    cleared by the worker's restart under the same name or another worker's heartbeat).
 3. **A pool process SIGKILLed** (prefork): its run in progress gets the verdict ``error``,
    ``Ошибка: WorkerLostError...`` (the README: "including a pool process killed"), at the time of
-   the kill, from the worker's main process; only the type is compared. Killed right after a
-   run's end (``pool_kill_after_end``, issue 30): every run that ended in that process before
-   the kill keeps its verdict, certain (an end recorded is an end kept); a run that started in
-   it within half a second before the kill may end as WorkerLostError or leave no verdict.
+   the kill, from the worker's main process; only the type is compared. Killed right after an
+   end (``pool_kill_after_end``, issue 30): the runs that ended in it keep certain verdicts; one
+   started in it within half a second of the kill may give WorkerLostError or nothing.
 4. **Warm stop.** Agents that no live worker serves become ``offline``. Here only ``chaos_solo``
    is served by one worker alone (w3); a restart brings it back from its last outcome and gives
    no verdict of its own ("a restart, warm or not, is not a success": an error stays). When w3
@@ -58,7 +57,8 @@ from .schedule import DB_KINDS
 
 __all__ = ["Verdict", "Expected", "Oracle", "read_records", "METRICS_TASKS", "RETRY_MAX"]
 
-METRICS_TASKS = {"chaos_app.scan", "chaos_app.long_report", "chaos_app.solo_index"}
+METRICS_TASKS = {"chaos_app.scan", "chaos_app.long_report", "chaos_app.solo_index",
+                 "chaos_app.probe"}
 RETRY_MAX = 5.0  # the writer's longest back-off between two attempts (README: "up to 5 s")
 SIGNAL_SLACK = 0.5  # a verdict's handler runs this long after the record at most
 LOST_SLACK = 3.0  # the main process sees a killed pool process within this

@@ -24,11 +24,12 @@ from .counts import compare_counts, count_bounds, read_counts
 from .faults import TRIGGER_AGENT, Faults, plan
 from .load import Load
 from .locks import tables
-from .notify import TARGETS, Notifications
+from .notify import Notifications
 from .oracle import RETRY_MAX, Oracle, read_records
 from .records import RecordTail
 from .report import print_verdict
-from .verdict import compare, log_report, memory, read_rows, tally, task_times
+from .verdict import (compare, log_report, memory, oracle_tail, read_rows, tally,
+                      task_times, watch_late)
 from .workers import Worker, office_lines
 
 HERE = Path(__file__).resolve().parent
@@ -47,7 +48,6 @@ HEARTBEAT = float(SETTINGS["OFFICE_HEARTBEAT_INTERVAL"])
 FLUSH = float(SETTINGS["OFFICE_FLUSH_INTERVAL"])
 SOLO = "w3"
 OFFLINE_AFTER = float(SETTINGS["OFFICE_OFFLINE_AFTER"])
-LATE_WINDOW = 30.0  # seconds the rows are watched after a mismatch: late, or stuck
 
 
 
@@ -127,7 +127,7 @@ class Run:
         pids: set[int] = set()
         for worker in [*self.workers.values(), *(self.faults.twins if self.faults else [])]:
             if worker.alive:
-                pids.add(worker.proc.pid)  # type: ignore[union-attr]
+                pids.add(worker.proc.pid)
                 pids.update(worker.pool_pids())
         return pids
 
@@ -180,7 +180,7 @@ class Run:
         phases["chaos"] = (chaos_began, faults_end)
         print(f"chaos: faults over after {faults_end - chaos_began:.0f} s; waiting for the tasks "
               "in flight", flush=True)
-        quiet = self._quiesce()
+        quiet = load.quiesce(self.records_dir, self.running)
         serving = set(self.workers)
         if random.Random(f"{self.seed}-end").random() < 0.5:
             self.solo_stopped = True
@@ -204,8 +204,12 @@ class Run:
         rows = read_rows(self.servers, DATABASE)
         mismatches = compare(expected, rows, recent=recent)
         count_mismatches = compare_counts(count_bounds(oracle), read_counts(self.servers, DATABASE))
-        late = self._watch_late(expected, mismatches, recent) if mismatches else {}
-        issue30_figures = self._issue30(oracle)
+        late = (watch_late(self.servers, DATABASE, expected, mismatches, recent=recent)
+                if mismatches else {})
+        served_by = {a: [SOLO] if a == "chaos_solo" else list(self.workers) for a in oracle.agents}
+        issue30_figures = issue30(oracle, faults.injected, self.notifications,
+                                  offline_after=OFFLINE_AFTER, serving=served_by,
+                                  posts_file=self.logs_dir / "posts.jsonl")
         for worker in self.workers.values():
             if worker.alive and worker.current is not None:
                 worker.current.rss_end = worker.rss()
@@ -238,24 +242,6 @@ class Run:
 
     # ------------------------------------------------------------------ after the faults
 
-    def _issue30(self, oracle: Oracle) -> dict[str, Any]:
-        """Issue 30's checks; the posts are read once serve had two looks more."""
-        posts, begin, interval = None, None, self.args.notify_interval
-        notifications = self.notifications
-        if notifications is not None and notifications.started is not None:
-            time.sleep(2 * interval + 3.0)
-            posts, begin = notifications.snapshot(), notifications.started + interval
-            with open(self.logs_dir / "posts.jsonl", "w", encoding="utf-8") as out:
-                for post in posts:
-                    out.write(json.dumps(post, ensure_ascii=False) + "\n")
-        serving = {a: [SOLO] if a == "chaos_solo" else list(self.workers) for a in oracle.agents}
-        figures = issue30(oracle, self.faults.injected if self.faults else [], posts,
-                          read=time.time(), begin=begin, interval=interval,
-                          offline_after=OFFLINE_AFTER, serving=serving, targets=TARGETS)
-        figures["serves_exited"] = notifications.exited() if notifications else []
-        figures["serves"] = self.args.serves
-        return figures
-
     def _heal(self, faults: Faults) -> None:
         """Make sure every fault is undone, whatever an action met on its way."""
         for twin in faults.twins:
@@ -270,50 +256,12 @@ class Run:
                 worker.reap()
                 worker.start()
 
-    def _quiesce(self, limit: float = 90.0) -> float:
-        """Wait until no run is in progress, the queues are empty, and no record came for 4 s
-        (a retry's countdown is at most 2 s); returns how long it took."""
-        import redis
-
-        client = redis.Redis.from_url(self.servers.redis_url(), socket_timeout=2)
-        began = time.monotonic()
-        last_size, last_change = -1, time.monotonic()
-        while time.monotonic() - began < limit:
-            size = sum(p.stat().st_size for p in self.records_dir.glob("*.jsonl"))
-            if size != last_size:
-                last_size, last_change = size, time.monotonic()
-            try:
-                queued = sum(client.llen(q) for q in ("chaos", "chaos.w1", "chaos.w2", "chaos.w3"))
-            except Exception:
-                queued = 1
-            if not self.running() and not queued and time.monotonic() - last_change > 4.0:
-                break
-            time.sleep(0.25)
-        client.close()
-        return time.monotonic() - began
-
     def _wait_started(self, task_id: str | None, limit: float = 30.0) -> None:
         deadline = time.monotonic() + limit
         while task_id and time.monotonic() < deadline:
             if any(r["id"] == task_id for r in self.tail.open_runs()):
                 return
             time.sleep(0.1)
-
-    def _watch_late(self, expected: dict[str, Any], mismatches: list[dict[str, Any]],
-                    recent: float) -> dict[str, float | None]:
-        """After a mismatch: does the row become right later (late, in seconds) or never?"""
-        began = time.monotonic()
-        pending = {m["agent"] for m in mismatches}
-        late: dict[str, float | None] = {a: None for a in pending}
-        while pending and time.monotonic() - began < LATE_WINDOW:
-            time.sleep(0.5)
-            rows = read_rows(self.servers, DATABASE)
-            now_wrong = {m["agent"] for m in compare(
-                {a: expected[a] for a in pending}, rows, recent=recent)}
-            for agent in pending - now_wrong:
-                late[agent] = round(time.monotonic() - began, 1)
-            pending = now_wrong
-        return late
 
     # ------------------------------------------------------------------ tear-down
 
@@ -341,13 +289,3 @@ class Run:
             self.proxy.close()
         self.servers.close()
         shutil.rmtree(self.root, ignore_errors=True)
-
-
-def oracle_tail(oracle: Oracle, agent: str, alive: set[int]) -> list[str]:
-    """The agent's last verdicts as the oracle saw them, for a mismatch's report."""
-    verdicts, working = oracle.verdicts(time.time(), alive)
-    tail = sorted(verdicts[agent] + working[agent], key=lambda v: v.lo)[-6:]
-    return [f"{time.strftime('%H:%M:%S', time.localtime(v.lo))}.{int(v.lo % 1 * 1000):03d} "
-            f"{v.label()}" for v in tail]
-
-
