@@ -37,8 +37,8 @@ README's table ("What the table shows") and from "When the database misbehaves":
    - its pool process was SIGKILLed within half a second of it (not handed over yet);
    - it is an error text of the trigger's agent written while the trigger refused it ("drops
      only the refused agent's change");
-   A worker whose main process was paused (SIGSTOP) writes what it held only once it runs
-   again: for it, "written by" starts at the end of the pause.
+   A main process paused (SIGSTOP) writes what it held once it runs again: "written by"
+   starts at the end of the pause.
    With no certain verdict, the agent's first state (``ok``, idle, no metrics) is accepted too.
 6. ``last_activity`` is at most two heartbeats and a flush old for every agent a live worker
    serves.
