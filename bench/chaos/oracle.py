@@ -40,8 +40,7 @@ README's table ("What the table shows") and from "When the database misbehaves":
    A main process paused (SIGSTOP) writes what it held once it runs again: "written by"
    starts at the end of the pause.
    With no certain verdict, the agent's first state (``ok``, idle, no metrics) is accepted too.
-6. ``last_activity`` is at most two heartbeats and a flush old for every agent a live worker
-   serves.
+6. ``last_activity`` is at most two heartbeats and a flush old for every agent a live worker serves.
 """
 
 from __future__ import annotations
