@@ -16,8 +16,8 @@ Rules, per target (each ``--notify`` URL), per agent; posts ordered by their ``a
   unmatched transition of its state before it (a timeline may post late, in order). A post
   without one can only tell the state its look saw: it matches the newest transition of its
   state before it, and none older than the one its agent's previous post matched (so a
-  "recovered" posted because a failing run is in progress matches nothing: it is false). Required: both its verdict and the one that set the
-  state before are certain and not within ``SIGNAL_SLACK`` of another verdict of the agent with
+  "recovered" posted because a failing run is in progress matches nothing: it is false).
+  Required: both its verdict and the one that set the state before are certain and not within ``SIGNAL_SLACK`` of another verdict of the agent with
   another state; the state lasted at least ``MIN_STATE`` (shorter than serve's look interval
   is still required); it began after serve's first look and ``SETTLE`` before the posts were
   read; no database fault or offline spell of the agent within a second of it.
@@ -32,8 +32,8 @@ Rules, per target (each ``--notify`` URL), per agent; posts ordered by their ``a
   the agent (back from offline); an ``error`` post is false (``false_error``) unless it matches
   an ok -> error transition or re-enters a last outcome of ``error`` after ``offline``; a post
   that only undoes the agent's previous, false, post is counted (``after_false``), not
-  blamed twice. A post repeating the state of the agent's previous post under another or no ``event_id`` is a
-  ``duplicate``. An ``offline`` post within a table lock, or ``offline_after`` + 2 looks after
+  blamed twice. A post repeating the state of the agent's previous post under another or no
+  ``event_id`` is a ``duplicate``. An ``offline`` post within a table lock, or ``offline_after`` + 2 looks after
   it, and the return from it, are excused from F (``excused``): the workers' writes waited
   while serve could read, so silence is what the table said; the lock's own check is liveness
   (``locks.py``).
@@ -88,7 +88,8 @@ def _transitions(oracle: Oracle, agent: str, verdicts: list[Any], begin: float, 
     return out
 
 
-def _unserved(oracle: Oracle, agent: str, serving: dict[str, list[str]]) -> list[tuple[float, float, str]]:
+def _unserved(oracle: Oracle, agent: str,
+              serving: dict[str, list[str]]) -> list[tuple[float, float, str]]:
     """Spells (begin, end, how) in which none of the agent's workers ran."""
     spans = []
     for name in serving.get(agent, []):

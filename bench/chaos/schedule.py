@@ -12,7 +12,7 @@ The kinds of issue 14 (``bench/chaos/faults.py`` carries them out) and those of 
     main_kill_after_end  SIGKILL of a worker's main process within 1.5 s after an end: only the
                          ends of the last ``--lost-window`` seconds may be lost
     table_lock           ``LOCK TABLE ... IN ACCESS EXCLUSIVE MODE`` for 20-75 s, each office
-                         table in turn: liveness must follow status writes (``bench/chaos/locks.py``)
+                         table in turn: liveness must follow status writes (``locks.py``)
     long_outage          the database stopped, or frozen (the proxy hangs), past
                          ``office_offline_after`` while the workers live: no false offline post
                          (``bench/chaos/notify.py``)

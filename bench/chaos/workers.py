@@ -16,6 +16,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -119,7 +120,8 @@ class Worker:
     def twin(self) -> Worker:
         """Another worker with the same node name, queues and pool (``twin_node``), logging
         to a file of its own."""
-        return Worker(self.name, log_name=f"worker-{self.name}-twin", **self._options)  # type: ignore[arg-type]
+        options: dict[str, Any] = self._options
+        return Worker(self.name, log_name=f"worker-{self.name}-twin", **options)
 
     # ------------------------------------------------------------------ life cycle
 
