@@ -9,7 +9,8 @@ recovery). ``offline`` is entered when no worker that serves the agent runs.
 Rules, per target (each ``--notify`` URL), per agent; posts ordered by their ``at``:
 
 - **D (duplicates)**: posts with the same ``event_id`` are one event; the copies are counted
-  (``duplicates_same_id``), never a mismatch. A post with no ``event_id`` is an event of its own.
+  (``duplicates_same_id``), never a mismatch. A post with no ``event_id`` is an event of its
+  own.
 - **M (must be posted)**: each *required* transition (ok -> error, error -> ok) is matched by a
   post of its state made at or after it (``MATCH_SLACK``); unmatched: ``missed_error`` /
   ``missed_recovered``. A post with an ``event_id`` names an event: it matches the earliest
@@ -17,25 +18,26 @@ Rules, per target (each ``--notify`` URL), per agent; posts ordered by their ``a
   without one can only tell the state its look saw: it matches the newest transition of its
   state before it, and none older than the one its agent's previous post matched (so a
   "recovered" posted because a failing run is in progress matches nothing: it is false).
-  Required: both its verdict and the one that set the state before are certain and not within ``SIGNAL_SLACK`` of another verdict of the agent with
-  another state; the state lasted at least ``MIN_STATE`` (shorter than serve's look interval
-  is still required); it began after serve's first look and ``SETTLE`` before the posts were
-  read; no database fault or offline spell of the agent within a second of it.
-- **O (offline must be posted)**: an agent none of whose workers ran for the last
-  ``2 x interval + 2`` s (a warm stop: the row says so at once) or ``offline_after + 2 x interval
-  + 2`` s (a kill: silence) before the posts were read, or during such a spell earlier, is
-  matched by an ``offline`` post; unmatched: ``missed_offline``.
+  Required: both its verdict and the one that set the state before are certain and not within
+  ``SIGNAL_SLACK`` of another verdict of the agent with another state; the state lasted at least
+  ``MIN_STATE`` (shorter than serve's look interval is still required); it began after serve's
+  first look and ``SETTLE`` before the posts were read; no database fault or offline spell of
+  the agent within a second of it.
+- **O (offline must be posted)**: an agent none of whose workers ran for the last ``2 x interval
+  + 2`` s (a warm stop: the row says so at once) or ``offline_after + 2 x interval + 2`` s (a
+  kill: silence) before the posts were read, or during such a spell earlier, is matched by an
+  ``offline`` post; unmatched: ``missed_offline``.
 - **F (no false post)**: an ``offline`` post is false (``false_offline``) unless a moment of
   ``[at - offline_after - 2 x interval - 5 s, at]`` had none of the agent's workers running; a
   recovery (``ok``) is false (``false_recovered``) unless it matches an error -> ok transition
-  of the oracle at or before it (any, certain or not), or follows a true ``offline`` post of
-  the agent (back from offline); an ``error`` post is false (``false_error``) unless it matches
-  an ok -> error transition or re-enters a last outcome of ``error`` after ``offline``; a post
-  that only undoes the agent's previous, false, post is counted (``after_false``), not
-  blamed twice. A post repeating the state of the agent's previous post under another or no
-  ``event_id`` is a ``duplicate``. An ``offline`` post within a table lock, or ``offline_after`` + 2 looks after
-  it, and the return from it, are excused from F (``excused``): the workers' writes waited
-  while serve could read, so silence is what the table said; the lock's own check is liveness
+  of the oracle at or before it (any, certain or not), or follows a true ``offline`` post of the
+  agent (back from offline); an ``error`` post is false (``false_error``) unless it matches an
+  ok -> error transition or re-enters a last outcome of ``error`` after ``offline``; a post that
+  only undoes the agent's previous, false, post is counted (``after_false``), not blamed twice.
+  A post repeating the state of the agent's previous post under another or no ``event_id`` is a
+  ``duplicate``. An ``offline`` post within a table lock, or ``offline_after`` + 2 looks after
+  it, and the return from it, are excused from F (``excused``): the workers' writes waited while
+  serve could read, so silence is what the table said; the lock's own check is liveness
   (``locks.py``).
 """
 
