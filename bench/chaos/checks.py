@@ -67,7 +67,7 @@ def issue30(oracle: Oracle, injected: list[Any], notifications: Notifications | 
         with open(posts_file, "w", encoding="utf-8") as file:
             file.writelines(json.dumps(p, ensure_ascii=False) + "\n" for p in posts)
         out["posts"] = judge_posts(posts, oracle, targets=TARGETS,
-                                   begin=notifications.started + interval, read=time.time(),
+                                   begin=notifications.started, read=time.time(),
                                    interval=interval, offline_after=offline_after,
                                    serving=serving)
     return out

@@ -21,8 +21,8 @@ Rules, per target (each ``--notify`` URL), per agent; posts ordered by their ``a
   Required: both its verdict and the one that set the state before are certain and not within
   ``SIGNAL_SLACK`` of another verdict of the agent with another state; the state lasted at least
   ``MIN_STATE`` (shorter than serve's look interval is still required); it began after serve's
-  first look and ``SETTLE`` before the posts were read; no database fault or offline spell of
-  the agent within a second of it.
+  first look (one look interval after serve was up) and ``SETTLE`` before the posts were read;
+  no database fault or offline spell of the agent within a second of it.
 - **O (offline must be posted)**: an agent none of whose workers ran for the last ``2 x interval
   + 2`` s (a warm stop: the row says so at once) or ``offline_after + 2 x interval + 2`` s (a
   kill: silence) before the posts were read, or during such a spell earlier, is matched by an
@@ -66,14 +66,15 @@ def _at(post: dict[str, Any]) -> float:
 
 
 def _transitions(oracle: Oracle, agent: str, verdicts: list[Any], begin: float, read: float,
-                 faults: list[tuple[float, float]]) -> list[dict[str, Any]]:
-    """The agent's ok/error transitions after ``begin``, each marked required or not."""
+                 faults: list[tuple[float, float]], *, grace: float) -> list[dict[str, Any]]:
+    """The agent's ok/error transitions from ``begin - grace`` on (serve's first look records
+    the state it finds, unposted), each marked required or not (from ``begin + grace`` on)."""
     state, certain_before = "ok", True
     out: list[dict[str, Any]] = []
     moves = [v for v in sorted(verdicts, key=lambda v: v.lo) if v.status in STATE]
     for i, v in enumerate(moves):
         new = STATE[v.status]
-        if v.lo < begin:
+        if v.lo < begin - grace:
             state, certain_before = new, v.certain
             continue
         if new != state:
@@ -85,7 +86,7 @@ def _transitions(oracle: Oracle, agent: str, verdicts: list[Any], begin: float, 
             out.append({"state": new, "at": v.lo, "matched": False,
                         "required": (v.certain and certain_before and not ambiguous
                                      and not near_fault and following - v.lo >= MIN_STATE
-                                     and v.lo <= read - SETTLE)})
+                                     and begin + grace <= v.lo <= read - SETTLE)})
         state, certain_before = new, v.certain
     return out
 
@@ -138,7 +139,8 @@ def judge_posts(posts: list[dict[str, Any]], oracle: Oracle, *, targets: tuple[s
         for agent in oracle.agents:
             spells = gaps[agent]  # an offline spell excuses rule M, as a database fault does
             moves = _transitions(oracle, agent, verdicts.get(agent, []), begin, read,
-                                 faults + [(b, min(e, read)) for b, e, _ in spells])
+                                 faults + [(b, min(e, read)) for b, e, _ in spells],
+                                 grace=interval)
             last_state, offline_true, floor, after_false = None, False, float("-inf"), False
             for post in by_agent.get(agent, []):
                 at, state = _at(post), post["body"].get("state")
