@@ -24,9 +24,10 @@ Rules, per target (each ``--notify`` URL), per agent; posts ordered by their ``a
   first look (one look interval after serve was up) and ``SETTLE`` before the posts were read;
   no database fault or offline spell of the agent within a second of it.
 - **O (offline must be posted)**: an agent none of whose workers ran for the last ``2 x interval
-  + 2`` s (a warm stop: the row says so at once) or ``offline_after + 2 x interval + 2`` s (a
-  kill: silence) before the posts were read, or during such a spell earlier, is matched by an
-  ``offline`` post; unmatched: ``missed_offline``.
+  + 2`` s (a warm stop: the row says so at once, unless its last write met a database fault or a
+  lock) or ``offline_after + 2 x interval + 2`` s (a kill: silence) before the posts were read,
+  or during such a spell earlier, is matched by an ``offline`` post; unmatched:
+  ``missed_offline``.
 - **F (no false post)**: an ``offline`` post is false (``false_offline``) unless a moment of
   ``[at - offline_after - 2 x interval - 5 s, at]`` had none of the agent's workers running; a
   recovery (``ok``) is false (``false_recovered``) unless it matches an error -> ok transition
@@ -47,7 +48,7 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
-from .oracle import SIGNAL_SLACK, Oracle
+from .oracle import RETRY_MAX, SIGNAL_SLACK, Oracle
 from .schedule import DB_KINDS
 
 __all__ = ["judge_posts", "MIN_STATE", "SETTLE"]
@@ -187,8 +188,10 @@ def judge_posts(posts: list[dict[str, Any]], oracle: Oracle, *, targets: tuple[s
                         if len(examples) < 12:
                             examples.append(f"{target} {agent}: {kind} at "
                                             f"{move['at'] - begin:.1f} s")
-            for b, e, how in spells:
-                need = 2 * interval + 2 + (0.0 if how == "warm" else offline_after)
+            for b, e, how in spells:  # a warm stop that met a database fault wrote nothing
+                written = how == "warm" and not any(fb <= b + 2.0 and fe >= b - RETRY_MAX
+                                                    for fb, fe in faults + locks)
+                need = 2 * interval + 2 + (0.0 if written else offline_after)
                 if b < begin or min(e, read) - b < need:
                     continue
                 required["offline"] += 1
