@@ -68,7 +68,8 @@ def print_verdict(f: dict[str, Any], workers: dict[str, Any]) -> bool:
 
     during = logs["per_phase"]["chaos"]
     starts = sum(len(w.incarnations) for w in workers.values())
-    bound = LINES_PER_FAULT * sum(faults.values()) + LINES_PER_START * starts
+    bound = (LINES_PER_FAULT * tally.get("fault_minutes", sum(faults.values()))
+             + LINES_PER_START * starts)
     total = sum(during.values())
     print(f"celery-office log lines during the faults: {total} "
           f"({total / chaos_minutes:.1f} a minute; "

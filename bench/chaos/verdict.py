@@ -10,6 +10,7 @@ Checks, each failing the run (exit code 1) when broken:
   ``task_postrun`` one, less the task's own body, under faults against the same load before
   them (p99 within ``SLOWER_P99`` of the baseline's, none over ``SLOWEST``);
 - **log lines**: celery-office's lines during the faults at most ``LINES_PER_FAULT`` per fault
+  and started minute of it
   injected (plus a few per worker start), never one per task;
 - **memory**: no worker's main process grew by more than ``RSS_GROWTH`` over the run.
 """
@@ -110,6 +111,10 @@ def tally(records: list[dict[str, Any]], load: Any, injected: list[Any]) -> dict
         "faults": Counter(f.kind for f in injected if f.kind != "exited_on_its_own"
                           and not f.note.startswith(("skipped", "failed"))),
         "exited": sum(1 for f in injected if f.kind == "exited_on_its_own"),
+        # a fault's share of log lines: one per started minute (lines repeat once a minute)
+        "fault_minutes": sum(1 + int(((f.end or f.begin) - f.begin) // 60) for f in injected
+                             if f.kind != "exited_on_its_own"
+                             and not f.note.startswith(("skipped", "failed"))),
         "faults_skipped": [f"{f.kind}: {f.note}" for f in injected
                            if f.note.startswith(("skipped", "failed"))],
         "pool_pids": len({r["pid"] for r in starts}),
