@@ -10,8 +10,7 @@ Checks, each failing the run (exit code 1) when broken:
   ``task_postrun`` one, less the task's own body, under faults against the same load before
   them (p99 within ``SLOWER_P99`` of the baseline's, none over ``SLOWEST``);
 - **log lines**: celery-office's lines during the faults at most ``LINES_PER_FAULT`` per fault
-  and started minute of it
-  injected (plus a few per worker start), never one per task;
+  injected and started minute of it (plus a few per worker start), never one per task;
 - **memory**: no worker's main process grew by more than ``RSS_GROWTH`` over the run.
 """
 
