@@ -248,6 +248,8 @@ class Run:
             if twin.alive:
                 twin.stop_warm()
         self.proxy.set_mode("forward")
+        if self.servers._pg is None or self.servers._pg.poll() is not None:
+            self.servers.start_pg()  # a long outage cut short by an error
         faults._admin(f"alter database {DATABASE} set default_transaction_read_only = off")
         faults._admin("drop trigger if exists chaos_refuse on office_agent_status", DATABASE)
         faults._terminate_office()
