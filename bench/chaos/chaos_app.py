@@ -148,6 +148,20 @@ def long_watch(self: Any, seq: int, duration: float = 120.0, fail: bool = False)
     return _run(self, seq, duration, fail, seq)
 
 
+@app.task(bind=True)
+@metrics
+def probe(self: Any, seq: int, duration: float = 0.0, fail: bool = False) -> dict[str, int]:
+    """Sent by the faults only, to one worker's queue: its metrics name it, so a row read later
+    tells whether this run's end reached the table (``bench/chaos/probes.py``)."""
+    return _run(self, seq, duration, fail, {"probe": seq})
+
+
+@app.task(bind=True)
+def flap(self: Any, seq: int, duration: float = 0.0, fail: bool = False) -> int:
+    """The flapping agent's task, sent back to back by the ``flapping_agent`` fault only."""
+    return _run(self, seq, duration, fail, seq)
+
+
 if os.environ.get("CHAOS_SOLO_TASKS") == "1":  # only the solo worker serves chaos_solo
 
     @app.task(bind=True)

@@ -30,14 +30,22 @@ FIELDS = ("runs", "succeeded", "failed", "retried")
 ENDS = {"ok": "succeeded", "error": "failed", "retry": "retried"}
 
 
-def _lost(oracle: Oracle, node: str | None, pid: int, at: float) -> bool:
-    """May a count made at ``at`` by process ``pid`` of worker ``node`` have died with it?"""
+def _lost(oracle: Oracle, node: str | None, pid: int, at: float, *, slack: float = 0.0,
+          ended: bool = False) -> bool:
+    """May a count made at ``at`` (``slack`` later at most) by process ``pid`` of worker
+    ``node`` have died with it? ``ended``: the count is of a run that ended in that process
+    (start or end), which a kill right after the end (issue 30) must not lose."""
     killed = oracle.pool_kills.get(pid)
-    if killed is not None and at <= killed <= at + HANDOVER_SLACK + WRITE_SLACK:
+    after_end = ended and pid in oracle.after_end
+    if (killed is not None and not after_end
+            and at <= killed <= at + slack + HANDOVER_SLACK + WRITE_SLACK):
         return True  # not handed over to the main process yet
     short, incarnation = oracle._incarnation(node, at)
     if incarnation is None:
         return True
+    if incarnation.pid in oracle.main_kills:  # the bounded loss promised (issue 30)
+        return at > oracle.main_kills[incarnation.pid] - oracle.lost_window
+    at += slack
     if incarnation.how in ("killed", "exited"):
         died = incarnation.stop_began or incarnation.ended
         return oracle.written_by(at + HANDOVER_SLACK) > died
@@ -61,11 +69,13 @@ def count_bounds(oracle: Oracle) -> dict[str, dict[str, tuple[int, int]]]:
         if start is None:
             continue
         agent = oracle.route[start["name"]][0]
-        add(agent, "runs", _lost(oracle, start.get("node"), start["pid"], start["t"]))
         end = run.get("end")
+        add(agent, "runs", _lost(oracle, start.get("node"), start["pid"], start["t"],
+                                 ended=end is not None))
         if end is not None and end.get("outcome") in ENDS:
             add(agent, ENDS[end["outcome"]],
-                _lost(oracle, end.get("node"), end["pid"], end["t"] + SIGNAL_SLACK))
+                _lost(oracle, end.get("node"), end["pid"], end["t"], slack=SIGNAL_SLACK,
+                      ended=True))
         elif end is None and start["pid"] in oracle.pool_kills:
             killed = oracle.pool_kills[start["pid"]]
             if killed >= start["t"]:  # the main process counts the WorkerLostError

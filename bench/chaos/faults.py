@@ -1,6 +1,5 @@
-"""The faults the chaos harness injects, and the seeded schedule it injects them on.
-
-Kinds (each a method of :class:`Faults`):
+"""The faults the chaos harness injects (when: ``schedule.py``). Issue 14's kinds, each a
+method of :class:`Faults` (issue 30's are functions of their own modules: ``ACTIONS``):
 
     pg_restart      the private PostgreSQL stopped (fast shutdown), down for up to 3 s, started
     pg_terminate    every celery-office connection killed (``pg_terminate_backend``)
@@ -30,82 +29,28 @@ resources' actions do, as in production.
 
 from __future__ import annotations
 
-import random
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
-__all__ = ["KINDS", "DB_KINDS", "Planned", "Injected", "plan", "Faults", "TRIGGER_AGENT"]
+from . import identity, kills, locks, notify
+from .schedule import KINDS, Injected, Planned, plan
 
-KINDS = ("pg_restart", "pg_terminate", "db_hang", "db_read_only", "trigger_refuse",
-         "pool_kill", "worker_kill", "warm_restart", "main_pause", "error_restart",
-         "broker_restart")
-DB_KINDS = ("pg_restart", "pg_terminate", "db_hang", "db_read_only")  # writes may fail
-DURATIONS = {"db_hang": (2.0, 6.0), "db_read_only": (2.0, 6.0), "trigger_refuse": (3.0, 8.0),
-             "pg_restart": (0.0, 3.0)}  # pg_restart: seconds down between stop and start
-CLOSING = ("db_hang", "db_read_only", "pg_restart")  # one of them ends the phase: the last
-# runs end while the database cannot be written, and must be in the table once it can
+__all__ = ["KINDS", "Planned", "Injected", "plan", "Faults", "TRIGGER_AGENT", "ACTIONS"]
+
 TRIGGER_AGENT = "chaos_reviews"
-MEAN_GAP = 6.0  # seconds between two faults on average, past the first one of each kind
-
-
-@dataclass(frozen=True)
-class Planned:
-    at: float  # seconds after the chaos phase begins
-    kind: str
-    duration: float = 0.0  # for the kinds that last (hang, read-only, trigger)
-    target: str | None = None  # a worker's short name
-    pause: float = 0.0  # worker_kill: seconds dead; main_pause: seconds stopped
-
-
-@dataclass
-class Injected:
-    kind: str
-    begin: float  # wall clock, as the task records use
-    end: float | None = None
-    target: str | None = None
-    note: str = ""
-    details: dict[str, Any] = field(default_factory=dict)
-
-
-def plan(rng: random.Random, length: float, workers: dict[str, str], *,
-         offline_after: float = 10.0) -> list[Planned]:
-    """A seeded schedule of ``length`` seconds: every kind once, in a shuffled order spread
-    over the phase, then more at random (about one every ``MEAN_GAP`` seconds), and a database
-    fault that lasts until a second after the load stops.
-
-    ``workers`` maps short names to pools (``prefork`` or ``solo``); ``offline_after`` is the
-    workers' setting, which a main process's pause outlasts by 2 to 6 s."""
-    prefork = sorted(n for n, p in workers.items() if p == "prefork")
-    solo = next((n for n, p in sorted(workers.items()) if p == "solo"), prefork[0])
-    names = sorted(workers)
-
-    def one(at: float, kind: str) -> Planned:
-        lo, hi = DURATIONS.get(kind, (0.0, 0.0))
-        duration = round(rng.uniform(lo, hi), 2) if hi else 0.0
-        target = None
-        if kind in ("pool_kill", "main_pause"):
-            target = rng.choice(prefork)
-        elif kind == "error_restart":
-            target = solo
-        elif kind in ("worker_kill", "warm_restart"):
-            target = rng.choice(names)
-        pause = round(rng.uniform(0.5, 3.0), 2) if kind == "worker_kill" else 0.0
-        if kind == "main_pause":
-            pause = round(offline_after + rng.uniform(2.0, 6.0), 2)
-        return Planned(round(at, 2), kind, duration, target, pause)
-
-    kinds = list(KINDS)
-    rng.shuffle(kinds)
-    usable = max(length - 8.0, 1.0)  # the last faults end before the phase does
-    slot = usable / len(kinds)
-    schedule = [one(i * slot + rng.uniform(0.1, 0.8) * slot, kind) for i, kind in enumerate(kinds)]
-    extra = int(max(0.0, usable - len(kinds) * MEAN_GAP) / MEAN_GAP)
-    schedule += [one(rng.uniform(0.0, usable), rng.choice(KINDS)) for _ in range(extra)]
-    closing_for = round(rng.uniform(3.0, 6.0), 2)
-    closing = Planned(round(length + 1.0 - closing_for, 2), rng.choice(CLOSING), closing_for)
-    return sorted(schedule + [closing], key=lambda p: p.at)
+# issue 30's kinds: kind -> function(faults, planned, entry)
+ACTIONS: dict[str, Callable[[Any, Planned, Injected], None]] = {
+    "clock_back": identity.clock_back,
+    "twin_node": identity.twin_node,
+    "pool_kill_after_end": kills.pool_kill_after_end,
+    "main_kill_after_end": kills.main_kill_after_end,
+    "table_lock": locks.table_lock,
+    "long_outage": notify.long_outage,
+    "flapping_agent": notify.flapping_agent,
+}
+RESOURCES = {"db_hang": ("proxy",), "broker_restart": ("broker",), "trigger_refuse": ("trigger",),
+             "long_outage": ("db", "proxy"), "flapping_agent": ("flapper",)}
 
 
 class Faults:
@@ -124,17 +69,22 @@ class Faults:
 
     def __init__(self, servers: Any, proxy: Any, workers: dict[str, Any], database: str,
                  running_tasks: Callable[[], list[dict[str, Any]]],
-                 send: Callable[..., Any] | None = None) -> None:
+                 send: Callable[..., Any] | None = None, *, tail: Any = None,
+                 offline_after: float = 10.0) -> None:
         self.servers = servers
         self.proxy = proxy
         self.workers = workers
         self.database = database
         self.running_tasks = running_tasks
         self.send = send
+        self.tail = tail  # chaos_records.RecordTail: the ends the after-end kills wait for
+        self.offline_after = offline_after
         self.injected: list[Injected] = []
+        self.active: list[Injected] = []  # begun, not ended yet
+        self.twins: list[Any] = []  # twin_node's second workers (chaos_workers.Worker)
         self.errors: list[str] = []
         self._locks = {name: threading.Lock() for name in ("db", "broker", "proxy", "trigger",
-                                                           *workers)}
+                                                           "flapper", *workers)}
         self._threads: list[threading.Thread] = []
         self._mutex = threading.Lock()
 
@@ -158,20 +108,41 @@ class Faults:
             thread.join(max(0.1, deadline - time.monotonic()))
 
     def _do(self, planned: Planned) -> None:
-        resource = {"db_hang": "proxy", "broker_restart": "broker", "trigger_refuse": "trigger",
-                    "pool_kill": planned.target, "worker_kill": planned.target,
-                    "warm_restart": planned.target, "main_pause": planned.target,
-                    "error_restart": planned.target}.get(planned.kind, "db")
-        with self._locks[resource or "db"]:
+        resources = RESOURCES.get(planned.kind) or (
+            (planned.target,) if planned.target in self.workers else ("db",))
+        held = [self._locks[r] for r in sorted(resources)]  # one order: no deadlock
+        for lock in held:
+            lock.acquire()
+        try:
             entry = Injected(planned.kind, time.time(), target=planned.target)
+            with self._mutex:
+                self.active.append(entry)
             try:
-                getattr(self, planned.kind)(planned, entry)
+                action = ACTIONS.get(planned.kind)
+                if action is not None:
+                    action(self, planned, entry)
+                else:
+                    getattr(self, planned.kind)(planned, entry)
             except Exception as exc:  # a fault that could not be injected is reported, not fatal
                 entry.note = f"failed: {type(exc).__name__}: {exc}"
                 self.errors.append(f"{planned.kind} at {planned.at}: {entry.note}")
             entry.end = entry.end or time.time()
             with self._mutex:
+                self.active.remove(entry)
                 self.injected.append(entry)
+        finally:
+            for lock in reversed(held):
+                lock.release()
+
+    def overlapping(self, begin: float, end: float, *, kinds: tuple[str, ...] = (),
+                    but: Any = None) -> list[str]:
+        """The faults (of ``kinds``, or any) other than ``but`` that ran during [begin, end]."""
+        with self._mutex:
+            entries = list(self.injected) + list(self.active)
+        return sorted({f"{f.kind}" for f in entries
+                       if f is not but and f.kind != "exited_on_its_own"
+                       and (not kinds or f.kind in kinds)
+                       and f.begin <= end and (f.end is None or f.end >= begin)})
 
     def supervise(self, stop: threading.Event) -> None:
         """Start again, as a supervisor would, a worker that exited on its own (counted)."""

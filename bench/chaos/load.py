@@ -15,6 +15,7 @@ import random
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 from celery import Celery
@@ -52,6 +53,7 @@ class Load:
     def __init__(self, broker_url: str, *, seed: int, rng: random.Random, rate: float,
                  solo: str, prefork: list[str], running: Callable[[], list[dict[str, Any]]],
                  solo_served: Callable[[], bool]) -> None:
+        self.broker_url = broker_url
         self.client = Celery("chaos_client", broker=broker_url)
         self.client.conf.update(task_ignore_result=True, broker_connection_retry_on_startup=True,
                                 broker_connection_timeout=2)
@@ -143,6 +145,30 @@ class Load:
         while not stop.is_set():
             self.one()
             stop.wait(self.rng.expovariate(self.rate))
+
+    def quiesce(self, records: Path, running: Callable[[], list[dict[str, Any]]], *,
+                limit: float = 90.0) -> float:
+        """Once the load stops: wait until no run is in progress, the queues are empty, and no
+        record came for 4 s (a retry's countdown is at most 2 s); returns how long it took."""
+        import redis
+
+        client = redis.Redis.from_url(self.broker_url, socket_timeout=2)
+        queues = ["chaos", f"chaos.{self.solo}", *(f"chaos.{name}" for name in self.prefork)]
+        began = time.monotonic()
+        last_size, last_change = -1, time.monotonic()
+        while time.monotonic() - began < limit:
+            size = sum(p.stat().st_size for p in records.glob("*.jsonl"))
+            if size != last_size:
+                last_size, last_change = size, time.monotonic()
+            try:
+                queued = sum(client.llen(q) for q in queues)
+            except Exception:
+                queued = 1
+            if not running() and not queued and time.monotonic() - last_change > 4.0:
+                break
+            time.sleep(0.25)
+        client.close()
+        return time.monotonic() - began
 
     def close(self) -> None:
         try:

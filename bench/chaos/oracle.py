@@ -17,7 +17,9 @@ README's table ("What the table shows") and from "When the database misbehaves":
    cleared by the worker's restart under the same name or another worker's heartbeat).
 3. **A pool process SIGKILLed** (prefork): its run in progress gets the verdict ``error``,
    ``Ошибка: WorkerLostError...`` (the README: "including a pool process killed"), at the time of
-   the kill, from the worker's main process; only the type is compared.
+   the kill, from the worker's main process; only the type is compared. Killed right after an
+   end (``pool_kill_after_end``, issue 30): the runs that ended in it keep certain verdicts; one
+   started in it within half a second of the kill may give WorkerLostError or nothing.
 4. **Warm stop.** Agents that no live worker serves become ``offline``. Here only ``chaos_solo``
    is served by one worker alone (w3); a restart brings it back from its last outcome and gives
    no verdict of its own ("a restart, warm or not, is not a success": an error stays). When w3
@@ -28,15 +30,17 @@ README's table ("What the table shows") and from "When the database misbehaves":
    certain ones) is accepted. A verdict is *uncertain* (it may legitimately be missing) when:
    - its worker was SIGKILLed before the database could have taken it: not written within one
      flush when the database was healthy, nor within ``RETRY_MAX`` + a flush of the end of a
-     database fault (changes wait in the main process's memory and die with it);
+     database fault (changes wait in the main process's memory and die with it); except for a
+     main process SIGKILLed by ``main_kill_after_end`` (issue 30's promise of a bounded loss):
+     there only what ended within ``lost_window`` seconds before the kill, or after it, may be
+     missing, whatever the database did;
    - its pool process was SIGKILLed within half a second of it (not handed over yet);
    - it is an error text of the trigger's agent written while the trigger refused it ("drops
      only the refused agent's change");
-   A worker whose main process was paused (SIGSTOP) writes what it held only once it runs
-   again: for it, "written by" starts at the end of the pause.
+   A main process paused (SIGSTOP) writes what it held once it runs again: "written by"
+   starts at the end of the pause.
    With no certain verdict, the agent's first state (``ok``, idle, no metrics) is accepted too.
-6. ``last_activity`` is at most two heartbeats and a flush old for every agent a live worker
-   serves.
+6. ``last_activity`` is at most two heartbeats and a flush old for every agent a live worker serves.
 """
 
 from __future__ import annotations
@@ -48,9 +52,12 @@ from typing import Any
 
 import yaml
 
+from .schedule import DB_KINDS
+
 __all__ = ["Verdict", "Expected", "Oracle", "read_records", "METRICS_TASKS", "RETRY_MAX"]
 
-METRICS_TASKS = {"chaos_app.scan", "chaos_app.long_report", "chaos_app.solo_index"}
+METRICS_TASKS = {"chaos_app.scan", "chaos_app.long_report", "chaos_app.solo_index",
+                 "chaos_app.probe"}
 RETRY_MAX = 5.0  # the writer's longest back-off between two attempts (README: "up to 5 s")
 SIGNAL_SLACK = 0.5  # a verdict's handler runs this long after the record at most
 LOST_SLACK = 3.0  # the main process sees a killed pool process within this
@@ -81,6 +88,7 @@ class Verdict:
     prefix: bool = False  # compare ``task`` as a prefix (WorkerLostError's text has a job id)
     metrics: dict[str, Any] | None = None  # new metrics, or None: unchanged
     why: str = ""
+    run: str = ""  # the task id
 
     def label(self) -> str:
         text = f"{self.task}..." if self.prefix else repr(self.task)
@@ -117,11 +125,12 @@ class Oracle:
         serving_at_end: short names of the workers running when the rows are checked.
         solo: the short name of the worker that alone serves ``chaos_solo``.
         heartbeat: the workers' heartbeat interval; flush: their flush interval.
+        lost_window: seconds of ends before a ``main_kill_after_end`` that may be lost.
     """
 
     def __init__(self, agents_file: Path, records: list[dict[str, Any]], workers: dict[str, Any],
                  injected: list[Any], serving_at_end: set[str], solo: str,
-                 heartbeat: float, flush: float) -> None:
+                 heartbeat: float, flush: float, *, lost_window: float = 0.1) -> None:
         spec = yaml.safe_load(agents_file.read_text(encoding="utf-8"))
         self.route = {task: (agent_id, text)
                       for agent_id, agent in spec["agents"].items()
@@ -136,11 +145,17 @@ class Oracle:
         self.flush = flush
         self.db_faults = sorted(
             (f.begin, (f.end if f.kind != "pg_terminate" else f.begin) + FAULT_SLACK)
-            for f in injected if f.kind in ("pg_restart", "pg_terminate", "db_hang", "db_read_only")
+            for f in injected if f.kind in DB_KINDS
         )
         self.triggers = [(f.begin, f.end) for f in injected if f.kind == "trigger_refuse"]
         self.pool_kills = {f.details["pid"]: f.begin for f in injected
-                           if f.kind == "pool_kill" and "pid" in f.details}
+                           if f.kind in ("pool_kill", "pool_kill_after_end")
+                           and "pid" in f.details}
+        self.after_end = {f.details["pid"] for f in injected
+                          if f.kind == "pool_kill_after_end" and "pid" in f.details}
+        self.main_kills = {f.details["pid"]: f.details.get("killed", f.begin) for f in injected
+                           if f.kind == "main_kill_after_end" and "killed" in f.details}
+        self.lost_window = lost_window
         self.pauses: dict[str, list[tuple[float, float]]] = {}  # worker -> its main's pauses
         for f in injected:
             if f.kind == "main_pause" and f.target and f.end is not None:
@@ -179,6 +194,8 @@ class Oracle:
                                verdict: Verdict) -> bool:
         if incarnation is None or incarnation.how != "killed":
             return False
+        if incarnation.pid in self.main_kills:  # the bounded loss promised
+            return verdict.lo > self.main_kills[incarnation.pid] - self.lost_window
         at = verdict.hi
         for begin, end in self.pauses.get(worker or "", ()):
             if begin <= at <= end + FAULT_SLACK:
@@ -215,6 +232,8 @@ class Oracle:
                 killed = self.pool_kills[start["pid"]]
                 verdict = Verdict("error", "Ошибка: WorkerLostError", killed, killed + LOST_SLACK,
                                   prefix=True, why=f"pool process {start['pid']} killed")
+                if start["pid"] in self.after_end and killed - start["t"] < HANDOVER_SLACK:
+                    verdict.certain = False  # started just before: maybe never accepted
             elif start["pid"] in alive_pids:
                 working[agent].append(Verdict("ok", text, start["t"], start["t"],
                                               why=f"run {task_id} in progress"))
@@ -223,8 +242,10 @@ class Oracle:
                 continue
             if self._killed_before_written(short, incarnation, verdict):
                 verdict.certain = False
+            verdict.run = task_id
             killed = self.pool_kills.get(start["pid"])
-            if end is not None and killed is not None and 0 <= killed - verdict.lo < HANDOVER_SLACK:
+            if (end is not None and killed is not None and start["pid"] not in self.after_end
+                    and 0 <= killed - verdict.lo < HANDOVER_SLACK):
                 verdict.certain = False
             if agent == "chaos_reviews" and verdict.status == "error":
                 upto = self.written_by(verdict.hi) + FAULT_SLACK

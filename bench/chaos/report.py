@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .faults import KINDS
+from .checks import mismatch_count
 from .verdict import LINES_PER_FAULT, LINES_PER_START, RSS_GROWTH, SLOWER_P99, SLOWEST
 
 __all__ = ["print_verdict"]
@@ -30,8 +30,9 @@ def print_verdict(f: dict[str, Any], workers: dict[str, Any]) -> bool:
           f"{f['solo_stopped_at_end']}")
 
     faults = tally["faults"]
-    missing = [k for k in KINDS if not faults.get(k)]
-    print("faults injected: " + ", ".join(f"{k} {faults.get(k, 0)}" for k in KINDS)
+    kinds = f["kinds"]
+    missing = [k for k in kinds if not faults.get(k)]
+    print("faults injected: " + ", ".join(f"{k} {faults.get(k, 0)}" for k in kinds)
           + f" (total {sum(faults.values())})")
     if tally["exited"]:
         print(f"  workers that exited on their own and were started again (Celery's "
@@ -67,7 +68,8 @@ def print_verdict(f: dict[str, Any], workers: dict[str, Any]) -> bool:
 
     during = logs["per_phase"]["chaos"]
     starts = sum(len(w.incarnations) for w in workers.values())
-    bound = LINES_PER_FAULT * sum(faults.values()) + LINES_PER_START * starts
+    bound = (LINES_PER_FAULT * tally.get("fault_minutes", sum(faults.values()))
+             + LINES_PER_START * starts)
     total = sum(during.values())
     print(f"celery-office log lines during the faults: {total} "
           f"({total / chaos_minutes:.1f} a minute; "
@@ -116,7 +118,53 @@ def print_verdict(f: dict[str, Any], workers: dict[str, Any]) -> bool:
           f"{_check(failures, not counted, 'day numbers differ from the records')}")
     for m in counted:
         print(f"  MISMATCH agent {m['agent']} (seed {seed}; {', '.join(m['problems'])})")
-    if mismatches or counted:
-        print(f"  replay: python -m bench.chaos --seed {seed} --minutes {f['chaos_s'] / 60:.1f}")
+    issue30 = _print_issue30(f["issue30"], failures)
+    if mismatches or counted or issue30:
+        print(f"  replay: python -m bench.chaos --seed {seed} --minutes {f['minutes']:g} "
+              f"--kinds {','.join(kinds)}")
     print("VERDICT: " + ("PASS" if not failures else "FAIL: " + "; ".join(failures)), flush=True)
     return not failures
+
+
+def _print_issue30(i: dict[str, Any], failures: list[str]) -> int:
+    """Issue 30's checks (``checks.py``); returns how many mismatches they found."""
+    print("issue 30's checks:")
+    for kind, p in sorted(i["probes"].items()):
+        print(f"  probes after {kind}: {p['probes']} sent, {p['ran']} ran, {p['right']} in the "
+              f"row in time, {p['excused']} excused, {len(p['mismatches'])} mismatches")
+        for line in p["mismatches"][:5]:
+            print(f"    MISMATCH {line}")
+    if i["twins_refused"]:
+        print(f"  twins refused at start: {i['twins_refused']}")
+    k = i["kills"]
+    for kind in ("pool_kill_after_end", "main_kill_after_end"):
+        print(f"  {kind}: {k[kind]['kills']} kills, {k[kind]['delay_min']}-{k[kind]['delay_max']} "
+              "s after the end")
+    print(f"    ends within the lost window ({k['lost_window']} s) before a main kill, or after "
+          f"it: {k['main_kill_after_end']['ends_may_be_lost']} (may be lost; every other end "
+          "is in the rows and day numbers above)")
+    locks = i["locks"]
+    print(f"  table locks: {locks['locks']}, {locks['samples']} samples read during them, "
+          f"{locks['stale_rows']} rows behind; liveness mismatches {len(locks['liveness'])}, "
+          f"rows wrong after the lock {len(locks['after'])}, excused {locks['excused']}")
+    for table, t in sorted(locks["by_table"].items()):
+        print(f"    {table}: {t['locks']} locks, {t['samples']} samples, liveness "
+              f"{t['liveness']}, after {t['after']}")
+    for line in (locks["liveness"] + locks["after"])[:6]:
+        print(f"    MISMATCH {line}")
+    posts = i.get("posts")
+    if posts is not None:
+        c = posts["counts"]
+        print(f"  posts ({i['serves']} serve replicas, exited: {i['serves_exited'] or 'none'}): "
+              f"{c.get('posts', 0)} received, {posts['ids']} with an event_id, "
+              f"{c.get('duplicates_same_id', 0)} duplicates of one event_id, "
+              f"{c.get('excused', 0)} excused; by state: "
+              + ", ".join(f"{k[7:]} {n}" for k, n in sorted(c.items()) if k.startswith("posted_")))
+        print(f"    required: {posts['required']}; mismatches: {posts['mismatches'] or 'none'}")
+        for line in posts["examples"][:8]:
+            print(f"    MISMATCH {line}")
+    found = mismatch_count(i)
+    total = sum(found.values())
+    print(f"  issue 30's mismatches: {total} {dict(found) if found else ''}: "
+          f"{_check(failures, not total, 'issue 30 checks found mismatches')}")
+    return total

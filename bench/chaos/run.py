@@ -18,14 +18,18 @@ import yaml
 
 from tests.faultproxy import FaultProxy
 
+from .checks import issue30
 from .cluster import Servers
 from .counts import compare_counts, count_bounds, read_counts
 from .faults import TRIGGER_AGENT, Faults, plan
 from .load import Load
+from .locks import tables
+from .notify import Notifications
 from .oracle import RETRY_MAX, Oracle, read_records
 from .records import RecordTail
 from .report import print_verdict
-from .verdict import compare, log_report, memory, read_rows, tally, task_times
+from .verdict import (compare, log_report, memory, oracle_tail, read_rows, tally,
+                      task_times, watch_late)
 from .workers import Worker, office_lines
 
 HERE = Path(__file__).resolve().parent
@@ -43,7 +47,7 @@ SETTINGS = {
 HEARTBEAT = float(SETTINGS["OFFICE_HEARTBEAT_INTERVAL"])
 FLUSH = float(SETTINGS["OFFICE_FLUSH_INTERVAL"])
 SOLO = "w3"
-LATE_WINDOW = 30.0  # seconds the rows are watched after a mismatch: late, or stuck
+OFFLINE_AFTER = float(SETTINGS["OFFICE_OFFLINE_AFTER"])
 
 
 
@@ -62,6 +66,8 @@ class Run:
         self.proxy: Any = None
         self.workers: dict[str, Worker] = {}
         self.tail = RecordTail(self.records_dir)
+        self.faults: Faults | None = None
+        self.notifications: Notifications | None = None
         self.solo_stopped = False
         self._closed = False
         atexit.register(self.close)
@@ -96,11 +102,17 @@ class Run:
             worker.start(wait_ready=False)
         for worker in self.workers.values():
             worker.wait_ready()
+        if self.args.serves:
+            self.notifications = Notifications(env, self.logs_dir, serves=self.args.serves,
+                                               interval=self.args.notify_interval,
+                                               offline_after=OFFLINE_AFTER)
         agents = len(yaml.safe_load((HERE / "agents.yaml").read_text("utf-8"))["agents"])
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
                 if len(read_rows(self.servers, DATABASE)) == agents:
+                    if self.notifications is not None:  # it must first see every agent
+                        self.notifications.start()
                     return
             except Exception:
                 pass
@@ -113,9 +125,9 @@ class Run:
 
     def alive_pids(self) -> set[int]:
         pids: set[int] = set()
-        for worker in self.workers.values():
+        for worker in [*self.workers.values(), *(self.faults.twins if self.faults else [])]:
             if worker.alive:
-                pids.add(worker.proc.pid)  # type: ignore[union-attr]
+                pids.add(worker.proc.pid)
                 pids.update(worker.pool_pids())
         return pids
 
@@ -135,13 +147,16 @@ class Run:
         self.setup()
         pools = {name: w.pool for name, w in self.workers.items()}
         schedule = plan(random.Random(f"{self.seed}-plan"), chaos_length, pools,
-                        offline_after=float(SETTINGS["OFFICE_OFFLINE_AFTER"]))
+                        offline_after=OFFLINE_AFTER, kinds=args.kinds,
+                        tables=tuple(args.lock_tables.split(",")) if args.lock_tables
+                        else tables())
         load = Load(self.servers.redis_url(), seed=self.seed,
                     rng=random.Random(f"{self.seed}-load"),
                     rate=args.rate, solo=SOLO, prefork=["w1", "w2"], running=self.running,
                     solo_served=lambda: not self.solo_stopped)
-        faults = Faults(self.servers, self.proxy, self.workers, DATABASE, self.running,
-                        send=load.send)
+        faults = self.faults = Faults(self.servers, self.proxy, self.workers, DATABASE,
+                                      self.running, send=load.send, tail=self.tail,
+                                      offline_after=OFFLINE_AFTER)
         stop_supervising = threading.Event()
         threading.Thread(target=faults.supervise, args=(stop_supervising,), daemon=True).start()
         snapshots = {"baseline": self.log_counts()}
@@ -165,7 +180,7 @@ class Run:
         phases["chaos"] = (chaos_began, faults_end)
         print(f"chaos: faults over after {faults_end - chaos_began:.0f} s; waiting for the tasks "
               "in flight", flush=True)
-        quiet = self._quiesce()
+        quiet = load.quiesce(self.records_dir, self.running)
         serving = set(self.workers)
         if random.Random(f"{self.seed}-end").random() < 0.5:
             self.solo_stopped = True
@@ -182,14 +197,19 @@ class Run:
 
         records = read_records(self.records_dir)
         oracle = Oracle(HERE / "agents.yaml", records, self.workers, faults.injected,
-                        serving, SOLO, HEARTBEAT, FLUSH)
+                        serving, SOLO, HEARTBEAT, FLUSH, lost_window=args.lost_window)
         alive = self.alive_pids()
         expected = oracle.expected(time.time(), alive)
         recent = 2 * HEARTBEAT + FLUSH + 1.0
         rows = read_rows(self.servers, DATABASE)
         mismatches = compare(expected, rows, recent=recent)
         count_mismatches = compare_counts(count_bounds(oracle), read_counts(self.servers, DATABASE))
-        late = self._watch_late(expected, mismatches, recent) if mismatches else {}
+        late = (watch_late(self.servers, DATABASE, expected, mismatches, recent=recent)
+                if mismatches else {})
+        served_by = {a: [SOLO] if a == "chaos_solo" else list(self.workers) for a in oracle.agents}
+        issue30_figures = issue30(oracle, faults.injected, self.notifications,
+                                  offline_after=OFFLINE_AFTER, serving=served_by,
+                                  posts_file=self.logs_dir / "posts.jsonl")
         for worker in self.workers.values():
             if worker.alive and worker.current is not None:
                 worker.current.rss_end = worker.rss()
@@ -200,7 +220,9 @@ class Run:
             "times": task_times(records, phases),
             "logs": log_report({n: w.log_text() for n, w in self.workers.items()}, snapshots),
             "memory": memory(self.workers), "mismatches": mismatches, "late": late,
-            "count_mismatches": count_mismatches,
+            "count_mismatches": count_mismatches, "kinds": list(args.kinds),
+            "minutes": args.minutes,
+            "issue30": issue30_figures,
             "rows": {a: (rows.get(a, {}).get("status"), rows.get(a, {}).get("task"),
                          [s.label() for s in e.states]) for a, e in expected.items()},
             "fault_errors": faults.errors, "trigger_agent": TRIGGER_AGENT,
@@ -222,7 +244,12 @@ class Run:
 
     def _heal(self, faults: Faults) -> None:
         """Make sure every fault is undone, whatever an action met on its way."""
+        for twin in faults.twins:
+            if twin.alive:
+                twin.stop_warm()
         self.proxy.set_mode("forward")
+        if self.servers._pg is None or self.servers._pg.poll() is not None:
+            self.servers.start_pg()  # a long outage cut short by an error
         faults._admin(f"alter database {DATABASE} set default_transaction_read_only = off")
         faults._admin("drop trigger if exists chaos_refuse on office_agent_status", DATABASE)
         faults._terminate_office()
@@ -231,50 +258,12 @@ class Run:
                 worker.reap()
                 worker.start()
 
-    def _quiesce(self, limit: float = 90.0) -> float:
-        """Wait until no run is in progress, the queues are empty, and no record came for 4 s
-        (a retry's countdown is at most 2 s); returns how long it took."""
-        import redis
-
-        client = redis.Redis.from_url(self.servers.redis_url(), socket_timeout=2)
-        began = time.monotonic()
-        last_size, last_change = -1, time.monotonic()
-        while time.monotonic() - began < limit:
-            size = sum(p.stat().st_size for p in self.records_dir.glob("*.jsonl"))
-            if size != last_size:
-                last_size, last_change = size, time.monotonic()
-            try:
-                queued = sum(client.llen(q) for q in ("chaos", "chaos.w1", "chaos.w2", "chaos.w3"))
-            except Exception:
-                queued = 1
-            if not self.running() and not queued and time.monotonic() - last_change > 4.0:
-                break
-            time.sleep(0.25)
-        client.close()
-        return time.monotonic() - began
-
     def _wait_started(self, task_id: str | None, limit: float = 30.0) -> None:
         deadline = time.monotonic() + limit
         while task_id and time.monotonic() < deadline:
             if any(r["id"] == task_id for r in self.tail.open_runs()):
                 return
             time.sleep(0.1)
-
-    def _watch_late(self, expected: dict[str, Any], mismatches: list[dict[str, Any]],
-                    recent: float) -> dict[str, float | None]:
-        """After a mismatch: does the row become right later (late, in seconds) or never?"""
-        began = time.monotonic()
-        pending = {m["agent"] for m in mismatches}
-        late: dict[str, float | None] = {a: None for a in pending}
-        while pending and time.monotonic() - began < LATE_WINDOW:
-            time.sleep(0.5)
-            rows = read_rows(self.servers, DATABASE)
-            now_wrong = {m["agent"] for m in compare(
-                {a: expected[a] for a in pending}, rows, recent=recent)}
-            for agent in pending - now_wrong:
-                late[agent] = round(time.monotonic() - began, 1)
-            pending = now_wrong
-        return late
 
     # ------------------------------------------------------------------ tear-down
 
@@ -288,7 +277,12 @@ class Run:
         if self._closed:
             return
         self._closed = True
-        for worker in self.workers.values():
+        if self.notifications is not None:
+            try:
+                self.notifications.close()
+            except Exception:
+                pass
+        for worker in [*self.workers.values(), *(self.faults.twins if self.faults else [])]:
             try:
                 worker.close()
             except Exception:
@@ -297,13 +291,3 @@ class Run:
             self.proxy.close()
         self.servers.close()
         shutil.rmtree(self.root, ignore_errors=True)
-
-
-def oracle_tail(oracle: Oracle, agent: str, alive: set[int]) -> list[str]:
-    """The agent's last verdicts as the oracle saw them, for a mismatch's report."""
-    verdicts, working = oracle.verdicts(time.time(), alive)
-    tail = sorted(verdicts[agent] + working[agent], key=lambda v: v.lo)[-6:]
-    return [f"{time.strftime('%H:%M:%S', time.localtime(v.lo))}.{int(v.lo % 1 * 1000):03d} "
-            f"{v.label()}" for v in tail]
-
-

@@ -10,24 +10,26 @@ Checks, each failing the run (exit code 1) when broken:
   ``task_postrun`` one, less the task's own body, under faults against the same load before
   them (p99 within ``SLOWER_P99`` of the baseline's, none over ``SLOWEST``);
 - **log lines**: celery-office's lines during the faults at most ``LINES_PER_FAULT`` per fault
-  injected (plus a few per worker start), never one per task;
+  injected and started minute of it (plus a few per worker start), never one per task;
 - **memory**: no worker's main process grew by more than ``RSS_GROWTH`` over the run.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from collections import Counter
 from typing import Any
 
 __all__ = ["read_rows", "compare", "task_times", "tally", "log_report", "memory", "SLOWER_P99",
-           "SLOWEST", "LINES_PER_FAULT", "RSS_GROWTH"]
+           "SLOWEST", "LINES_PER_FAULT", "RSS_GROWTH", "watch_late", "oracle_tail"]
 
 SLOWER_P99 = 0.05  # seconds of handler time a task may lose at p99 under faults (VM noise)
 SLOWEST = 1.0  # no task's handlers may take this long (a connect timeout would be 2 s)
 LINES_PER_FAULT = 6  # warning + recovery per worker and fault, with room
 LINES_PER_START = 4  # registered, reported, offline...
 RSS_GROWTH = 64 * 2**20
+LATE_WINDOW = 30.0  # seconds the rows are watched after a mismatch: late, or stuck
 
 
 def read_rows(servers: Any, database: str) -> dict[str, dict[str, Any]]:
@@ -108,6 +110,10 @@ def tally(records: list[dict[str, Any]], load: Any, injected: list[Any]) -> dict
         "faults": Counter(f.kind for f in injected if f.kind != "exited_on_its_own"
                           and not f.note.startswith(("skipped", "failed"))),
         "exited": sum(1 for f in injected if f.kind == "exited_on_its_own"),
+        # a fault's share of log lines: one per started minute (lines repeat once a minute)
+        "fault_minutes": sum(1 + int(((f.end or f.begin) - f.begin) // 60) for f in injected
+                             if f.kind != "exited_on_its_own"
+                             and not f.note.startswith(("skipped", "failed"))),
         "faults_skipped": [f"{f.kind}: {f.note}" for f in injected
                            if f.note.startswith(("skipped", "failed"))],
         "pool_pids": len({r["pid"] for r in starts}),
@@ -157,5 +163,32 @@ def memory(workers: dict[str, Any]) -> dict[str, dict[str, Any]]:
                      "pool_end": pool_end, "incarnations": len(worker.incarnations),
                      "same_process": first is last}
     return out
+
+
+
+
+def watch_late(servers: Any, database: str, expected: dict[str, Any],
+               mismatches: list[dict[str, Any]], *, recent: float) -> dict[str, float | None]:
+    """After a mismatch: does the row become right later (late, in seconds) or never?"""
+    began = time.monotonic()
+    pending = {m["agent"] for m in mismatches}
+    late: dict[str, float | None] = {a: None for a in pending}
+    while pending and time.monotonic() - began < LATE_WINDOW:
+        time.sleep(0.5)
+        rows = read_rows(servers, database)
+        now_wrong = {m["agent"] for m in compare(
+            {a: expected[a] for a in pending}, rows, recent=recent)}
+        for agent in pending - now_wrong:
+            late[agent] = round(time.monotonic() - began, 1)
+        pending = now_wrong
+    return late
+
+
+def oracle_tail(oracle: Any, agent: str, alive: set[int]) -> list[str]:
+    """The agent's last verdicts as the oracle saw them, for a mismatch's report."""
+    verdicts, working = oracle.verdicts(time.time(), alive)
+    tail = sorted(verdicts[agent] + working[agent], key=lambda v: v.lo)[-6:]
+    return [f"{time.strftime('%H:%M:%S', time.localtime(v.lo))}.{int(v.lo % 1 * 1000):03d} "
+            f"{v.label()}" for v in tail]
 
 

@@ -16,6 +16,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -54,14 +55,18 @@ class Worker:
         max_tasks_per_child: recycle each pool process after this many tasks (prefork).
         env: the environment (broker, database through the fault proxy, settings).
         log_dir: where ``worker-<name>.log`` goes (every incarnation appends to it).
+        log_name: another file name than ``worker-<name>`` (a twin's).
     """
 
     def __init__(self, name: str, *, pool: str, env: dict[str, str], log_dir: Path,
-                 concurrency: int = 2, max_tasks_per_child: int | None = None) -> None:
+                 concurrency: int = 2, max_tasks_per_child: int | None = None,
+                 log_name: str | None = None) -> None:
         self.name = name
         self.pool = pool
         self.env = env
-        self.log_path = log_dir / f"worker-{name}.log"
+        self.log_path = log_dir / f"{log_name or f'worker-{name}'}.log"
+        self._options = {"pool": pool, "env": env, "log_dir": log_dir, "concurrency": concurrency,
+                         "max_tasks_per_child": max_tasks_per_child}
         args = ["-A", "chaos_app", "worker", "-P", pool, "-n", f"{name}@%h",
                 "-Q", f"chaos,chaos.{name}", "-l", "info",
                 "--without-mingle", "--without-gossip", "--without-heartbeat"]
@@ -111,6 +116,12 @@ class Worker:
         except psutil.Error:
             pass
         return out
+
+    def twin(self) -> Worker:
+        """Another worker with the same node name, queues and pool (``twin_node``), logging
+        to a file of its own."""
+        options: dict[str, Any] = self._options
+        return Worker(self.name, log_name=f"worker-{self.name}-twin", **options)
 
     # ------------------------------------------------------------------ life cycle
 
@@ -169,6 +180,22 @@ class Worker:
         self._kill_group()
         incarnation.ended = time.time()
         incarnation.how = "killed"
+
+    def kill_main(self, *, linger: float = 0.3) -> float:
+        """SIGKILL the main process alone (``main_kill_after_end``); its pool processes, orphans
+        now, are killed ``linger`` seconds later, as a supervisor cleaning up would. Returns
+        when the main process was killed."""
+        incarnation = self.current
+        assert incarnation is not None and self.proc is not None
+        incarnation.rss_end = self.rss()
+        incarnation.stop_began = time.time()
+        os.kill(self.proc.pid, signal.SIGKILL)
+        killed = incarnation.stop_began
+        time.sleep(linger)
+        self._kill_group()
+        incarnation.ended = time.time()
+        incarnation.how = "killed"
+        return killed
 
     def _kill_group(self) -> None:
         if self.proc is None:

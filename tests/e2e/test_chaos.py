@@ -1,5 +1,8 @@
 """The chaos harness (bench/chaos, issue 14) as part of the suite: a seeded run of about two
-minutes, every fault kind at least once, and every agent's row right once the faults stop.
+minutes, every fault kind of issue 14 at least once, and every agent's row right once the faults
+stop. Issue 30's kinds (``--kinds new``) and the posts of ``celery office serve`` replicas
+(``--serves``) find defects that today's code still has, so they stay out of it until their
+fixes are in (``KINDS`` and ``SERVES`` below).
 
 The harness runs its own PostgreSQL cluster (initdb) and Redis (redis-server) on free loopback
 ports, so it never restarts the servers other tests use. Without those binaries the test skips,
@@ -23,6 +26,8 @@ ROOT = Path(__file__).resolve().parents[2]  # python -m bench.chaos runs from th
 MISSING_BINARIES = 3  # the harness's exit code when it finds no initdb, postgres or redis-server
 SEED = 1  # covers every fault kind (the schedule places each once); passes today
 MINUTES = 1.2  # of faults, after a 20 s baseline: about two minutes and a half in all
+KINDS = "old"  # issue 14's eleven kinds; "all" once issue 30's fixes are merged
+SERVES = 0  # no serve replica posting notifications; 2 once issue 30's fixes are merged
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
@@ -30,7 +35,8 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 def test_seeded_chaos_run_ends_with_every_row_as_the_oracle_says(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "bench.chaos", "--seed", str(SEED), "--minutes", str(MINUTES),
-         "--baseline", "20", "--json", str(tmp_path / "verdict.json")],
+         "--baseline", "20", "--kinds", KINDS, "--serves", str(SERVES),
+         "--json", str(tmp_path / "verdict.json")],
         capture_output=True, text=True, timeout=540, cwd=ROOT,
     )
     output = done.stdout + done.stderr

@@ -1,0 +1,204 @@
+"""The oracle of notification posts: what ``celery office serve --notify`` had to post, and did.
+
+The states an agent enters, as the oracle knows them from the tasks' records
+(``oracle.Oracle.verdicts``): a failed end (``ChaosError``, a killed pool process's
+``WorkerLostError``) puts it in ``error``; a successful end puts it back in ``ok``; a retry's
+warning, and a run starting, change nothing (a run in progress after an error is not a
+recovery). ``offline`` is entered when no worker that serves the agent runs.
+
+Rules, per target (each ``--notify`` URL), per agent; posts ordered by their ``at``:
+
+- **D (duplicates)**: posts with the same ``event_id`` are one event; the copies are counted
+  (``duplicates_same_id``), never a mismatch. A post with no ``event_id`` is an event of its
+  own.
+- **M (must be posted)**: each *required* transition (ok -> error, error -> ok) is matched by a
+  post of its state made at or after it (``MATCH_SLACK``); unmatched: ``missed_error`` /
+  ``missed_recovered``. A post with an ``event_id`` names an event: it matches the earliest
+  unmatched transition of its state before it (a timeline may post late, in order). A post
+  without one can only tell the state its look saw: it matches the newest transition of its
+  state before it, and none older than the one its agent's previous post matched (so a
+  "recovered" posted because a failing run is in progress matches nothing: it is false).
+  Required: both its verdict and the one that set the state before are certain and not within
+  ``SIGNAL_SLACK`` of another verdict of the agent with another state; the state lasted at least
+  ``MIN_STATE`` (shorter than serve's look interval is still required); it began after serve's
+  first look (one look interval after serve was up) and ``SETTLE`` before the posts were read;
+  no database fault or offline spell of the agent within a second of it.
+- **O (offline must be posted)**: an agent none of whose workers ran for the last ``2 x interval
+  + 2`` s (a warm stop: the row says so at once, unless its last write met a database fault or a
+  lock) or ``offline_after + 2 x interval + 2`` s (a kill: silence) before the posts were read,
+  or during such a spell earlier, is matched by an ``offline`` post; unmatched:
+  ``missed_offline``.
+- **F (no false post)**: an ``offline`` post is false (``false_offline``) unless a moment of
+  ``[at - offline_after - 2 x interval - 5 s, at]`` had none of the agent's workers running; a
+  recovery (``ok``) is false (``false_recovered``) unless it matches an error -> ok transition
+  of the oracle at or before it (any, certain or not), or follows a true ``offline`` post of the
+  agent (back from offline); an ``error`` post is false (``false_error``) unless it matches an
+  ok -> error transition or re-enters a last outcome of ``error`` after ``offline``; a post that
+  only undoes the agent's previous, false, post is counted (``after_false``), not blamed twice.
+  A post repeating the state of the agent's previous post under another or no ``event_id`` is a
+  ``duplicate``. An ``offline`` post within a table lock, or ``offline_after`` + 2 looks after
+  it, and the return from it, are excused from F (``excused``): the workers' writes waited while
+  serve could read, so silence is what the table said; the lock's own check is liveness
+  (``locks.py``).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+from typing import Any
+
+from .oracle import RETRY_MAX, SIGNAL_SLACK, Oracle
+from .schedule import DB_KINDS
+
+__all__ = ["judge_posts", "MIN_STATE", "SETTLE"]
+
+MIN_STATE = 1.0  # seconds a state must last to be required
+MATCH_SLACK = 0.5  # a post's ``at`` may precede the record of its transition by this
+SETTLE = 5.0  # seconds before the posts are read after which a transition is not yet required
+STATE = {"error": "error", "ok": "ok"}  # verdict status -> notified state (warning: none)
+
+
+def _at(post: dict[str, Any]) -> float:
+    try:
+        return min(datetime.fromisoformat(post["body"]["at"]).timestamp(), post["received"])
+    except (KeyError, TypeError, ValueError):
+        return float(post["received"])
+
+
+def _transitions(oracle: Oracle, agent: str, verdicts: list[Any], begin: float, read: float,
+                 faults: list[tuple[float, float]], *, grace: float) -> list[dict[str, Any]]:
+    """The agent's ok/error transitions from ``begin - grace`` on (serve's first look records
+    the state it finds, unposted), each marked required or not (from ``begin + grace`` on)."""
+    state, certain_before = "ok", True
+    out: list[dict[str, Any]] = []
+    moves = [v for v in sorted(verdicts, key=lambda v: v.lo) if v.status in STATE]
+    for i, v in enumerate(moves):
+        new = STATE[v.status]
+        if v.lo < begin - grace:
+            state, certain_before = new, v.certain
+            continue
+        if new != state:
+            following = next((w.lo for w in moves[i + 1:] if STATE[w.status] != new), read)
+            ambiguous = any(w.lo - SIGNAL_SLACK < v.hi and v.lo - SIGNAL_SLACK < w.hi
+                            and STATE[w.status] != new
+                            for w in moves[max(0, i - 8):i + 9] if w is not v)
+            near_fault = any(b - 1.0 <= following and e + 1.0 >= v.lo for b, e in faults)
+            out.append({"state": new, "at": v.lo, "matched": False,
+                        "required": (v.certain and certain_before and not ambiguous
+                                     and not near_fault and following - v.lo >= MIN_STATE
+                                     and begin + grace <= v.lo <= read - SETTLE)})
+        state, certain_before = new, v.certain
+    return out
+
+
+def _unserved(oracle: Oracle, agent: str,
+              serving: dict[str, list[str]]) -> list[tuple[float, float, str]]:
+    """Spells (begin, end, how) in which none of the agent's workers ran."""
+    spans = []
+    for name in serving.get(agent, []):
+        worker = oracle.workers[name]
+        for inc in worker.incarnations:
+            spans.append((inc.started, inc.stop_began or inc.ended or float("inf"), inc.how))
+    spans.sort()
+    gaps, covered, how = [], float("-inf"), "running"
+    for begin, end, ended_how in spans:
+        if begin > covered and covered != float("-inf"):
+            gaps.append((covered, begin, how))
+        if end > covered:
+            covered, how = end, ended_how
+    if covered != float("inf"):
+        gaps.append((covered, float("inf"), how))
+    return gaps
+
+
+def judge_posts(posts: list[dict[str, Any]], oracle: Oracle, *, targets: tuple[str, ...],
+                begin: float, read: float, interval: float, offline_after: float,
+                serving: dict[str, list[str]]) -> dict[str, Any]:
+    """Counts and mismatches of the posts (the rules above)."""
+    verdicts, _ = oracle.verdicts(read, set())
+    faults = [(f.begin, (f.end or read)) for f in oracle.injected if f.kind in DB_KINDS]
+    locks = [(f.begin, (f.end or read) + offline_after + 2 * interval)
+             for f in oracle.injected if f.kind == "table_lock"]
+    gaps = {a: _unserved(oracle, a, serving) for a in oracle.agents}
+    mismatches: Counter[str] = Counter()
+    examples: list[str] = []
+    counts: Counter[str] = Counter()
+    required: Counter[str] = Counter()
+    for target in targets:
+        mine = sorted((p for p in posts if p["target"] == target), key=_at)
+        counts["posts"] += len(mine)
+        seen_ids: set[str] = set()
+        by_agent: dict[str, list[dict[str, Any]]] = {}
+        for post in mine:
+            if post["event_id"] is not None:
+                if post["event_id"] in seen_ids:
+                    counts["duplicates_same_id"] += 1
+                    continue
+                seen_ids.add(post["event_id"])
+            by_agent.setdefault(post["body"].get("agent_id", "?"), []).append(post)
+        for agent in oracle.agents:
+            spells = gaps[agent]  # an offline spell excuses rule M, as a database fault does
+            moves = _transitions(oracle, agent, verdicts.get(agent, []), begin, read,
+                                 faults + [(b, min(e, read)) for b, e, _ in spells],
+                                 grace=interval)
+            last_state, offline_true, floor, after_false = None, False, float("-inf"), False
+            for post in by_agent.get(agent, []):
+                at, state = _at(post), post["body"].get("state")
+                counts[f"posted_{state}"] += 1
+                problem = None
+                locked = any(b <= at <= e for b, e in locks)
+                back = post["body"].get("previous") == "offline"
+                if state == "offline":
+                    window = at - offline_after - 2 * interval - 5.0
+                    offline_true = locked or any(b <= at and e >= window for b, e, _ in spells)
+                    problem = None if offline_true else "false_offline"
+                    counts["excused"] += locked
+                elif state in ("ok", "error"):
+                    fits = [m for m in moves if not m["matched"] and m["state"] == state
+                            and m["at"] <= at + MATCH_SLACK]
+                    if post["event_id"] is None:
+                        fits = [m for m in fits if m["at"] >= floor][-1:]
+                    move = fits[0] if fits else None
+                    if move is not None:
+                        move["matched"] = True
+                        floor = max(floor, move["at"])
+                    elif back and offline_true:
+                        counts["excused"] += locked  # back from a real offline spell
+                    elif state == last_state:
+                        problem = "duplicate"
+                    elif after_false:
+                        counts["after_false"] += 1  # back to the truth after a false post
+                    else:
+                        problem = f"false_{'recovered' if state == 'ok' else 'error'}"
+                after_false = bool(problem)
+                if problem:
+                    mismatches[problem] += 1
+                    if len(examples) < 12:
+                        examples.append(f"{target} {agent}: {problem} ({state} at "
+                                        f"{at - begin:.1f} s, previous "
+                                        f"{post['body'].get('previous')})")
+                last_state = state
+            for move in moves:
+                if move["required"]:
+                    required[move["state"]] += 1
+                    if not move["matched"]:
+                        kind = "missed_error" if move["state"] == "error" else "missed_recovered"
+                        mismatches[kind] += 1
+                        if len(examples) < 12:
+                            examples.append(f"{target} {agent}: {kind} at "
+                                            f"{move['at'] - begin:.1f} s")
+            for b, e, how in spells:  # a warm stop that met a database fault wrote nothing
+                written = how == "warm" and not any(fb <= b + 2.0 and fe >= b - RETRY_MAX
+                                                    for fb, fe in faults + locks)
+                need = 2 * interval + 2 + (0.0 if written else offline_after)
+                if b < begin or min(e, read) - b < need:
+                    continue
+                required["offline"] += 1
+                posted = any(p["body"].get("state") == "offline" and b <= _at(p) <= min(e, read)
+                             for p in by_agent.get(agent, []))
+                if not posted:
+                    mismatches["missed_offline"] += 1
+                    examples.append(f"{target} {agent}: missed_offline from {b - begin:.1f} s")
+    return {"counts": dict(counts), "required": dict(required), "mismatches": dict(mismatches),
+            "examples": examples, "ids": sum(1 for p in posts if p["event_id"] is not None)}
