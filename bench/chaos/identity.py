@@ -16,13 +16,15 @@ A **probe** is a run of ``chaos_app.probe`` (agent ``chaos_probe``, sent by the 
 the worker the fault touched; its metrics name it (``{"probe": seq}``). Once its end is
 recorded, the fault waits ``PROBE_WAIT`` and reads the agent's row. Judged at the end of the
 run (:func:`judge_probes`), with the oracle's knowledge of every fault: the row must show this
-probe or one that ended later; a probe whose verdict the oracle holds uncertain (its worker
-killed by another fault, say), or whose read came before a database fault let it be written,
-is excused; a probe that never ran is counted, not judged.
+probe or one that ended later, at the first read (``PROBE_WAIT``, then ``LATER_READS`` after
+its end) that came after the database could take it (the oracle's ``written_by``, which knows
+every database fault); a probe whose verdict the oracle holds uncertain (its worker killed by
+another fault, say), or with no such read, is excused; a probe that never ran is counted.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -35,6 +37,7 @@ PROBE_AGENT = "chaos_probe"
 CLOCK_SKEW = 600_000_000_000  # 10 minutes of flush numbers (ms x 10^6)
 PROBE_WAIT = RETRY_MAX + 3.0  # after its end: a back-off, a flush and a heartbeat, with room
 PROBE_START = 30.0  # seconds a probe may wait for its worker
+LATER_READS = (20.0, 40.0)  # seconds after its end: the row read again
 
 
 def probe(faults: Any, worker: str, entry: Injected, *, when: str) -> None:
@@ -55,11 +58,20 @@ def probe(faults: Any, worker: str, entry: Injected, *, when: str) -> None:
     probes.append(found)
     if end is None:
         return
-    time.sleep(max(0.0, end["t"] + PROBE_WAIT - time.time()))
-    rows = faults._admin(f"select metrics from office_agent_status where agent_id = "
-                         f"'{PROBE_AGENT}'", faults.database)
-    found["read_t"] = time.time()
-    found["row_probe"] = (rows[0][0] or {}).get("probe") if rows else None
+    reads = found["reads"] = []  # [read time, the probe the row shows]
+
+    def read_at(due: float) -> None:
+        time.sleep(max(0.0, due - time.time()))
+        try:
+            rows = faults._admin(f"select metrics from office_agent_status where agent_id = "
+                                 f"'{PROBE_AGENT}'", faults.database)
+        except Exception:
+            return
+        reads.append([time.time(), (rows[0][0] or {}).get("probe") if rows else None])
+
+    read_at(end["t"] + PROBE_WAIT)
+    for later in LATER_READS:  # in case a database fault kept the first read too early
+        threading.Thread(target=read_at, args=(end["t"] + later,), daemon=True).start()
 
 
 def clock_back(faults: Any, planned: Planned, entry: Injected) -> None:
@@ -121,17 +133,19 @@ def judge_probes(injected: list[Any], oracle: Oracle) -> dict[str, dict[str, Any
             kind = out.setdefault(entry.kind, {"probes": 0, "ran": 0, "right": 0, "excused": 0,
                                                "mismatches": []})
             kind["probes"] += 1
-            if p.get("end_t") is None or "read_t" not in p:
+            if p.get("end_t") is None or not p.get("reads"):
                 continue
             kind["ran"] += 1
-            shown = ends.get(("chaos_app.probe", p.get("row_probe")))
+            due = oracle.written_by(p["end_t"])
+            read = next((r for r in sorted(p["reads"]) if r[0] >= due), None)
+            shown = ends.get(("chaos_app.probe", read[1])) if read else None
             if shown is not None and shown >= p["end_t"] - SIGNAL_SLACK:
                 kind["right"] += 1
-            elif not certain.get(p["id"], True) or p["read_t"] < oracle.written_by(p["end_t"]):
+            elif read is None or not certain.get(p["id"], True):
                 kind["excused"] += 1
             else:
                 kind["mismatches"].append(
                     f"{entry.kind} on {entry.target} ({p['when']}): probe {p['seq']} ended on "
-                    f"{p['node']}, the row still shows probe {p.get('row_probe')} "
-                    f"{p['read_t'] - p['end_t']:.1f} s later")
+                    f"{p['node']}, the row still shows probe {read[1]} "
+                    f"{read[0] - p['end_t']:.1f} s later")
     return out
