@@ -58,6 +58,7 @@ class Snapshot:
     alerts: dict[str, tuple[str, ...]] = field(default_factory=dict)
     busy: frozenset[str] = frozenset()  # agents with a run in progress
     totals: dict[str, Totals] = field(default_factory=dict)  # numbers ever counted, by agent
+    since: dict[str, datetime] = field(default_factory=dict)  # when each status began
     taken_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
 
 

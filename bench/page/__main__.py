@@ -1,0 +1,190 @@
+"""The office page with 1,000 agents, in Debian's headless Chromium: what one open page costs.
+
+    python -m bench.page [--agents 1000] [--seconds 20] [--tree DIR] [--keep]
+
+``--agents`` agents (``bulk_0`` ... ``bulk_999``, three in error) are written to a real
+PostgreSQL, then a real ``celery office serve`` serves them (from ``--tree``, a checkout of
+another version, to compare; default this one) while ten agents change every second. Measured:
+``/api/agents``' payload (raw, and as sent to a browser that accepts gzip), the first draw (from
+navigation until every agent is on the page), the browser's CPU per poll (Chromium's
+``TaskDuration`` from the DevTools Performance domain, over ``--seconds``, divided by the polls
+answered), and the page's DOM node count. Figures: ``bench/RESULTS.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from celery_office import migrate
+from celery_office.core.days import today
+from tests.web.browser import chromium
+from tests.web.serve_process import free_port
+
+PG_ADMIN = os.environ.get("OFFICE_TEST_PG_URL",
+                          "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+DATABASE = "office_bench_page"
+DEPARTMENTS = ("watcher", "reputation", "content_factory", "marketing", "scout", "cfo",
+               "knowledge", "lex")
+ERRORS = (17, 512, 901)  # the agents in error
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def fill(agents: int) -> str:
+    """A fresh database of ``agents`` agents: three in error, some in warning, the rest ok."""
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)"))
+        conn.execute(text(f"CREATE DATABASE {DATABASE}"))
+    admin.dispose()
+    url = make_url(PG_ADMIN).set(database=DATABASE).render_as_string(hide_password=False)
+    migrate(url)
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        for n in range(agents):
+            status = "error" if n in ERRORS else ("warning" if n % 97 == 5 else "ok")
+            task = {"error": f"Ошибка: ScanError: page {n} timed out",
+                    "warning": f"Повтор: Сканирование {n} — RateLimitError: 429"}.get(
+                        status, f"Сканирование цен {n}" if n % 2 else None)
+            conn.execute(text(
+                "INSERT INTO office_agent_status (agent_id, department, name, brand, status, "
+                "task, metrics, salary_equivalent, fte_coefficient, last_activity) VALUES "
+                "(:id, :dept, :name, 'ohana_market', CAST(:status AS agentstatus), :task, "
+                "CAST(:metrics AS jsonb), 60000, 1, now())"),
+                {"id": f"bulk_{n}", "dept": DEPARTMENTS[n % len(DEPARTMENTS)],
+                 "name": f"Агент {n}", "status": status, "task": task,
+                 "metrics": '{"processed": %d}' % n})
+            conn.execute(text(
+                "INSERT INTO office_agent_day (agent_id, day, runs, succeeded, failed, retried, "
+                "revoked, runtime_s, max_runtime_s) VALUES (:id, :day, 40, 38, 2, 1, 0, 900, 60)"),
+                {"id": f"bulk_{n}", "day": today("UTC")})
+    engine.dispose()
+    return url
+
+
+def churn(url: str, agents: int, stop: threading.Event) -> None:
+    """Ten agents report each second (a new task text, activity now), as a live fleet does."""
+    engine = create_engine(url)
+    tick = 0
+    while not stop.wait(1.0):
+        tick += 1
+        with engine.begin() as conn:
+            for n in range(10):
+                agent = (tick * 10 + n) % agents
+                if agent in ERRORS:
+                    continue
+                conn.execute(text("UPDATE office_agent_status SET task = :task, "
+                                  "last_activity = now() WHERE agent_id = :id"),
+                             {"task": f"Сканирование цен {agent}, шаг {tick}",
+                              "id": f"bulk_{agent}"})
+    engine.dispose()
+
+
+def start_serve(url: str, tree: Path, log: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """``celery office serve`` of the code in ``tree``."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OFFICE_", "CELERY_"))}
+    env["PYTHONPATH"] = str(tree)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "office", "serve", "--port", str(port),
+         "--database-url", url], cwd=tree, env=env, stdout=subprocess.DEVNULL,
+        stderr=open(log, "wb"))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("GET", "/healthz")
+            if conn.getresponse().status == 200:
+                return proc, port
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit(f"serve did not start:\n{log.read_text()}")
+
+
+def payload(port: int) -> tuple[int, int]:
+    """Bytes of /api/agents: as sent to a client without gzip, and to one with it."""
+    sizes = []
+    for accept in ("identity", "gzip"):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request("GET", "/api/agents", headers={"Accept-Encoding": accept})
+        sizes.append(len(conn.getresponse().read()))
+        conn.close()
+    return sizes[0], sizes[1]
+
+
+def browse(port: int, agents: int, seconds: float) -> dict[str, float]:
+    """First draw, CPU per poll and DOM nodes of one open page."""
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1280, "height": 900}, bypass_csp=True)
+        polls: list[int] = []
+        page.on("response", lambda r: polls.append(r.status) if "/api/agents" in r.url else None)
+        cdp = page.context.new_cdp_session(page)
+        cdp.send("Performance.enable")
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.wait_for_function(f"document.querySelectorAll('[data-agent-id]').length >= {agents}",
+                               timeout=60000, polling="raf")
+        first = page.evaluate("performance.now()")
+        nodes = page.evaluate("document.getElementsByTagName('*').length")
+        page.wait_for_timeout(2500)  # past the first poll's aftermath
+
+        def task_duration() -> float:
+            metrics = cdp.send("Performance.getMetrics")["metrics"]
+            return float(next(m["value"] for m in metrics if m["name"] == "TaskDuration"))
+
+        before, count = task_duration(), len(polls)
+        page.wait_for_timeout(seconds * 1000)
+        cpu, answered = task_duration() - before, len(polls) - count
+        return {"first_ms": first, "nodes": nodes, "cpu_ms": 1000 * cpu / max(1, answered),
+                "cpu_share": cpu / seconds, "polls": answered,
+                "not_modified": sum(1 for status in polls[count:] if status == 304)}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--agents", type=int, default=1000)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--tree", type=Path, default=ROOT,
+                        help="the checkout whose serve and page to measure (default: this one)")
+    parser.add_argument("--keep", action="store_true", help="keep the database and serve's log")
+    args = parser.parse_args(argv)
+    url = fill(args.agents)
+    log = Path(tempfile.mkdtemp(prefix="office-bench-page-")) / "serve.log"
+    proc, port = start_serve(url, args.tree.resolve(), log)
+    stop = threading.Event()
+    changer = threading.Thread(target=churn, args=(url, args.agents, stop), daemon=True)
+    try:
+        raw, gzipped = payload(port)
+        changer.start()
+        figures = browse(port, args.agents, args.seconds)
+        print(f"the page of {args.agents} agents ({args.tree.resolve().name}), ten agents "
+              f"changing a second; load average {os.getloadavg()[0]:.2f}")
+        print(f"/api/agents: {raw / 1024:.0f} KiB raw, {gzipped / 1024:.0f} KiB to a browser "
+              "that accepts gzip")
+        print(f"first draw: {figures['first_ms']:.0f} ms; DOM nodes: {figures['nodes']:.0f}")
+        print(f"browser CPU: {figures['cpu_ms']:.1f} ms a poll, {figures['cpu_share']:.1%} of a "
+              f"core ({figures['polls']:.0f} polls in {args.seconds:g} s, "
+              f"{figures['not_modified']:.0f} answered 304)")
+    finally:
+        stop.set()
+        proc.terminate()
+        proc.wait(15)
+        if not args.keep:
+            admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+            with admin.connect() as conn:
+                conn.execute(text(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)"))
+            admin.dispose()
+
+
+if __name__ == "__main__":
+    main()
