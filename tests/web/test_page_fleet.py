@@ -81,3 +81,22 @@ def test_a_selection_survives_an_update(pg_url: str, browser: Any) -> None:
         assert page.evaluate("""() => window.__task === document.querySelector(
             '[data-agent-id="watcher_competitor_scan"] .task').firstChild""")
     engine.dispose()
+
+
+def test_the_readme_screenshots(tmp_path: Any) -> None:
+    """docs/office.png and docs/office-1000.png, as this run draws them (into
+    ``OFFICE_SCREENSHOTS`` when set, e.g. ``docs``)."""
+    import os
+    import struct
+    from pathlib import Path
+
+    from .screenshot import take_all
+
+    require_chromium()
+    folder = Path(os.environ.get("OFFICE_SCREENSHOTS") or tmp_path)
+    office, fleet = take_all(folder)
+    for path, tall in ((office, True), (fleet, False)):
+        head = path.read_bytes()[:24]
+        assert head[:8] == b"\x89PNG\r\n\x1a\n"
+        width, height = struct.unpack(">II", head[16:24])
+        assert width == 1280 and (height > 900 if tall else height == 900), (path, height)

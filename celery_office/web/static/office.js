@@ -162,9 +162,9 @@
       seen: el("td", "seen"), runs: el("td", "runs"),
     };
     const root = el("tr");
-    const who = el("td", "who");
+    const who = el("td", "cell-agent");
     who.append(f.name, f.agent_id);
-    const state = el("td", "state");
+    const state = el("td", "cell-state");
     state.append(f.dot, f.status, f.badge);
     const task = el("td", "task-cell");
     task.append(f.task_label, f.task);
