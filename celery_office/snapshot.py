@@ -24,6 +24,7 @@ from .jsonsafe import json_safe
 __all__ = [
     "STATUS_ORDER", "status_name", "salary_total", "salary_of", "status_counts", "alert_of",
     "agent_json", "today_json", "status_json", "failing", "stale_json", "by_department",
+    "since_of",
 ]
 
 
@@ -155,9 +156,17 @@ def status_json(
     if fail_on:
         summary["fail_on"] = list(fail_on)
         summary["failing"] = [row.agent_id for row in failing(rows, fail_on)]
-    agents = [agent_json(row, alerts=alerts.get(row.agent_id, ()), since=since.get(row.agent_id))
+    agents = [agent_json(row, alerts=alerts.get(row.agent_id, ()), since=since_of(row, since))
               for row in rows]
     return {"agents": agents, "summary": summary}
+
+
+def since_of(row: AgentRow, since: Mapping[str, datetime]) -> datetime | None:
+    """When the agent's effective status began: its timeline's open period, or its last
+    activity when silence, not a write, made it offline."""
+    if row.effective_status is AgentStatus.offline and row.status is not AgentStatus.offline:
+        return row.last_activity
+    return since.get(row.agent_id)
 
 
 def failing(rows: Iterable[AgentRow], fail_on: Sequence[str]) -> list[AgentRow]:

@@ -56,6 +56,8 @@ def test_rooms_desks_and_the_office_totals(office: str, browser: Any) -> None:
         lex = page.locator('.desk[data-agent-id="lex_monitor"]')
         assert lex.get_attribute("data-status") == "offline"  # silent 10 minutes
         assert "10 мин" in lex.locator(".seen").inner_text()
+        # since when: silent for ten minutes, offline since its last activity
+        assert lex.locator(".since").inner_text().endswith("(10 мин)")
         badges = page.eval_on_selector_all(
             ".badge:not([hidden])", "bs => bs.map(b => [b.closest('.desk').dataset.agentId, b.textContent])")
         assert sorted(badges) == [["cfo_report", PAGE["badges"]["missed"]],
