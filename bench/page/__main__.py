@@ -38,6 +38,7 @@ DEPARTMENTS = ("watcher", "reputation", "content_factory", "marketing", "scout",
                "knowledge", "lex")
 ERRORS = (17, 512, 901)  # the agents in error
 ROOT = Path(__file__).resolve().parents[2]
+PARTS = ("TaskDuration", "ScriptDuration", "LayoutDuration", "RecalcStyleDuration")
 
 
 def fill(agents: int) -> str:
@@ -138,15 +139,18 @@ def browse(port: int, agents: int, seconds: float) -> dict[str, float]:
         nodes = page.evaluate("document.getElementsByTagName('*').length")
         page.wait_for_timeout(2500)  # past the first poll's aftermath
 
-        def task_duration() -> float:
+        def durations() -> dict[str, float]:
             metrics = cdp.send("Performance.getMetrics")["metrics"]
-            return float(next(m["value"] for m in metrics if m["name"] == "TaskDuration"))
+            return {m["name"]: float(m["value"]) for m in metrics if m["name"] in PARTS}
 
-        before, count = task_duration(), len(polls)
+        before, count = durations(), len(polls)
         page.wait_for_timeout(seconds * 1000)
-        cpu, answered = task_duration() - before, len(polls) - count
-        return {"first_ms": first, "nodes": nodes, "cpu_ms": 1000 * cpu / max(1, answered),
-                "cpu_share": cpu / seconds, "polls": answered,
+        after, answered = durations(), len(polls) - count
+        spent = {name: 1000 * (after[name] - before[name]) / max(1, answered) for name in PARTS}
+        return {"first_ms": first, "nodes": nodes, "cpu_ms": spent["TaskDuration"],
+                "cpu_share": (after["TaskDuration"] - before["TaskDuration"]) / seconds,
+                "polls": answered, "script_ms": spent["ScriptDuration"],
+                "layout_ms": spent["LayoutDuration"], "style_ms": spent["RecalcStyleDuration"],
                 "not_modified": sum(1 for status in polls[count:] if status == 304)}
 
 
@@ -174,7 +178,9 @@ def main(argv: list[str] | None = None) -> None:
         print(f"first draw: {figures['first_ms']:.0f} ms; DOM nodes: {figures['nodes']:.0f}")
         print(f"browser CPU: {figures['cpu_ms']:.1f} ms a poll, {figures['cpu_share']:.1%} of a "
               f"core ({figures['polls']:.0f} polls in {args.seconds:g} s, "
-              f"{figures['not_modified']:.0f} answered 304)")
+              f"{figures['not_modified']:.0f} answered 304); of which script "
+              f"{figures['script_ms']:.1f} ms, layout {figures['layout_ms']:.1f} ms, style "
+              f"{figures['style_ms']:.1f} ms")
     finally:
         stop.set()
         proc.terminate()

@@ -89,8 +89,8 @@ class AgentsAnswer:
         if view.fresh:
             return cached[0] + b"null}", cached[1]
         stale = stale_json(age=view.age() or 0.0, reason=view.problem or NOT_YET)
-        body = cached[0] + json.dumps(stale, ensure_ascii=False).encode("utf-8") + b"}"
-        return body, etag_of(body)
+        suffix = json.dumps(stale, ensure_ascii=False).encode("utf-8") + b"}"
+        return cached[0] + suffix, etag_of(cached[1].encode() + suffix)  # the rest hashed once
 
     def _encode(self, snapshot: Snapshot, query: AgentQuery) -> bytes:
         """The body up to ``"stale":``, without its value and the closing brace."""

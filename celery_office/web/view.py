@@ -50,6 +50,15 @@ def _since(agent: Mapping[str, Any], zone: ZoneInfo, now: datetime) -> str | Non
     return str(PAGE["since"]).format(clock(since, zone=zone, now=now), took)
 
 
+def _seen(silent: float | None) -> str:
+    """How long ago, to the minute: a fleet's texts then change once a minute, not each poll."""
+    if silent is None:
+        return str(PAGE["never"])
+    if silent < 60:
+        return str(PAGE["just_now"])
+    return str(PAGE["ago"]).format(human_duration(silent, style="long"))
+
+
 def _metrics(metrics: Mapping[str, Any]) -> str:
     return ", ".join(f"{key}={value}" for key, value in sorted(metrics.items()))
 
@@ -64,8 +73,7 @@ def shown_agent(agent: Mapping[str, Any], *, zone: ZoneInfo, now: datetime) -> d
         "badge": PAGE["badges"].get(agent["alert"]) if agent["alert"] else None,
         "since": _since(agent, zone, now),
         "task_label": PAGE["last_error"] if offline_in_error and agent["task"] else None,
-        "seen": (PAGE["never"] if silent is None
-                 else str(PAGE["ago"]).format(human_duration(silent, style="long"))),
+        "seen": _seen(silent),
         "runtime": human_duration(agent["today"]["runtime_s"], style="long"),
         "metrics": _metrics(agent["metrics"]),
         "salary": f"{money(agent['salary_equivalent'])} × {fte} {PAGE['fte']}",
