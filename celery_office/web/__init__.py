@@ -8,8 +8,9 @@ prometheus_client). ``celery -A proj office serve`` runs it; a host app mounts i
     app.mount("/office", create_app(app=celery_app))
 
 Modules: :mod:`.app` (the ASGI app and its endpoints), :mod:`.access` (basic auth and the Host
-check), :mod:`.page` and ``static/`` (the page), :mod:`.reader` (the shared snapshot, read in
-bounded time), :mod:`.prometheus` (``/metrics``), :mod:`.transitions`, :mod:`.notifier` and
+check), :mod:`.page`, :mod:`.texts` (its words), :mod:`.view` (their formatting) and
+``static/`` (the page), :mod:`.agents_api` and :mod:`.query` (``/api/agents``: filters, order,
+ETag), :mod:`.reader` (the shared snapshot, read in bounded time), :mod:`.prometheus` (``/metrics``), :mod:`.transitions`, :mod:`.notifier` and
 :mod:`.webhooks` (notifications).
 """
 
