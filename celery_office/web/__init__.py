@@ -10,8 +10,8 @@ prometheus_client). ``celery -A proj office serve`` runs it; a host app mounts i
 Modules: :mod:`.app` (the ASGI app and its endpoints), :mod:`.access` (basic auth and the Host
 check), :mod:`.page`, :mod:`.texts` (its words), :mod:`.view` (their formatting) and
 ``static/`` (the page), :mod:`.agents_api` and :mod:`.query` (``/api/agents``: filters, order,
-ETag), :mod:`.reader` (the shared snapshot, read in bounded time), :mod:`.prometheus` (``/metrics``), :mod:`.transitions`, :mod:`.notifier` and
-:mod:`.webhooks` (notifications).
+ETag), :mod:`.reader` (the shared snapshot, read in bounded time), :mod:`.prometheus`
+(``/metrics``), :mod:`.transitions`, :mod:`.notifier` and :mod:`.webhooks` (notifications).
 """
 
 from __future__ import annotations
