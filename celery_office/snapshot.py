@@ -86,11 +86,16 @@ def status_counts(rows: Iterable[AgentRow]) -> dict[str, int]:
 
 
 def agent_json(
-    row: AgentRow, *, alerts: Sequence[str] = (), since: datetime | None = None
+    row: AgentRow, *, alerts: Sequence[str] = (), since: datetime | None = None,
+    last_error: str | None = None,
 ) -> dict[str, Any]:
     """One agent of ``{"agents": [...]}``: every value JSON-encodable as is. ``alert``: why
     a warning is one (:func:`alert_of`); ``since``: when its current status began (the
-    timeline's open period), null when not known."""
+    timeline's open period), null when not known; ``last_error``: the error an agent now
+    offline was in before (its row's task, or the timeline's when going offline cleared it)."""
+    if last_error is None and row.effective_status is AgentStatus.offline \
+            and row.status is AgentStatus.error:
+        last_error = row.task
     return {
         "agent_id": row.agent_id,
         "department": row.department,
@@ -108,6 +113,7 @@ def agent_json(
         "today": today_json(row.today),
         "alert": alert_of(row, alerts),
         "since": json_safe(since),
+        "last_error": last_error,
     }
 
 
@@ -136,11 +142,13 @@ def status_json(
     fail_on: Sequence[str] = (),
     alerts: Mapping[str, Sequence[str]] | None = None,
     since: Mapping[str, datetime] | None = None,
+    last_errors: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """``{"agents": [...], "summary": {...}}``: every value JSON-encodable as is. With
     ``fail_on`` (the health check) the summary names it and the agents ``failing`` it;
-    ``alerts`` and ``since`` (by agent id) as the office page's reader has them."""
-    alerts, since = alerts or {}, since or {}
+    ``alerts``, ``since`` and ``last_errors`` (by agent id) as the office page's reader has
+    them."""
+    alerts, since, last_errors = alerts or {}, since or {}, last_errors or {}
     now = now or datetime.now(timezone.utc)
     summary: dict[str, Any] = {
         "total": len(rows),
@@ -156,8 +164,8 @@ def status_json(
     if fail_on:
         summary["fail_on"] = list(fail_on)
         summary["failing"] = [row.agent_id for row in failing(rows, fail_on)]
-    agents = [agent_json(row, alerts=alerts.get(row.agent_id, ()), since=since_of(row, since))
-              for row in rows]
+    agents = [agent_json(row, alerts=alerts.get(row.agent_id, ()), since=since_of(row, since),
+                         last_error=last_errors.get(row.agent_id)) for row in rows]
     return {"agents": agents, "summary": summary}
 
 

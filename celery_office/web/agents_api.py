@@ -98,7 +98,7 @@ class AgentsAnswer:
         payload = status_json(rows, offline_after=self.settings.offline_after,
                               departments=query.departments, brands=query.brands,
                               now=snapshot.taken_at, alerts=snapshot.alerts,
-                              since=snapshot.since)
+                              since=snapshot.since, last_errors=snapshot.last_error)
         payload["summary"]["query"] = query.as_json()
         add_shown(payload, office_counts=status_counts(snapshot.rows),
                   office_total=len(snapshot.rows), filtered=query.filtered,

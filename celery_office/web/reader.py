@@ -59,6 +59,7 @@ class Snapshot:
     busy: frozenset[str] = frozenset()  # agents with a run in progress
     totals: dict[str, Totals] = field(default_factory=dict)  # numbers ever counted, by agent
     since: dict[str, datetime] = field(default_factory=dict)  # when each status began
+    last_error: dict[str, str] = field(default_factory=dict)  # offline after this error
     taken_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
 
 

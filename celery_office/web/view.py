@@ -67,12 +67,12 @@ def shown_agent(agent: Mapping[str, Any], *, zone: ZoneInfo, now: datetime) -> d
     """One agent's texts."""
     silent = agent["silent_for"]
     fte = 1 if agent["fte_coefficient"] is None else agent["fte_coefficient"]
-    offline_in_error = agent["effective_status"] == "offline" and agent["status"] == "error"
     return {
         "status": _status(agent),
         "badge": PAGE["badges"].get(agent["alert"]) if agent["alert"] else None,
         "since": _since(agent, zone, now),
-        "task_label": PAGE["last_error"] if offline_in_error and agent["task"] else None,
+        "task_label": PAGE["last_error"] if agent["last_error"] else None,
+        "task": agent["last_error"] or agent["task"],
         "seen": _seen(silent),
         "runtime": human_duration(agent["today"]["runtime_s"], style="long"),
         "metrics": _metrics(agent["metrics"]),

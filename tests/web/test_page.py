@@ -132,3 +132,20 @@ def test_a_lost_database_is_said_and_the_last_office_stays(office: str, browser:
             page.wait_for_selector("#banner[hidden]", state="attached", timeout=15000)
     finally:
         proxy.close()
+
+
+def test_the_last_error_stays_while_the_agent_is_offline(office: str, browser: Any) -> None:
+    from .adolf_office import _silence
+
+    engine = create_office_engine(office)
+    _silence(engine, "watcher_competitor_scan", minutes=10)  # in error, then silent
+    engine.dispose()
+    with served(create_app(office)) as base:
+        page = browser.new_page()
+        page.goto(base + "/")
+        desk = page.locator('.desk[data-agent-id="watcher_competitor_scan"]')
+        desk.wait_for()
+        assert desk.get_attribute("data-status") == "offline"
+        assert desk.locator(".task-label").inner_text() == PAGE["last_error"]
+        assert desk.locator(".task").inner_text().startswith("Ошибка: MarketplaceAPIError")
+        assert desk.locator(".since").inner_text().endswith("(10 мин)")

@@ -117,7 +117,7 @@
     const s = agent.shown;
     return {
       name: agent.name, agent_id: agent.agent_id, brand: agent.brand, status: s.status,
-      badge: s.badge, since: s.since, task_label: s.task_label, task: agent.task, seen: s.seen,
+      badge: s.badge, since: s.since, task_label: s.task_label, task: s.task, seen: s.seen,
       runs: agent.today.runs, failed: agent.today.failed, runtime: s.runtime,
       metrics: s.metrics, salary: s.salary, department: s.department,
     };
