@@ -41,6 +41,8 @@ class OfficeSettings:
         schedule_grace: how late an expected run (a beat entry, or ``schedule:`` in
             agents.yaml) may start before its agent reads as having missed it.
         day_retention: days of ``office_agent_day`` kept (older days are deleted hourly).
+        timeline_days: days of ended periods of ``office_agent_timeline`` (and notification
+            events) kept; older ones are deleted hourly by workers and ``serve --notify``.
         timezone: the app's ``timezone`` (Celery's, default UTC): the day an agent's numbers
             belong to. Read from ``app.conf.timezone``, not from an ``office_`` setting.
         auto_migrate: create or upgrade the tables when the worker first connects.
@@ -61,6 +63,7 @@ class OfficeSettings:
     statement_timeout: float = 10.0
     schedule_grace: float = 300.0
     day_retention: float = 90.0
+    timeline_days: float = 7.0
     timezone: str = "UTC"
     auto_migrate: bool = True
     enabled: bool = True
@@ -69,7 +72,8 @@ class OfficeSettings:
 
     def __post_init__(self) -> None:
         for name in ("heartbeat_interval", "offline_after", "flush_interval", "shutdown_timeout",
-                     "connect_timeout", "statement_timeout", "schedule_grace", "day_retention"):
+                     "connect_timeout", "statement_timeout", "schedule_grace", "day_retention",
+                     "timeline_days"):
             value = getattr(self, name)
             if not math.isfinite(value) or value > MAX_SECONDS:
                 raise OfficeConfigError(
@@ -85,6 +89,11 @@ class OfficeSettings:
             raise OfficeConfigError(
                 f"office_day_retention must be a number of days, at least 1, got "
                 f"{self.day_retention!r}"
+            )
+        if self.timeline_days < 0:
+            raise OfficeConfigError(
+                f"office_timeline_days must be a number of days, 0 or more, got "
+                f"{self.timeline_days!r}"
             )
         _check_timezone(self.timezone)
         if self.heartbeat_interval >= self.offline_after:

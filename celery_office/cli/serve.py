@@ -7,9 +7,10 @@
     the credentials and the Host check), ``/healthz`` (200 when the office can be shown, 503
     otherwise) and ``/livez``. Every answer within a few seconds, whatever the database does
     (the last good snapshot, marked stale). Beyond loopback it refuses to start without
-    credentials, unless ``--no-auth``. ``--notify URL`` (repeatable) posts JSON with a
-    ``text`` field to that webhook when an agent enters error, offline, a missed schedule or
-    an overlong run, and when it recovers; several replicas post each transition once. Every
+    credentials, unless ``--no-auth``. ``--notify URL`` (repeatable: an http(s)
+    JSON webhook, or an Apprise URL) tells it when an agent enters error, offline, a missed
+    schedule or an overlong run, and when it recovers; each transition reaches each target at
+    least once, with an event id, whatever the number of replicas. Every
     line of celery-office goes to stderr. Stops on Ctrl-C or SIGTERM.
 
 The web stack (Starlette, uvicorn, prometheus_client: the ``web`` extra) is imported only
@@ -21,7 +22,6 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import replace
 from typing import Any
-from urllib.parse import urlsplit
 
 import click
 from celery.bin.base import CeleryCommand, CeleryOption
@@ -44,17 +44,15 @@ def _missing_web_modules() -> list[str]:
 
 
 def _check_webhooks(ctx: click.Context, urls: tuple[str, ...]) -> None:
-    """Each ``--notify`` must be an http(s) URL with a host; named by its position, since the
-    URL itself is a secret."""
-    for number, url in enumerate(urls, 1):
+    """Each ``--notify`` through the one check ``create_app`` uses too."""
+    from ..core.errors import OfficeConfigError
+    from ..web.targets import check_targets
+
+    for number, url in enumerate(urls, 1):  # named by position too: the URL is a secret
         try:
-            parts = urlsplit(url)
-            good = parts.scheme in ("http", "https") and bool(parts.hostname)
-        except ValueError:
-            good = False
-        if not good:
-            fail(ctx, f"--notify #{number} is not an http:// or https:// URL with a host: give "
-                 "the webhook's full URL, e.g. https://hooks.slack.com/services/...")
+            check_targets([url])
+        except OfficeConfigError as exc:
+            fail(ctx, f"--notify #{number}: {exc}")
 
 
 class BadOption(OfficeCLIError):
@@ -94,7 +92,8 @@ def _access(ctx: click.Context, settings: OfficeSettings, host: str, basic_auth:
 @click.option("--port", cls=CeleryOption, type=click.IntRange(1, 65535), default=8000,
               show_default=True, help="Port to listen on.")
 @click.option("--notify", cls=CeleryOption, multiple=True, metavar="URL",
-              help="Webhook to post transitions to (repeatable): JSON with a 'text' field.")
+              help="Where to send transitions (repeatable): an http(s) JSON webhook or an "
+              "Apprise URL (tgram://, slack://, mailto://, ...).")
 @click.option("--notify-interval", cls=CeleryOption, default=5.0, show_default=True,
               type=click.FloatRange(min=0.1), metavar="SECONDS",
               help="Seconds between two looks for transitions.")

@@ -117,5 +117,6 @@ NOTIFY: dict[str, Any] = {
     "headline": "{icon} {name} ({agent_id}, {department}): {state}",
     "detail": " — {detail}",
     "previous": " (было: {state})",
+    "since": " с {since}",  # appended to the headline: when the state began (UTC)
     "last_seen": "последняя активность {ago} назад",
 }

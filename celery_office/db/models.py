@@ -16,32 +16,20 @@ model in ways that do not matter is adopted as it is (:mod:`celery_office.db.con
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import (
-    JSON,
-    BigInteger,
-    Date,
-    DateTime,
-    Enum,
-    Float,
-    ForeignKey,
-    Integer,
-    MetaData,
-    Numeric,
-    String,
-    text,
-)
-from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from sqlalchemy.sql.expression import FunctionElement
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy import BigInteger, Date, Enum, Float, Integer, Numeric, String, text
+from sqlalchemy.orm import Mapped, mapped_column
 
 from ..core.limits import AGENT_ID_MAX, BRAND_MAX, DEPARTMENT_MAX, NAME_MAX, TASK_MAX
 from ..core.statuses import AgentStatus
+from .base import JSON_DOCUMENT, STATUS_TABLE, AwareDateTime, Base, agent_key, db_now
+from .notify_tables import (  # on Base.metadata with the rest: migrations compare them all
+    NOTICE_TABLE, TIMELINE_TABLE, OfficeAgentNotice, OfficeAgentTimeline, OfficeNotifyDelivery,
+    OfficeNotifyEvent, OfficeNotifyTarget,
+)
 
 __all__ = [
     "AgentStatus",
@@ -55,85 +43,23 @@ __all__ = [
     "OfficeAgentAlert",
     "OfficeAgentStart",
     "OfficeAgentNotice",
+    "OfficeAgentTimeline",
+    "OfficeNotifyEvent",
+    "OfficeNotifyDelivery",
+    "OfficeNotifyTarget",
+    "AwareDateTime",
     "db_now",
     "STATUS_TABLE",
     "EFFECTIVE_STATUS_VIEW",
     "DAY_TABLE",
     "DAY_VIEW",
     "NOTICE_TABLE",
+    "TIMELINE_TABLE",
 ]
 
-STATUS_TABLE = "office_agent_status"
 EFFECTIVE_STATUS_VIEW = "office_agent_status_effective"
 DAY_TABLE = "office_agent_day"
 DAY_VIEW = "office_agent_day_view"  # the day's numbers with department, name and brand
-NOTICE_TABLE = "office_agent_notice"  # what notifications last announced of each agent
-
-class AwareDateTime(TypeDecorator[datetime]):
-    """``DateTime(timezone=True)`` that always reads back an aware UTC datetime.
-
-    PostgreSQL returns aware values already; SQLite stores UTC text with no zone, which this
-    marks as UTC so that values from both databases compare and subtract alike.
-    """
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is not None and dialect.name == "sqlite" and value.tzinfo is not None:
-            value = value.astimezone(timezone.utc).replace(tzinfo=None)
-        return value
-
-    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
-        return value
-
-
-class db_now(FunctionElement):
-    """The database's current instant, as a value SQLAlchemy reads back timezone-aware.
-
-    PostgreSQL: ``now()`` (a ``timestamptz``). SQLite has no timestamp type: the UTC time with
-    microseconds as text in the format SQLAlchemy's SQLite ``DateTime`` reads.
-    """
-
-    type = AwareDateTime()
-    inherit_cache = True
-    name = "db_now"
-
-
-@compiles(db_now)
-def _db_now_default(element: db_now, compiler: Any, **kw: Any) -> str:
-    return "CURRENT_TIMESTAMP"
-
-
-@compiles(db_now, "postgresql")
-def _db_now_postgresql(element: db_now, compiler: Any, **kw: Any) -> str:
-    return "now()"
-
-
-@compiles(db_now, "sqlite")
-def _db_now_sqlite(element: db_now, compiler: Any, **kw: Any) -> str:
-    return "strftime('%Y-%m-%d %H:%M:%f000', 'now')"
-
-
-_NAMING = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-
-class Base(DeclarativeBase):
-    """Declarative base with celery-office's own metadata."""
-
-    metadata = MetaData(naming_convention=_NAMING)
-
-
-_Metrics = JSON().with_variant(JSONB(), "postgresql")
-
 
 class OfficeAgentStatus(Base):
     """One row per agent: what the Office Dashboard shows (the spec's table, unchanged)."""
@@ -152,7 +78,7 @@ class OfficeAgentStatus(Base):
     )
     last_activity: Mapped[datetime | None] = mapped_column(AwareDateTime())
     task: Mapped[str | None] = mapped_column(String(TASK_MAX))
-    metrics: Mapped[dict[str, Any] | None] = mapped_column(_Metrics, default=dict)
+    metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON_DOCUMENT, default=dict)
     salary_equivalent: Mapped[int | None] = mapped_column(Integer, default=60000)
     fte_coefficient: Mapped[Decimal | None] = mapped_column(Numeric(3, 2), default=1.0)
     created_at: Mapped[datetime | None] = mapped_column(AwareDateTime(), default=db_now())
@@ -172,7 +98,7 @@ class OfficeWorker(Base):
     node_name: Mapped[str] = mapped_column(String(255), primary_key=True)
     hostname: Mapped[str | None] = mapped_column(String(255))
     pid: Mapped[int | None] = mapped_column(Integer)
-    agents: Mapped[list[str] | None] = mapped_column(_Metrics)
+    agents: Mapped[list[str] | None] = mapped_column(JSON_DOCUMENT)
     started_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
     last_seen: Mapped[datetime | None] = mapped_column(AwareDateTime(), index=True)
     stopped_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
@@ -193,16 +119,6 @@ class OfficeAgentRun(Base):
     started_at: Mapped[float] = mapped_column(Float, nullable=False)
 
 
-def _agent_key() -> Any:
-    """The key of a side table: the agent's id, gone with the agent's row (rows deleted by
-    hand take their bookkeeping with them)."""
-    return mapped_column(
-        String(AGENT_ID_MAX),
-        ForeignKey(f"{STATUS_TABLE}.agent_id", ondelete="CASCADE"),
-        primary_key=True,
-    )
-
-
 class OfficeAgentOutcome(Base):
     """The last finished run of an agent and when it happened (worker clock, seconds).
 
@@ -211,7 +127,7 @@ class OfficeAgentOutcome(Base):
 
     __tablename__ = "office_agent_outcome"
 
-    agent_id: Mapped[str] = _agent_key()
+    agent_id: Mapped[str] = agent_key()
     finished_at: Mapped[float] = mapped_column(Float, nullable=False, server_default=text("0"))
     status: Mapped[AgentStatus] = mapped_column(
         Enum(AgentStatus, name="agentstatus"), nullable=False, default=AgentStatus.ok
@@ -270,7 +186,7 @@ class OfficeAgentAlert(Base):
 
     __tablename__ = "office_agent_alert"
 
-    agent_id: Mapped[str] = _agent_key()
+    agent_id: Mapped[str] = agent_key()
     kind: Mapped[str] = mapped_column(String(20), primary_key=True)
     subject: Mapped[str] = mapped_column(String(255), primary_key=True)
     node_name: Mapped[str | None] = mapped_column(String(255))
@@ -286,23 +202,6 @@ class OfficeAgentStart(Base):
 
     __tablename__ = "office_agent_start"
 
-    agent_id: Mapped[str] = _agent_key()
+    agent_id: Mapped[str] = agent_key()
     task_name: Mapped[str] = mapped_column(String(255), primary_key=True)
     started_at: Mapped[datetime] = mapped_column(AwareDateTime(), nullable=False)
-
-
-class OfficeAgentNotice(Base):
-    """What notifications last announced of an agent (``ok``, ``error``, ``offline``,
-    ``missed`` or ``overlong``: :mod:`celery_office.web.transitions`).
-
-    Why a version: every announcement moves it on, and a ``celery office serve`` replica
-    claims a transition by moving it from the version it read (compare and swap), so several
-    replicas watching one office post each transition once; a replica that read an older
-    state (ABA: error, ok, error again) finds the version moved and posts nothing."""
-
-    __tablename__ = NOTICE_TABLE
-
-    agent_id: Mapped[str] = _agent_key()
-    state: Mapped[str] = mapped_column(String(20), nullable=False)
-    version: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
-    changed_at: Mapped[datetime | None] = mapped_column(AwareDateTime())

@@ -11,7 +11,8 @@ Modules: :mod:`.app` (the ASGI app and its endpoints), :mod:`.access` (basic aut
 check), :mod:`.page`, :mod:`.texts` (its words), :mod:`.view` (their formatting) and
 ``static/`` (the page), :mod:`.agents_api` and :mod:`.query` (``/api/agents``: filters, order,
 ETag), :mod:`.reader` (the shared snapshot, read in bounded time), :mod:`.prometheus`
-(``/metrics``), :mod:`.transitions`, :mod:`.notifier` and :mod:`.webhooks` (notifications).
+(``/metrics``), :mod:`.transitions`, :mod:`.notifier`, :mod:`.delivery` and :mod:`.targets`
+(notifications), :mod:`.timeline_api` (an agent's timeline).
 """
 
 from __future__ import annotations

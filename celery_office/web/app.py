@@ -43,7 +43,8 @@ from .notifier import Notifier
 from .page import STATIC, render_page
 from .prometheus import exposition
 from .reader import OfficeReader
-from .webhooks import WebhookSender
+from .targets import check_targets
+from .timeline_api import timeline_route
 
 __all__ = ["create_app", "OfficeWeb"]
 
@@ -66,6 +67,7 @@ class OfficeWeb:
         notify_interval: float, refresh: float, deadline: float,
     ) -> None:
         self.settings = settings
+        targets = check_targets(notify)  # before anything starts: one line naming a bad URL
         self._own_engine = engine is None
         self.engine = engine or create_read_engine(
             settings.database_url, connect_timeout=min(settings.connect_timeout, deadline),
@@ -78,9 +80,9 @@ class OfficeWeb:
             claims = create_office_engine(
                 settings.database_url, connect_timeout=settings.connect_timeout,
                 statement_timeout=settings.statement_timeout)
-            self.notifier = Notifier(claims, WebhookSender(notify),
-                                     offline_after=settings.offline_after,
-                                     interval=notify_interval)
+            self.notifier = Notifier(claims, targets, offline_after=settings.offline_after,
+                                     heartbeat_interval=settings.heartbeat_interval,
+                                     interval=notify_interval, keep_days=settings.timeline_days)
         self.agents = AgentsAnswer(settings)
         self._started = False
         self._lock = threading.Lock()
@@ -108,6 +110,7 @@ class OfficeWeb:
         office = [
             Route("/", self.page_endpoint, methods=get),
             Route("/api/agents", self.agents_endpoint, methods=get),
+            timeline_route(self.engine, zone=self.settings.timezone),
             Route("/metrics", self.metrics_endpoint, methods=get),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ]

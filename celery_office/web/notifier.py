@@ -1,68 +1,100 @@
-"""Notifications on transitions: a thread that looks at the office every few seconds, claims
-each transition in the database and hands its message to the webhooks.
+"""Notifications from the timeline: a thread that reads, every few seconds, the periods each
+agent entered since its last look, stores the events they make in the outbox, and wakes one
+:class:`~celery_office.web.delivery.Courier` per target to deliver them.
 
-Why claim in the database: several ``celery office serve`` replicas (or workers of a host
-app) watch one office, and each transition must be posted once. The claim is a compare and
-swap on the agent's notice (:mod:`celery_office.db.notices`), in one transaction with the look
-that found it; only after that transaction commits are the won transitions posted, so a claim
-that failed to commit posts nothing and is tried again at the next look. A replica that dies
-between its commit and the post loses that post (at most once, never twice).
+Why one look at a time: several ``celery office serve`` replicas watch one office. A look holds
+a lock for its transaction (PostgreSQL: ``pg_try_advisory_xact_lock``, a replica that finds it
+taken skips that look; SQLite: ``BEGIN IMMEDIATE``), so each period is read once and each event
+stored once, with a stable id derived from its timeline row. A look that fails to commit
+stored nothing, and the next one reads the same periods again.
+
+Why silence waits after an outage: a worker cut off from the database is not dead, and silence
+during an outage proves nothing. After this replica could not read, or after PostgreSQL
+restarted, silence counts from the moment the database answered again: nobody is called
+offline before ``office_offline_after`` (at least a heartbeat interval) and a look have passed
+since, time enough for every live worker to write (its retries back off to a few seconds).
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
+import socket
 import threading
+import time
+import uuid
+from collections.abc import Sequence
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..db.engine import db_error_reason, is_missing_table, safe_url
-from ..db.notices import claim, read_notices, record_first_seen
-from ..db.read import active_alerts, agent_statuses
+from ..db.notices import read_notices, save_notices
+from ..db.outbox import add_events, register_targets
+from ..db.read import agent_statuses
+from ..db.timeline import forget_periods_before, open_periods, periods_after
 from ..logs import log_once, logger
+from .delivery import Courier
 from .reader import MIGRATE_HINT
-from .transitions import Transition, changes, message
-from .webhooks import WebhookSender, where
+from .targets import Target
+from .transitions import Event, events, message
 
-__all__ = ["Notifier"]
+__all__ = ["Notifier", "LOOK_LOCK_KEY"]
+
+LOOK_LOCK_KEY = int.from_bytes(hashlib.sha256(b"celery-office notify looks").digest()[:8], "big",
+                               signed=True)
+FORGET_EVERY = 3600.0  # seconds between two deletions of periods past office_timeline_days
 
 
 class Notifier:
-    """Looks at the office every ``interval`` seconds and announces its transitions.
+    """Looks at the timeline every ``interval`` seconds and queues its events for delivery.
 
     Parameters:
-        engine: a writing engine (:func:`~celery_office.db.engine.create_office_engine`):
-            claims are writes, serialised on SQLite by its ``BEGIN IMMEDIATE``.
-        sender: the webhooks the messages go to.
+        engine: a writing engine (:func:`~celery_office.db.engine.create_office_engine`).
+        targets: where the events go (:func:`~celery_office.web.targets.check_targets`).
         offline_after: silence (seconds) after which an agent is offline.
+        heartbeat_interval: the workers' ``office_heartbeat_interval``: after an outage, they
+            get at least that long to write before silence counts.
         interval: seconds between two looks.
+        timeout: seconds one send may take.
+        keep_days: ``office_timeline_days``: periods and events kept.
     """
 
     def __init__(
-        self, engine: Engine, sender: WebhookSender, *, offline_after: float,
-        interval: float = 5.0,
+        self, engine: Engine, targets: Sequence[Target], *, offline_after: float,
+        heartbeat_interval: float = 60.0, interval: float = 5.0, timeout: float = 10.0,
+        keep_days: float = 7.0, backoff: float = 2.0,
     ) -> None:
         self.engine = engine
-        self.sender = sender
+        self.targets = list(targets)
         self.offline_after = offline_after
         self.interval = interval
+        self.keep_days = keep_days
+        self.grace = max(offline_after, heartbeat_interval) + interval
+        holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.couriers = [Courier(engine, target, holder=holder, timeout=timeout,
+                                 backoff=backoff, poll=interval) for target in self.targets]
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._failing = False
+        self._resumed_at: float | None = None  # monotonic: the first good look after a bad one
+        self._forgot_at: float | None = None
 
     def start(self) -> None:
-        self.sender.start()
+        for courier in self.couriers:
+            courier.start()
         self._thread = threading.Thread(target=self._run, name="celery-office-notifier",
                                         daemon=True)
         self._thread.start()
         logger.info("celery-office: notifications of %s to %s, every %g s", safe_url(self.engine),
-                    ", ".join(where(url) for url in self.sender.urls), self.interval)
+                    ", ".join(target.where for target in self.targets), self.interval)
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
-        self.sender.stop(timeout)
+        for courier in self.couriers:
+            courier.stop(timeout)
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -74,28 +106,66 @@ class Notifier:
                          db_error_reason(exc, self.engine))
             self._stop.wait(self.interval)
 
-    def look(self) -> list[Transition]:
-        """One look: claim the transitions found and queue their messages; the ones this
-        process won are returned."""
+    def look(self) -> list[Event]:
+        """One look: the events found and stored by this replica (none when another replica
+        is looking at the same moment)."""
         try:
             with self.engine.begin() as conn:
-                notices = read_notices(conn)  # before the rows: see celery_office.db.notices
-                rows = agent_statuses(conn, self.offline_after)
-                found = changes(rows, active_alerts(conn), notices)
-                record_first_seen(conn, found.first_seen)
-                won = [t for t in found.transitions
-                       if claim(conn, t.agent.agent_id, seen=t.seen, state=t.state)]
+                found = self._look(conn) if self._take_turn(conn) else []
         except SQLAlchemyError as exc:
-            self._failing = True
+            self._failing, self._resumed_at = True, None
             hint = f"; {MIGRATE_HINT}" if is_missing_table(exc) else ""
             log_once("notifier-db", "celery-office: notifications wait for the database: "
                      "cannot look at %s: %s%s", safe_url(self.engine),
                      db_error_reason(exc, self.engine), hint)
             return []
         if self._failing:
-            self._failing = False
-            logger.info("celery-office: notifications look at %s again", safe_url(self.engine))
-        for transition in won:
-            self.sender.send(message(transition),
-                             label=f"{transition.agent.agent_id}: {transition.state}")
-        return won
+            self._failing, self._resumed_at = False, time.monotonic()
+            logger.info("celery-office: notifications look at %s again; silence counts again "
+                        "in %g s", safe_url(self.engine), self.grace)
+        if found:
+            for courier in self.couriers:
+                courier.wake()
+        return found
+
+    def _look(self, conn: Connection) -> list[Event]:
+        keys = register_targets(conn, [t.key for t in self.targets],
+                                within=max(60.0, 10 * self.interval))
+        notices = read_notices(conn)
+        periods = periods_after(conn)
+        rows = agent_statuses(conn, self.offline_after)
+        current = open_periods(conn, [row.agent_id for row in rows])
+        found, moved = events(periods, notices, rows, current,
+                              judge_silence=self._may_judge_silence(conn))
+        by_agent = {row.agent_id: row for row in rows}
+        add_events(conn, [(e.key, e.agent_id, e.state, message(e, by_agent.get(e.agent_id)))
+                          for e in found], keys)
+        save_notices(conn, moved)
+        self._forget_old_periods(conn)
+        return found
+
+    @staticmethod
+    def _take_turn(conn: Connection) -> bool:
+        if conn.dialect.name != "postgresql":
+            return True  # BEGIN IMMEDIATE: the looks take turns already
+        return bool(conn.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"),
+                                {"key": LOOK_LOCK_KEY}))
+
+    def _may_judge_silence(self, conn: Connection) -> bool:
+        """Has silence had time to mean something since the last outage we know of?"""
+        if self._failing:  # the first look since the database answered again
+            return False
+        if self._resumed_at is not None and time.monotonic() - self._resumed_at < self.grace:
+            return False
+        if conn.dialect.name == "postgresql":
+            up = conn.scalar(text("SELECT extract(epoch FROM now() - pg_postmaster_start_time())"))
+            if up is not None and float(up) < self.grace:
+                return False
+        return True
+
+    def _forget_old_periods(self, conn: Connection) -> None:
+        now = time.monotonic()
+        if self._forgot_at is not None and now - self._forgot_at < FORGET_EVERY:
+            return
+        self._forgot_at = now
+        forget_periods_before(conn, keep_days=self.keep_days)

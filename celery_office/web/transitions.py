@@ -1,32 +1,36 @@
-"""Which agents changed in a way worth a message, and the message: pure, no I/O.
+"""Which states an agent entered are announced, and the message: pure rules, no I/O.
 
 An agent's notified state is one of ``error``, ``offline``, ``missed`` (an expected run did not
-start), ``overlong`` (a run past its limit), or ``ok``. Entering any of the first four is
-announced, and so is coming back to ``ok`` (a recovery). A retry's warning, or a status a team
-added to the enum, is neither: the last announced state stands, so an error, retried and then
-fixed, is announced as a recovery when the run succeeds, not lost in between.
+start), ``overlong`` (a run past its limit), or ``ok``. Each period of its timeline
+(:mod:`celery_office.db.timeline`) is read in order, so a state entered and left between two
+looks is announced too. Entering any of the first four is announced, and so is ``ok`` after
+them (a recovery), but only an ``ok`` that began with a successful end: a new run starting
+after a failure is not a recovery. A retry's warning, a run after a failure, or a status a
+team added to the enum announce nothing: the last announced state stands. An agent's first
+state is announced unless it is ``ok``.
+
+Offline comes from the table's own ``offline`` (a worker retired the agent) or from silence
+(``last_activity`` older than ``office_offline_after``): silence is judged only when the
+caller says the workers had time to write (:class:`celery_office.web.notifier.Notifier`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
-from ..core.statuses import MISSED, OVERLONG
-from ..core.texts import ERROR_PREFIX
-from ..core.statuses import AgentStatus
+from ..core.statuses import MISSED, OVERLONG, AgentStatus
+from ..core.texts import ERROR_PREFIX, MISSED_PREFIX, NOTIFY, OVERLONG_PREFIX, human_duration
 from ..db.notices import Notice
 from ..db.read import AgentRow
+from ..db.timeline import Period
 from ..jsonsafe import json_safe
-from ..snapshot import status_name
-from ..core.texts import MISSED_PREFIX, OVERLONG_PREFIX, human_duration
-from ..core.texts import NOTIFY
 
 __all__ = [
-    "OK", "ERROR", "OFFLINE", "MISSED", "OVERLONG", "Transition", "Changes", "state_of",
-    "changes", "message", "chat_escape",
+    "OK", "ERROR", "OFFLINE", "MISSED", "OVERLONG", "Event", "state_of", "events",
+    "message", "chat_escape",
 ]
 
 OK = "ok"
@@ -37,66 +41,92 @@ OFFLINE = "offline"
 _PREFIXES = {ERROR: ERROR_PREFIX, MISSED: MISSED_PREFIX, OVERLONG: OVERLONG_PREFIX}
 
 
-def state_of(row: AgentRow, alerts: Collection[str] = ()) -> str | None:
-    """The agent's notified state now, or None when its row announces nothing either way.
-
-    The row decides, as on the page: offline once silent (the effective status), then its
-    status; a warning is ``overlong`` or ``missed`` when that alert is active (in that
-    precedence, the row's), else a retry's warning (None).
-    """
-    if row.effective_status is AgentStatus.offline:
+def state_of(period: Period) -> str | None:
+    """The notified state a period is, or None when it announces nothing either way."""
+    if period.status == AgentStatus.offline.value:
         return OFFLINE
-    if row.status is AgentStatus.error:
+    if period.status == AgentStatus.error.value:
         return ERROR
-    if row.status is AgentStatus.warning:
-        for kind in (OVERLONG, MISSED):
-            if kind in alerts:
-                return kind
-        return None
-    if row.status is AgentStatus.ok:
-        return OK
+    if period.status == AgentStatus.warning.value:
+        return period.alert if period.alert in (OVERLONG, MISSED) else None
+    if period.status == AgentStatus.ok.value:
+        return OK if period.last_run_ok else None
     return None  # a status a team added: shown on the page, not announced
 
 
 @dataclass(frozen=True)
-class Transition:
-    """An agent whose notified state moved from ``seen`` to ``state``."""
+class Event:
+    """An agent entered ``state`` (from ``previous``, None: nothing announced before).
 
-    agent: AgentRow
-    seen: Notice
+    ``key`` is the event id receivers see: the timeline row's id, or for a silence and a
+    return from it the open period's id with the announcement's number."""
+
+    key: str
+    agent_id: str
     state: str
-
-    @property
-    def previous(self) -> str:
-        return self.seen.state
-
-
-@dataclass
-class Changes:
-    """What one look at the office found: transitions to claim, and agents seen for the first
-    time (recorded with their state, not announced)."""
-
-    transitions: list[Transition] = field(default_factory=list)
-    first_seen: dict[str, str] = field(default_factory=dict)
+    previous: str | None
+    since: datetime | None
+    task: str | None
+    silent_for: float | None = None
 
 
-def changes(
-    rows: Iterable[AgentRow],
-    alerts: Mapping[str, Collection[str]],
-    notices: Mapping[str, Notice],
-) -> Changes:
-    """Compare each agent's state now with the one last announced."""
-    found = Changes()
-    for row in rows:
-        state = state_of(row, alerts.get(row.agent_id, ()))
-        if state is None:
+def _from_periods(periods: Iterable[Period], notice: Notice) -> tuple[list[Event], Notice]:
+    found: list[Event] = []
+    for period in periods:
+        state = state_of(period)
+        notice = replace(notice, period_id=period.id)
+        if state is None or state == notice.state:
             continue
-        seen = notices.get(row.agent_id)
-        if seen is None:
-            found.first_seen[row.agent_id] = state
-        elif seen.state != state:
-            found.transitions.append(Transition(row, seen, state))
-    return found
+        if not notice.state and state == OK:  # first sight of an agent that is fine
+            notice = replace(notice, state=state)
+            continue
+        found.append(Event(str(period.id), period.agent_id, state, notice.state or None,
+                           period.since, period.task))
+        notice = replace(notice, state=state, version=notice.version + 1)
+    return found, notice
+
+
+def _from_silence(row: AgentRow, notice: Notice, current: Period | None,
+                  judge: bool) -> tuple[list[Event], Notice]:
+    """Offline by silence, and back from it; keyed by the open period and the number."""
+    if row.status is AgentStatus.offline or current is None:
+        return [], notice  # the table says offline itself: its periods announce it
+    silent = row.effective_status is AgentStatus.offline
+    if silent and judge and notice.state != OFFLINE:
+        state, since, kind = OFFLINE, row.last_activity, "offline"
+    elif not silent and notice.state == OFFLINE:
+        state, since, kind = state_of(current) or OK, datetime.now(timezone.utc), "back"
+    else:
+        return [], notice
+    version = notice.version + 1
+    event = Event(f"{current.id}-{kind}-{version}", row.agent_id, state, notice.state or None,
+                  since, row.task, row.silent_for if state == OFFLINE else None)
+    return [event], replace(notice, state=state, version=version)
+
+
+def events(
+    periods: Iterable[Period], notices: Mapping[str, Notice], rows: Iterable[AgentRow],
+    current: Mapping[str, Period], *, judge_silence: bool,
+) -> tuple[list[Event], dict[str, Notice]]:
+    """The events of the periods read (in id order) and of silence, and every notice that
+    moved (a new period read, or a state announced)."""
+    by_agent: dict[str, list[Period]] = {}
+    for period in periods:
+        by_agent.setdefault(period.agent_id, []).append(period)
+    found: list[Event] = []
+    moved: dict[str, Notice] = {}
+    for agent_id, agent_periods in by_agent.items():
+        new, moved[agent_id] = _from_periods(agent_periods, notices.get(agent_id, Notice()))
+        found += new
+    for row in rows:
+        notice = moved.get(row.agent_id) or notices.get(row.agent_id)
+        if notice is None:
+            continue  # not read yet: its periods come first
+        new, after = _from_silence(row, notice, current.get(row.agent_id), judge_silence)
+        if new:
+            found += new
+            moved[row.agent_id] = after
+    return found, moved
 
 
 def chat_escape(text: str) -> str:
@@ -105,45 +135,48 @@ def chat_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _detail(transition: Transition) -> str:
-    agent = transition.agent
-    if transition.state == OFFLINE:
-        if agent.silent_for is None:
+def _detail(event: Event) -> str:
+    if event.state == OFFLINE:
+        if event.silent_for is None:
             return ""
-        return str(NOTIFY["last_seen"]).format(ago=human_duration(agent.silent_for, style="long"))
-    if transition.state == OK:
+        return str(NOTIFY["last_seen"]).format(ago=human_duration(event.silent_for, style="long"))
+    if event.state == OK:
         return ""
-    task = agent.task or ""
-    prefix = _PREFIXES.get(transition.state, "")
+    task = event.task or ""
+    prefix = _PREFIXES.get(event.state, "")
     return task[len(prefix):] if prefix and task.startswith(prefix) else task
 
 
-def message(transition: Transition, *, now: datetime | None = None) -> dict[str, Any]:
-    """The JSON posted for a transition: ``text`` for chat webhooks (escaped for them), and
-    the same facts as plain fields for any other receiver."""
-    agent = transition.agent
-    state = transition.state
+def message(event: Event, row: AgentRow | None, *, now: datetime | None = None) -> dict[str, Any]:
+    """The JSON sent for an event: ``text`` for chat webhooks (escaped for them), and the same
+    facts as plain fields (``event_id`` for receivers to drop a duplicate)."""
+    state = event.state
     text = str(NOTIFY["headline"]).format(
-        icon=NOTIFY["icons"][state], name=agent.name, agent_id=agent.agent_id,
-        department=agent.department, state=NOTIFY["states"][state],
+        icon=NOTIFY["icons"][state], name=row.name if row else event.agent_id,
+        agent_id=event.agent_id, department=row.department if row else "",
+        state=NOTIFY["states"][state],
     )
-    detail = _detail(transition)
+    if event.since is not None:
+        since = event.since.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+        text += str(NOTIFY["since"]).format(since=since)
+    detail = _detail(event)
     if detail:
         text += str(NOTIFY["detail"]).format(detail=detail)
-    if state == OK:
-        was = transition.previous
-        text += str(NOTIFY["previous"]).format(state=NOTIFY["states"].get(was, was))
+    if state == OK and event.previous:
+        text += str(NOTIFY["previous"]).format(
+            state=NOTIFY["states"].get(event.previous, event.previous))
     return {
+        "event_id": event.key,
         "text": chat_escape(text),
         "event": "recovered" if state == OK else "entered",
         "state": state,
-        "previous": transition.previous,
-        "agent_id": agent.agent_id,
-        "name": agent.name,
-        "department": agent.department,
-        "brand": agent.brand,
-        "status": status_name(agent.effective_status),
-        "task": agent.task,
-        "last_activity": json_safe(agent.last_activity),
+        "previous": event.previous,
+        "agent_id": event.agent_id,
+        "name": row.name if row else None,
+        "department": row.department if row else None,
+        "brand": row.brand if row else None,
+        "since": json_safe(event.since),
+        "task": event.task,
+        "last_activity": json_safe(row.last_activity) if row else None,
         "at": (now or datetime.now(timezone.utc)).isoformat(),
     }

@@ -29,6 +29,7 @@ from ..db.schema import migrate
 from ..db.statements import run_key
 from ..db.heartbeat import heartbeat
 from ..db.workers import node_runs, register_worker, retire_worker
+from ..db.timeline import forget_periods_before
 from ..db.totals import forget_days_before
 from ..core.days import today
 
@@ -138,6 +139,7 @@ class WorkerDuties:
         forget_days_before(
             conn, today=today(self.settings.timezone), keep_days=self.settings.day_retention
         )
+        forget_periods_before(conn, keep_days=self.settings.timeline_days)
 
     def retire(self, conn: Any) -> None:
         offline = retire_worker(

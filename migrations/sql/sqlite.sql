@@ -167,7 +167,88 @@ CREATE TABLE office_agent_notice (
 
 UPDATE office_alembic_version SET version_num='0006_notifications' WHERE office_alembic_version.version_num = '0005_apply_batch';
 
--- Running upgrade 0006_notifications -> 0007_agent_totals
+-- Running upgrade 0006_notifications -> 0008_timeline
+
+CREATE TABLE office_agent_timeline (
+    id INTEGER NOT NULL, 
+    agent_id VARCHAR(100) NOT NULL, 
+    status VARCHAR(20) NOT NULL, 
+    alert VARCHAR(20), 
+    last_run_ok BOOLEAN DEFAULT false NOT NULL, 
+    task VARCHAR(255), 
+    since DATETIME NOT NULL, 
+    until DATETIME, 
+    CONSTRAINT pk_office_agent_timeline PRIMARY KEY (id)
+);
+
+CREATE INDEX ix_office_agent_timeline_agent_id_id ON office_agent_timeline (agent_id, id);
+
+CREATE UNIQUE INDEX uq_office_agent_timeline_open ON office_agent_timeline (agent_id) WHERE until IS NULL;
+
+CREATE TABLE office_notify_event (
+    id INTEGER NOT NULL, 
+    "key" VARCHAR(100) NOT NULL, 
+    agent_id VARCHAR(100) NOT NULL, 
+    state VARCHAR(20) NOT NULL, 
+    body TEXT NOT NULL, 
+    created_at DATETIME NOT NULL, 
+    CONSTRAINT pk_office_notify_event PRIMARY KEY (id)
+);
+
+CREATE UNIQUE INDEX ix_office_notify_event_key ON office_notify_event ("key");
+
+CREATE INDEX ix_office_notify_event_created_at ON office_notify_event (created_at);
+
+CREATE TABLE office_notify_delivery (
+    event_id INTEGER NOT NULL, 
+    target VARCHAR(64) NOT NULL, 
+    state VARCHAR(10) DEFAULT 'pending' NOT NULL, 
+    attempts INTEGER DEFAULT 0 NOT NULL, 
+    next_try_at DATETIME NOT NULL, 
+    lease_until DATETIME, 
+    leased_by VARCHAR(100), 
+    done_at DATETIME, 
+    CONSTRAINT pk_office_notify_delivery PRIMARY KEY (event_id, target), 
+    CONSTRAINT fk_office_notify_delivery_event_id_office_notify_event FOREIGN KEY(event_id) REFERENCES office_notify_event (id) ON DELETE CASCADE
+);
+
+CREATE INDEX ix_office_notify_delivery_due ON office_notify_delivery (target, state, next_try_at);
+
+CREATE TABLE office_notify_target (
+    target VARCHAR(64) NOT NULL, 
+    seen_at DATETIME NOT NULL, 
+    CONSTRAINT pk_office_notify_target PRIMARY KEY (target)
+);
+
+ALTER TABLE office_agent_notice ADD COLUMN period_id BIGINT;
+
+INSERT INTO office_agent_timeline (agent_id, status, alert, last_run_ok, task, since) SELECT s.agent_id, s.status, CASE WHEN s.status = 'warning' THEN (SELECT a.kind FROM office_agent_alert a WHERE a.agent_id = s.agent_id AND a.kind IN ('overlong', 'missed') ORDER BY a.kind = 'overlong' DESC, a.since IS NULL, a.since LIMIT 1) END, (s.status = 'ok' AND (s.task IS NULL OR EXISTS (SELECT 1 FROM office_agent_outcome o WHERE o.agent_id = s.agent_id AND o.status = 'ok' AND o.finished_at > 0))), s.task, coalesce(s.last_activity, strftime('%Y-%m-%d %H:%M:%f000', 'now')) FROM office_agent_status s;
+
+CREATE TRIGGER office_agent_timeline_insert AFTER INSERT ON office_agent_status FOR EACH ROW 
+BEGIN
+    UPDATE office_agent_timeline SET until = strftime('%Y-%m-%d %H:%M:%f000', 'now')
+    WHERE agent_id = NEW.agent_id AND until IS NULL
+      AND NOT (status = NEW.status AND alert IS (CASE WHEN NEW.status = 'warning' THEN (SELECT a.kind FROM office_agent_alert a WHERE a.agent_id = NEW.agent_id AND a.kind IN ('overlong', 'missed') ORDER BY a.kind = 'overlong' DESC, a.since IS NULL, a.since LIMIT 1) END) AND last_run_ok = ((NEW.status = 'ok' AND (NEW.task IS NULL OR EXISTS (SELECT 1 FROM office_agent_outcome o WHERE o.agent_id = NEW.agent_id AND o.status = 'ok' AND o.finished_at > 0)))));
+    INSERT INTO office_agent_timeline (agent_id, status, alert, last_run_ok, task, since)
+    SELECT NEW.agent_id, NEW.status, CASE WHEN NEW.status = 'warning' THEN (SELECT a.kind FROM office_agent_alert a WHERE a.agent_id = NEW.agent_id AND a.kind IN ('overlong', 'missed') ORDER BY a.kind = 'overlong' DESC, a.since IS NULL, a.since LIMIT 1) END, (NEW.status = 'ok' AND (NEW.task IS NULL OR EXISTS (SELECT 1 FROM office_agent_outcome o WHERE o.agent_id = NEW.agent_id AND o.status = 'ok' AND o.finished_at > 0))), NEW.task, strftime('%Y-%m-%d %H:%M:%f000', 'now')
+    WHERE NOT EXISTS (SELECT 1 FROM office_agent_timeline
+                      WHERE agent_id = NEW.agent_id AND until IS NULL);
+END;
+
+CREATE TRIGGER office_agent_timeline_update AFTER UPDATE OF status, task ON office_agent_status FOR EACH ROW WHEN OLD.status IS NOT NEW.status OR OLD.task IS NOT NEW.task
+BEGIN
+    UPDATE office_agent_timeline SET until = strftime('%Y-%m-%d %H:%M:%f000', 'now')
+    WHERE agent_id = NEW.agent_id AND until IS NULL
+      AND NOT (status = NEW.status AND alert IS (CASE WHEN NEW.status = 'warning' THEN (SELECT a.kind FROM office_agent_alert a WHERE a.agent_id = NEW.agent_id AND a.kind IN ('overlong', 'missed') ORDER BY a.kind = 'overlong' DESC, a.since IS NULL, a.since LIMIT 1) END) AND last_run_ok = ((NEW.status = 'ok' AND (NEW.task IS NULL OR EXISTS (SELECT 1 FROM office_agent_outcome o WHERE o.agent_id = NEW.agent_id AND o.status = 'ok' AND o.finished_at > 0)))));
+    INSERT INTO office_agent_timeline (agent_id, status, alert, last_run_ok, task, since)
+    SELECT NEW.agent_id, NEW.status, CASE WHEN NEW.status = 'warning' THEN (SELECT a.kind FROM office_agent_alert a WHERE a.agent_id = NEW.agent_id AND a.kind IN ('overlong', 'missed') ORDER BY a.kind = 'overlong' DESC, a.since IS NULL, a.since LIMIT 1) END, (NEW.status = 'ok' AND (NEW.task IS NULL OR EXISTS (SELECT 1 FROM office_agent_outcome o WHERE o.agent_id = NEW.agent_id AND o.status = 'ok' AND o.finished_at > 0))), NEW.task, strftime('%Y-%m-%d %H:%M:%f000', 'now')
+    WHERE NOT EXISTS (SELECT 1 FROM office_agent_timeline
+                      WHERE agent_id = NEW.agent_id AND until IS NULL);
+END;
+
+UPDATE office_alembic_version SET version_num='0008_timeline' WHERE office_alembic_version.version_num = '0006_notifications';
+
+-- Running upgrade 0008_timeline -> 0009_agent_totals
 
 CREATE TABLE office_agent_total (
     agent_id VARCHAR(100) NOT NULL, 
@@ -180,5 +261,5 @@ CREATE TABLE office_agent_total (
     CONSTRAINT pk_office_agent_total PRIMARY KEY (agent_id)
 );
 
-UPDATE office_alembic_version SET version_num='0007_agent_totals' WHERE office_alembic_version.version_num = '0006_notifications';
+UPDATE office_alembic_version SET version_num='0009_agent_totals' WHERE office_alembic_version.version_num = '0008_timeline';
 

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0009_agent_totals"
-down_revision: str | Sequence[str] | None = "0006_notifications"
+down_revision: str | Sequence[str] | None = "0008_timeline"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -30,6 +30,7 @@ from celery_office.db.models import DAY_VIEW, EFFECTIVE_STATUS_VIEW, STATUS_TABL
 TABLES = {
     "office_agent_status", "office_worker", "office_agent_run", "office_agent_outcome",
     "office_agent_day", "office_agent_alert", "office_agent_start", "office_agent_notice",
+    "office_agent_timeline", "office_notify_event", "office_notify_delivery", "office_notify_target",
     "office_agent_total",
 }
 REPO = Path(__file__).resolve().parents[2]

@@ -15,13 +15,17 @@ from typing import Any
 @dataclass
 class Receiver:
     """What was posted, and how to answer: ``statuses`` are the answers to the first posts
-    (then 200); ``hold``, when set, keeps each post waiting until it is set."""
+    (then 200); ``hold``, when set, keeps each post waiting until it is set; ``delay`` seconds
+    before each answer (a slow receiver). ``arrivals``: every post that arrived, answered or
+    not, with its ``X-Office-Event-Id`` header."""
 
     url: str = ""
     posts: list[dict[str, Any]] = field(default_factory=list)
     paths: list[str] = field(default_factory=list)
     statuses: list[int] = field(default_factory=list)
     hold: threading.Event | None = None
+    delay: float = 0.0
+    arrivals: list[tuple[str | None, dict[str, Any]]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     arrived: threading.Event = field(default_factory=threading.Event)
 
@@ -45,6 +49,10 @@ def receiving(path: str = "/hooks/T000/B000/secret-token") -> Iterator[Receiver]
         def do_POST(self) -> None:  # noqa: N802 - http.server's name
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             receiver.arrived.set()
+            with receiver.lock:
+                receiver.arrivals.append((self.headers.get("X-Office-Event-Id"), json.loads(body)))
+            if receiver.delay:
+                time.sleep(receiver.delay)
             if receiver.hold is not None:
                 receiver.hold.wait(30)
             with receiver.lock:

@@ -1,0 +1,46 @@
+"""What the timeline triggers cost a worker's flush: ``apply_batch`` with 50 agents each changing
+status, the triggers enabled and disabled in alternate rounds on one PostgreSQL database.
+
+    python -m bench.timeline_triggers   # needs the PostgreSQL of the tests (127.0.0.1:5432)
+"""
+
+import statistics
+import time
+
+from sqlalchemy import text
+
+from celery_office import create_office_engine, migrate
+from celery_office.core.changes import Batch, Outcome
+from celery_office.core.statuses import AgentStatus
+from celery_office.db.batches import apply_batch
+from tests.conftest import drop_pg_database, make_pg_database
+from tests.db.test_store import Agent
+
+url = make_pg_database()
+try:
+    migrate(url)
+    engine = create_office_engine(url)
+    agents = {f"a{i:03d}": Agent(f"a{i:03d}") for i in range(50)}
+    def flush(status):
+        b = Batch()
+        for a in agents:
+            b.outcomes[a] = Outcome(status, "Ошибка: x" if status is AgentStatus.error else None, time.time())
+        b.touched.update(agents)
+        with engine.begin() as conn:
+            apply_batch(conn, b, agents, "w@h")
+    flush(AgentStatus.ok)
+    times = {"on": [], "off": []}
+    for r in range(200):
+        mode = "on" if r % 2 == 0 else "off"
+        with engine.begin() as conn:
+            conn.execute(text(f"ALTER TABLE office_agent_status {'ENABLE' if mode == 'on' else 'DISABLE'} TRIGGER USER"))
+        for status in (AgentStatus.error, AgentStatus.ok):
+            t = time.perf_counter(); flush(status); times[mode].append(time.perf_counter() - t)
+    for mode, ts in times.items():
+        print(mode, "median %.2f ms, p90 %.2f ms (50 agents changing status per flush, %d flushes)" % (
+            statistics.median(ts) * 1e3, sorted(ts)[int(len(ts) * .9)] * 1e3, len(ts)))
+    with engine.connect() as conn:
+        print("periods:", conn.scalar(text("select count(*) from office_agent_timeline")))
+    engine.dispose()
+finally:
+    drop_pg_database(url)
