@@ -48,6 +48,7 @@ PAGE: dict[str, Any] = {
     },
     "badges": {"missed": "пропущен запуск", "overlong": "дольше лимита", "retry": "повтор"},
     "since": "с {0} ({1})",  # since 14:02 (38 мин)
+    "under_minute": "< 1 мин",
     "last_error": "последняя ошибка",
     "last_seen": "активность",
     "ago": "{0} назад",

@@ -46,12 +46,14 @@ def _since(agent: Mapping[str, Any], zone: ZoneInfo, now: datetime) -> str | Non
     if not agent.get("since"):
         return None
     since = datetime.fromisoformat(agent["since"])
-    took = human_duration((now - since).total_seconds(), style="long")
-    return str(PAGE["since"]).format(clock(since, zone=zone, now=now), took)
+    took = (now - since).total_seconds()
+    held = PAGE["under_minute"] if took < 60 else human_duration(took, style="long")
+    return str(PAGE["since"]).format(clock(since, zone=zone, now=now), held)
 
 
 def _seen(silent: float | None) -> str:
-    """How long ago, to the minute: a fleet's texts then change once a minute, not each poll."""
+    """How long ago, to the minute (as since when): a fleet's texts then change once a minute,
+    not at each poll."""
     if silent is None:
         return str(PAGE["never"])
     if silent < 60:
