@@ -27,22 +27,20 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from celery_office import migrate
-from celery_office.core.days import today
 from tests.web.browser import chromium
+from tests.web.fleet_office import ERRORS, fill_fleet
 from tests.web.serve_process import free_port
 
 PG_ADMIN = os.environ.get("OFFICE_TEST_PG_URL",
                           "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 DATABASE = "office_bench_page"
-DEPARTMENTS = ("watcher", "reputation", "content_factory", "marketing", "scout", "cfo",
-               "knowledge", "lex")
-ERRORS = (17, 512, 901)  # the agents in error
 ROOT = Path(__file__).resolve().parents[2]
 PARTS = ("TaskDuration", "ScriptDuration", "LayoutDuration", "RecalcStyleDuration")
 
 
 def fill(agents: int) -> str:
-    """A fresh database of ``agents`` agents: three in error, some in warning, the rest ok."""
+    """A fresh database of ``agents`` agents (``tests/web/fleet_office.py``: three in error,
+    some in warning, the rest ok, with today's numbers)."""
     admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)"))
@@ -50,26 +48,7 @@ def fill(agents: int) -> str:
     admin.dispose()
     url = make_url(PG_ADMIN).set(database=DATABASE).render_as_string(hide_password=False)
     migrate(url)
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        for n in range(agents):
-            status = "error" if n in ERRORS else ("warning" if n % 97 == 5 else "ok")
-            task = {"error": f"Ошибка: ScanError: page {n} timed out",
-                    "warning": f"Повтор: Сканирование {n} — RateLimitError: 429"}.get(
-                        status, f"Сканирование цен {n}" if n % 2 else None)
-            conn.execute(text(
-                "INSERT INTO office_agent_status (agent_id, department, name, brand, status, "
-                "task, metrics, salary_equivalent, fte_coefficient, last_activity) VALUES "
-                "(:id, :dept, :name, 'ohana_market', CAST(:status AS agentstatus), :task, "
-                "CAST(:metrics AS jsonb), 60000, 1, now())"),
-                {"id": f"bulk_{n}", "dept": DEPARTMENTS[n % len(DEPARTMENTS)],
-                 "name": f"Агент {n}", "status": status, "task": task,
-                 "metrics": '{"processed": %d}' % n})
-            conn.execute(text(
-                "INSERT INTO office_agent_day (agent_id, day, runs, succeeded, failed, retried, "
-                "revoked, runtime_s, max_runtime_s) VALUES (:id, :day, 40, 38, 2, 1, 0, 900, 60)"),
-                {"id": f"bulk_{n}", "day": today("UTC")})
-    engine.dispose()
+    fill_fleet(url, agents)
     return url
 
 
