@@ -8,7 +8,7 @@ another version, to compare; default this one) while ten agents change every sec
 ``/api/agents``' payload (raw, and as sent to a browser that accepts gzip), the first draw (from
 navigation until every agent is on the page), the browser's CPU per poll (Chromium's
 ``TaskDuration`` from the DevTools Performance domain, over ``--seconds``, divided by the polls
-answered), and the page's DOM node count. Figures: ``bench/RESULTS.md``.
+answered, while ten agents change and once they stopped), and the page's DOM node count. Figures: ``bench/RESULTS.md``.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -103,8 +104,28 @@ def payload(port: int) -> tuple[int, int]:
     return sizes[0], sizes[1]
 
 
-def browse(port: int, agents: int, seconds: float) -> dict[str, float]:
-    """First draw, CPU per poll and DOM nodes of one open page."""
+def measure(page: Any, cdp: Any, polls: list[int], seconds: float) -> dict[str, float]:
+    """The browser's CPU a poll over ``seconds`` (and its layout, style and script parts),
+    and how many polls were answered, 304 among them."""
+
+    def durations() -> dict[str, float]:
+        metrics = cdp.send("Performance.getMetrics")["metrics"]
+        return {m["name"]: float(m["value"]) for m in metrics if m["name"] in PARTS}
+
+    before, count = durations(), len(polls)
+    page.wait_for_timeout(seconds * 1000)
+    after, answered = durations(), len(polls) - count
+    spent = {name: 1000 * (after[name] - before[name]) / max(1, answered) for name in PARTS}
+    return {"cpu_ms": spent["TaskDuration"], "script_ms": spent["ScriptDuration"],
+            "cpu_share": (after["TaskDuration"] - before["TaskDuration"]) / seconds,
+            "layout_ms": spent["LayoutDuration"], "style_ms": spent["RecalcStyleDuration"],
+            "polls": answered, "not_modified": sum(1 for s in polls[count:] if s == 304)}
+
+
+def browse(port: int, agents: int, seconds: float,
+           stop: threading.Event) -> tuple[dict[str, float], dict[str, float], dict[str, float]]:
+    """First draw and DOM nodes of one open page, then its CPU a poll while ten agents change
+    a second, then once they stopped (``stop`` set)."""
     with chromium() as browser:
         page = browser.new_page(viewport={"width": 1280, "height": 900}, bypass_csp=True)
         polls: list[int] = []
@@ -114,23 +135,21 @@ def browse(port: int, agents: int, seconds: float) -> dict[str, float]:
         page.goto(f"http://127.0.0.1:{port}/")
         page.wait_for_function(f"document.querySelectorAll('[data-agent-id]').length >= {agents}",
                                timeout=60000, polling="raf")
-        first = page.evaluate("performance.now()")
-        nodes = page.evaluate("document.getElementsByTagName('*').length")
+        draw = {"first_ms": page.evaluate("performance.now()"),
+                "nodes": page.evaluate("document.getElementsByTagName('*').length")}
         page.wait_for_timeout(2500)  # past the first poll's aftermath
+        busy = measure(page, cdp, polls, seconds)
+        stop.set()
+        page.wait_for_timeout(3000)
+        return draw, busy, measure(page, cdp, polls, seconds)
 
-        def durations() -> dict[str, float]:
-            metrics = cdp.send("Performance.getMetrics")["metrics"]
-            return {m["name"]: float(m["value"]) for m in metrics if m["name"] in PARTS}
 
-        before, count = durations(), len(polls)
-        page.wait_for_timeout(seconds * 1000)
-        after, answered = durations(), len(polls) - count
-        spent = {name: 1000 * (after[name] - before[name]) / max(1, answered) for name in PARTS}
-        return {"first_ms": first, "nodes": nodes, "cpu_ms": spent["TaskDuration"],
-                "cpu_share": (after["TaskDuration"] - before["TaskDuration"]) / seconds,
-                "polls": answered, "script_ms": spent["ScriptDuration"],
-                "layout_ms": spent["LayoutDuration"], "style_ms": spent["RecalcStyleDuration"],
-                "not_modified": sum(1 for status in polls[count:] if status == 304)}
+def report(name: str, figures: dict[str, float], seconds: float) -> None:
+    print(f"browser CPU, {name}: {figures['cpu_ms']:.1f} ms a poll, {figures['cpu_share']:.1%} "
+          f"of a core ({figures['polls']:.0f} polls in {seconds:g} s, "
+          f"{figures['not_modified']:.0f} answered 304); of which script "
+          f"{figures['script_ms']:.1f} ms, layout {figures['layout_ms']:.1f} ms, style "
+          f"{figures['style_ms']:.1f} ms")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -149,17 +168,14 @@ def main(argv: list[str] | None = None) -> None:
     try:
         raw, gzipped = payload(port)
         changer.start()
-        figures = browse(port, args.agents, args.seconds)
-        print(f"the page of {args.agents} agents ({args.tree.resolve().name}), ten agents "
-              f"changing a second; load average {os.getloadavg()[0]:.2f}")
+        draw, busy, quiet = browse(port, args.agents, args.seconds, stop)
+        print(f"the page of {args.agents} agents ({args.tree.resolve().name}); load average "
+              f"{os.getloadavg()[0]:.2f}")
         print(f"/api/agents: {raw / 1024:.0f} KiB raw, {gzipped / 1024:.0f} KiB to a browser "
               "that accepts gzip")
-        print(f"first draw: {figures['first_ms']:.0f} ms; DOM nodes: {figures['nodes']:.0f}")
-        print(f"browser CPU: {figures['cpu_ms']:.1f} ms a poll, {figures['cpu_share']:.1%} of a "
-              f"core ({figures['polls']:.0f} polls in {args.seconds:g} s, "
-              f"{figures['not_modified']:.0f} answered 304); of which script "
-              f"{figures['script_ms']:.1f} ms, layout {figures['layout_ms']:.1f} ms, style "
-              f"{figures['style_ms']:.1f} ms")
+        print(f"first draw: {draw['first_ms']:.0f} ms; DOM nodes: {draw['nodes']:.0f}")
+        report("ten agents changing a second", busy, args.seconds)
+        report("nothing changing", quiet, args.seconds)
     finally:
         stop.set()
         proc.terminate()

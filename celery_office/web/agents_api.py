@@ -2,10 +2,12 @@
 (:mod:`.query`), with the page's texts (:mod:`.view`), an ETag and ``304 Not Modified``.
 
 Why cached per snapshot: every open page polls, and a thousand agents make a body of hundreds
-of kilobytes. Each (snapshot, query) is encoded once, and so is its ETag while the database
-answers, however many pages ask; only ``"stale"`` (the snapshot's age while the database is
-away), the body's last key, is added per request. The ETag is weak (``W/"..."``): the same
-JSON, whichever encoding (gzip or none) carries it.
+of kilobytes. Each (snapshot, query) is encoded once, and so is its ETag, however many pages
+ask; only ``"stale"`` (the snapshot's age while the database is away), the body's last key, is
+added per request. The ETag is weak (``W/"..."``): it names the office as the page shows it
+(every field but the clock's ``silent_for`` and ``generated_at``; the page's texts say
+"seen" and "since" to the minute), whichever encoding (gzip or none) carries it, so a page
+polling an office where nothing changed gets ``304`` and no body.
 """
 
 from __future__ import annotations
@@ -82,8 +84,7 @@ class AgentsAnswer:
                 self._of, self._bodies = snapshot, OrderedDict()
             cached = self._bodies.get(query)
             if cached is None:
-                start = self._encode(snapshot, query)
-                cached = self._bodies[query] = (start, etag_of(start + b"null}"))
+                cached = self._bodies[query] = self._encode(snapshot, query)
                 while len(self._bodies) > KEPT_QUERIES:
                     self._bodies.popitem(last=False)
         if view.fresh:
@@ -92,8 +93,10 @@ class AgentsAnswer:
         suffix = json.dumps(stale, ensure_ascii=False).encode("utf-8") + b"}"
         return cached[0] + suffix, etag_of(cached[1].encode() + suffix)  # the rest hashed once
 
-    def _encode(self, snapshot: Snapshot, query: AgentQuery) -> bytes:
-        """The body up to ``"stale":``, without its value and the closing brace."""
+    def _encode(self, snapshot: Snapshot, query: AgentQuery) -> tuple[bytes, str]:
+        """The body up to ``"stale":`` (without its value and the closing brace), and its
+        ETag: of the same JSON without the clock (``silent_for``, ``generated_at``), so a new
+        snapshot of an office where nothing changed, as the page shows it, is a ``304``."""
         rows = query.apply(snapshot.rows)
         payload = status_json(rows, offline_after=self.settings.offline_after,
                               departments=query.departments, brands=query.brands,
@@ -105,6 +108,15 @@ class AgentsAnswer:
                   departments=sorted({row.department for row in snapshot.rows}),
                   brands=sorted({row.brand for row in snapshot.rows if row.brand}),
                   zone=self.settings.timezone, now=snapshot.taken_at)
-        encoded = json.dumps(payload, ensure_ascii=False, allow_nan=False,
-                             separators=(",", ":")).encode("utf-8")
-        return encoded[:-1] + b',"stale":'
+        clock = [agent.pop("silent_for") for agent in payload["agents"]]
+        generated = payload["summary"].pop("generated_at")
+        etag = etag_of(_encoded(payload))
+        for agent, silent in zip(payload["agents"], clock):
+            agent["silent_for"] = silent
+        payload["summary"]["generated_at"] = generated
+        return _encoded(payload)[:-1] + b',"stale":', etag
+
+
+def _encoded(payload: dict[str, object]) -> bytes:
+    return json.dumps(payload, ensure_ascii=False, allow_nan=False,
+                      separators=(",", ":")).encode("utf-8")

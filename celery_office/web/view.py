@@ -28,10 +28,10 @@ def money(amount: Any) -> str:
     return f"{whole:,}".replace(",", THIN) + NBSP + PAGE["per_month"]
 
 
-def clock(moment: datetime, *, zone: ZoneInfo, now: datetime, seconds: bool = False) -> str:
+def clock(moment: datetime, *, zone: ZoneInfo, now: datetime) -> str:
     """``14:02`` in the app's zone; ``03.12 14:02`` when not today."""
     local, today = moment.astimezone(zone), now.astimezone(zone)
-    time = local.strftime("%H:%M:%S" if seconds else "%H:%M")
+    time = local.strftime("%H:%M")
     return time if local.date() == today.date() else local.strftime("%d.%m ") + time
 
 
@@ -108,7 +108,6 @@ def add_shown(
                          "agents": plural(numbers["agents"], PAGE["agents"]),
                          "salary": money(numbers["salary_equivalent"])}
             for department, numbers in summary["by_department"].items()},
-        "updated": str(PAGE["updated"]).format(clock(now, zone=where, now=now, seconds=True)),
         "matched": (str(PAGE["shown"]).format(summary["total"], office_total)
                     if filtered else None),
         "filters": {"department": [[department, PAGE["departments"].get(department, department)]

@@ -83,20 +83,22 @@ def test_a_query_it_cannot_answer_is_a_400_of_one_line(
     assert named in error and accepts in error and "\n" not in error
 
 
-def test_the_same_snapshot_is_a_304_and_a_change_a_new_etag(app: Starlette, base: str,
-                                                            fleet: str) -> None:
-    app.state.office.reader.max_age = 3600  # one snapshot for the whole test
+def test_an_unchanged_office_is_a_304_and_a_change_a_new_etag(app: Starlette, base: str,
+                                                               fleet: str) -> None:
+    reader = app.state.office.reader
     status, headers, body = get(f"{base}/api/agents?status=error")
-    etag = headers["etag"]
+    etag, first = headers["etag"], json.loads(body)["summary"]["generated_at"]
     assert status == 200 and etag.startswith('W/"')
+    reader.max_age = 0.0  # each request reads the office again: a new snapshot, a new clock
     status, again, empty = get(f"{base}/api/agents?status=error",
                                headers={"If-None-Match": etag})
     assert (status, empty, again["etag"]) == (304, b"", etag)
+    fresh = json.loads(get(f"{base}/api/agents?status=error")[2])
+    assert fresh["summary"]["generated_at"] != first  # it was read again, and it is a 304
     other = get(f"{base}/api/agents?status=warning", headers={"If-None-Match": etag})
     assert other[0] == 200  # another query, another body
     OfficeReporter("bulk_512", "content_factory", "Агент 512", engine=create_office_engine(
         fleet)).report_idle()
-    app.state.office.reader.max_age = 0.0  # the next request reads the office again
     status, headers, body = get(f"{base}/api/agents?status=error",
                                 headers={"If-None-Match": etag})
     assert status == 200 and headers["etag"] != etag

@@ -271,7 +271,6 @@
     office.setAttribute("aria-busy", "false");
     chips(shown);
     set(document.getElementById("total"), T.salary + ", " + T.total + ": " + shown.salary);
-    set(document.getElementById("updated"), shown.updated);
     set(document.getElementById("matched"), shown.matched);
     options(document.getElementById("department"), T.filters.department, shown.filters.department);
     options(document.getElementById("brand"), T.filters.brand, shown.filters.brand);
@@ -283,6 +282,14 @@
     const box = document.getElementById("banner");
     set(box, text || "");
     box.hidden = !text;
+  }
+
+  function confirmed() {
+    // the office as shown is the server's of now: a new answer, or a 304 (nothing changed)
+    lastGood = new Date();
+    set(document.getElementById("updated"),
+      fill(T.updated, lastGood.toLocaleTimeString(document.documentElement.lang)));
+    banner(null);
   }
 
   function lost() {
@@ -298,20 +305,15 @@
       const response = await fetch(config.api + asked, {cache: "no-store", headers});
       if (asked !== window.location.search) return; // the filters changed meanwhile
       if (response.status === 304) {
-        lastGood = new Date();
-        banner(null);
+        confirmed();
         return;
       }
       const body = await response.json().catch(() => null);
       if (response.ok && body && Array.isArray(body.agents)) {
         render(body);
         etag = response.headers.get("ETag");
-        if (body.stale) {
-          banner(fill(T.stale, body.stale.age, body.stale.reason));
-        } else {
-          lastGood = new Date();
-          banner(null);
-        }
+        if (body.stale) banner(fill(T.stale, body.stale.age, body.stale.reason));
+        else confirmed();
       } else if (response.status === 400 && body && body.error) {
         banner(fill(T.query, body.error));
       } else if (body && body.error) {
