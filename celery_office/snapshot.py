@@ -10,19 +10,21 @@ counted after the four of the spec.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
 from .db.daily import DayNumbers
 from .core.statuses import AgentStatus
+from .core.texts import MISSED_PREFIX, OVERLONG_PREFIX, RETRY_PREFIX, human_duration
 from .db.read import AgentRow
 from .jsonsafe import json_safe
 
 __all__ = [
-    "STATUS_ORDER", "status_name", "salary_total", "status_counts", "agent_json", "today_json",
-    "status_json", "failing", "stale_json",
+    "STATUS_ORDER", "status_name", "salary_total", "salary_of", "status_counts", "alert_of",
+    "agent_json", "today_json", "status_json", "failing", "stale_json", "by_department",
+    "since_of",
 ]
 
 
@@ -34,15 +36,44 @@ def status_name(status: Any) -> str:
     return status.value if isinstance(status, AgentStatus) else str(status)
 
 
+def salary_of(row: AgentRow) -> Decimal:
+    """salary_equivalent x fte_coefficient, zero while the agent is (effectively) offline."""
+    if row.effective_status is AgentStatus.offline:
+        return Decimal(0)
+    fte = Decimal(1) if row.fte_coefficient is None else Decimal(str(row.fte_coefficient))
+    return Decimal(row.salary_equivalent or 0) * fte
+
+
 def salary_total(rows: Iterable[AgentRow]) -> Decimal:
     """Sum of salary_equivalent x fte_coefficient of the agents not (effectively) offline."""
-    total = Decimal(0)
+    return sum((salary_of(row) for row in rows), Decimal(0))
+
+
+def by_department(rows: Iterable[AgentRow]) -> dict[str, dict[str, Any]]:
+    """Each department's agents and salary total (:func:`salary_of`), by department."""
+    found: dict[str, tuple[int, Decimal]] = {}
     for row in rows:
-        if row.effective_status is AgentStatus.offline:
-            continue
-        fte = Decimal(1) if row.fte_coefficient is None else Decimal(str(row.fte_coefficient))
-        total += Decimal(row.salary_equivalent or 0) * fte
-    return total
+        agents, salary = found.get(row.department, (0, Decimal(0)))
+        found[row.department] = (agents + 1, salary + salary_of(row))
+    return {department: {"agents": agents, "salary_equivalent": json_safe(salary)}
+            for department, (agents, salary) in sorted(found.items())}
+
+
+# the kinds a warning's task text names (the worker writes them: core.texts), first match wins
+_PREFIXES = (("overlong", OVERLONG_PREFIX), ("missed", MISSED_PREFIX), ("retry", RETRY_PREFIX))
+
+
+def alert_of(row: AgentRow, alerts: Sequence[str] = ()) -> str | None:
+    """Why a warning is one: its first active alert (``overlong``, ``missed``), else what its
+    task text says (``retry`` too); None for an agent not in warning."""
+    if row.effective_status is not AgentStatus.warning:
+        return None
+    if alerts:
+        return alerts[0]
+    for kind, prefix in _PREFIXES:
+        if row.task and row.task.startswith(prefix):
+            return kind
+    return None
 
 
 def status_counts(rows: Iterable[AgentRow]) -> dict[str, int]:
@@ -54,8 +85,17 @@ def status_counts(rows: Iterable[AgentRow]) -> dict[str, int]:
     return counts
 
 
-def agent_json(row: AgentRow) -> dict[str, Any]:
-    """One agent of ``{"agents": [...]}``: every value JSON-encodable as is."""
+def agent_json(
+    row: AgentRow, *, alerts: Sequence[str] = (), since: datetime | None = None,
+    last_error: str | None = None,
+) -> dict[str, Any]:
+    """One agent of ``{"agents": [...]}``: every value JSON-encodable as is. ``alert``: why
+    a warning is one (:func:`alert_of`); ``since``: when its current status began (the
+    timeline's open period), null when not known; ``last_error``: the error an agent now
+    offline was in before (its row's task, or the timeline's when going offline cleared it)."""
+    if last_error is None and row.effective_status is AgentStatus.offline \
+            and row.status is AgentStatus.error:
+        last_error = row.task
     return {
         "agent_id": row.agent_id,
         "department": row.department,
@@ -71,6 +111,9 @@ def agent_json(row: AgentRow) -> dict[str, Any]:
         "silent_for": None if row.silent_for is None else round(row.silent_for, 3),
         "updated_at": json_safe(row.updated_at),
         "today": today_json(row.today),
+        "alert": alert_of(row, alerts),
+        "since": json_safe(since),
+        "last_error": last_error,
     }
 
 
@@ -97,9 +140,15 @@ def status_json(
     brands: Sequence[str] = (),
     now: datetime | None = None,
     fail_on: Sequence[str] = (),
+    alerts: Mapping[str, Sequence[str]] | None = None,
+    since: Mapping[str, datetime] | None = None,
+    last_errors: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """``{"agents": [...], "summary": {...}}``: every value JSON-encodable as is. With
-    ``fail_on`` (the health check) the summary names it and the agents ``failing`` it."""
+    ``fail_on`` (the health check) the summary names it and the agents ``failing`` it;
+    ``alerts``, ``since`` and ``last_errors`` (by agent id) as the office page's reader has
+    them."""
+    alerts, since, last_errors = alerts or {}, since or {}, last_errors or {}
     now = now or datetime.now(timezone.utc)
     summary: dict[str, Any] = {
         "total": len(rows),
@@ -110,11 +159,22 @@ def status_json(
         "departments": list(departments),
         "brands": list(brands),
         "generated_at": now.isoformat(),
+        "by_department": by_department(rows),
     }
     if fail_on:
         summary["fail_on"] = list(fail_on)
         summary["failing"] = [row.agent_id for row in failing(rows, fail_on)]
-    return {"agents": [agent_json(row) for row in rows], "summary": summary}
+    agents = [agent_json(row, alerts=alerts.get(row.agent_id, ()), since=since_of(row, since),
+                         last_error=last_errors.get(row.agent_id)) for row in rows]
+    return {"agents": agents, "summary": summary}
+
+
+def since_of(row: AgentRow, since: Mapping[str, datetime]) -> datetime | None:
+    """When the agent's effective status began: its timeline's open period, or its last
+    activity when silence, not a write, made it offline."""
+    if row.effective_status is AgentStatus.offline and row.status is not AgentStatus.offline:
+        return row.last_activity
+    return since.get(row.agent_id)
 
 
 def failing(rows: Iterable[AgentRow], fail_on: Sequence[str]) -> list[AgentRow]:
@@ -124,5 +184,6 @@ def failing(rows: Iterable[AgentRow], fail_on: Sequence[str]) -> list[AgentRow]:
 
 def stale_json(*, age: float, reason: str) -> dict[str, Any]:
     """``"stale"`` of the office page's ``/api/agents`` while the database does not answer:
-    how old the snapshot shown is (seconds) and why it is not newer (no secret)."""
-    return {"age_s": round(age, 3), "reason": reason}
+    how old the snapshot shown is (seconds, and as people read it) and why it is not newer
+    (no secret)."""
+    return {"age_s": round(age, 3), "reason": reason, "age": human_duration(age, style="long")}

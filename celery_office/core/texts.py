@@ -1,13 +1,12 @@
-"""Every text the office shows, in one place: the table's task texts, the page's and the
-notifications' words, the durations and the counts.
+"""The texts the worker, the CLI and the notifications write: the table's task texts, the
+notifications' words, the durations and the counts (the page's words live beside the page, in
+:mod:`celery_office.web.texts`).
 
 The task texts say why an agent is not simply working or idle, in the ADOLF spec's words
 (``report_error`` writes ``Ошибка: ...``); the dashboard and ``status --fail-on`` read them.
 The page's words are the spec's own too (``report_working``: "работает над задачей",
 ``report_idle``: "ожидает задачу", ``report_warning``: "требует внимания", ``report_error``:
-"ошибка", ``report_offline``: "не в сети"), and so are the modules' names (its table "Модули
-для интеграции"). The page receives :data:`PAGE` as JSON inside its HTML and never shows a text
-of its own; notifications are built from :data:`NOTIFY`.
+"ошибка", ``report_offline``: "не в сети"); notifications are built from :data:`NOTIFY`.
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ from typing import Any
 __all__ = [
     "ERROR_PREFIX", "RETRY_PREFIX", "MISSED_PREFIX", "OVERLONG_PREFIX", "EMPTY",
     "error_text", "retry_text", "retry_due", "missed_text", "overlong_text",
-    "human_duration", "counted", "LANG", "PAGE", "NOTIFY",
+    "human_duration", "counted", "plural", "NOTIFY",
 ]
 
 # ---------------------------------------------------------------------- the table's task texts
@@ -87,59 +86,24 @@ def human_duration(seconds: float | None, *, style: str = "short") -> str:
 
 
 def counted(number: int, noun: str) -> str:
-    """``1 agent``, ``2 agents``, ``0 agents``: the one place a count meets its noun."""
+    """``1 agent``, ``2 agents``, ``0 agents``: the one place a count meets its English noun."""
     return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
-# ---------------------------------------------------------------------- the office page
+def plural(number: int, forms: tuple[str, str, str] | list[str]) -> str:
+    """A count with its Russian noun: ``forms`` for 1, 2 and 5 (``ошибка``, ``ошибки``,
+    ``ошибок``): 1 ошибка, 2 ошибки, 5 ошибок, 11 ошибок, 21 ошибка, 0 ошибок."""
+    n = abs(number)
+    if n % 10 == 1 and n % 100 != 11:
+        form = forms[0]
+    elif 2 <= n % 10 <= 4 and not 12 <= n % 100 <= 14:
+        form = forms[1]
+    else:
+        form = forms[2]
+    return f"{number} {form}"
 
-LANG = "ru"
 
-PAGE: dict[str, Any] = {
-    "title": "ADOLF Office",
-    "subtitle": "Офис агентов ADOLF",
-    "noscript": "Для этой страницы нужен JavaScript: она обновляет статусы агентов сама.",
-    "status": {
-        "working": "работает над задачей",
-        "idle": "ожидает задачу",
-        "warning": "требует внимания",
-        "error": "ошибка",
-        "offline": "не в сети",
-    },
-    # the summary's counts, per effective status
-    "counts": {"ok": "в порядке", "warning": "внимание", "error": "ошибка", "offline": "не в сети"},
-    "departments": {
-        "watcher": "Watcher",
-        "reputation": "Reputation",
-        "content_factory": "Content Factory",
-        "marketing": "Marketing",
-        "scout": "Scout",
-        "cfo": "CFO",
-        "knowledge": "Knowledge",
-        "lex": "Lex",
-    },
-    "badges": {"missed": "пропущен запуск", "overlong": "дольше лимита", "retry": "повтор"},
-    "agents": "агентов",
-    "last_seen": "активность",
-    "ago": "{0} назад",
-    "never": "нет активности",
-    "units": {"s": "с", "m": "мин", "h": "ч", "d": "дн"},
-    "today": "сегодня",
-    "runs": "запуски",
-    "failed": "сбои",
-    "runtime": "время работы",
-    "salary": "зарплатный эквивалент",
-    "salary_note": "агенты не в сети не считаются",
-    "total": "всего",
-    "per_month": "₽/мес",
-    "fte": "FTE",
-    "updated": "обновлено {0}",
-    "empty": "Ни один агент ещё не сообщил о себе.",
-    "loading": "Загрузка…",
-    "lost": "Нет связи с сервером офиса: показано состояние на {0}.",
-    "database": "База данных офиса недоступна: {0}",
-    "stale": "База данных офиса не отвечает ({1}): показано состояние {0} назад.",
-}
+# ---------------------------------------------------------------------- notifications
 
 NOTIFY: dict[str, Any] = {
     "icons": {"error": "🔴", "offline": "⚫", "missed": "🟡", "overlong": "🟡", "ok": "🟢"},

@@ -8,9 +8,11 @@ prometheus_client). ``celery -A proj office serve`` runs it; a host app mounts i
     app.mount("/office", create_app(app=celery_app))
 
 Modules: :mod:`.app` (the ASGI app and its endpoints), :mod:`.access` (basic auth and the Host
-check), :mod:`.page` and ``static/`` (the page), :mod:`.reader` (the shared snapshot, read in
-bounded time), :mod:`.prometheus` (``/metrics``), :mod:`.transitions`, :mod:`.notifier`,
-:mod:`.delivery` and :mod:`.targets` (notifications), :mod:`.timeline_api` (an agent's timeline).
+check), :mod:`.page`, :mod:`.texts` (its words), :mod:`.view` (their formatting) and
+``static/`` (the page), :mod:`.agents_api` and :mod:`.query` (``/api/agents``: filters, order,
+ETag), :mod:`.reader` (the shared snapshot, read in bounded time), :mod:`.prometheus`
+(``/metrics``), :mod:`.transitions`, :mod:`.notifier`, :mod:`.delivery` and :mod:`.targets`
+(notifications), :mod:`.timeline_api` (an agent's timeline).
 """
 
 from __future__ import annotations

@@ -16,7 +16,6 @@ mount path (Starlette redirects ``/office`` to ``/office/``).
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -29,6 +28,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -36,13 +36,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..db.engine import create_office_engine, create_read_engine
 from ..logs import logger
 from ..settings import OfficeSettings
-from ..snapshot import stale_json, status_json
 from .access import allowed_hosts as allowed_hosts_of
 from .access import BASIC_AUTH_SETTING, HOSTS_SETTING, guard, parse_credentials, parse_hosts
+from .agents_api import NO_STORE, NOT_YET, AgentsAnswer
 from .notifier import Notifier
 from .page import STATIC, render_page
 from .prometheus import exposition
-from .reader import OfficeReader, Snapshot, View
+from .reader import OfficeReader
 from .targets import check_targets
 from .timeline_api import timeline_route
 
@@ -56,8 +56,7 @@ SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
 ]
-NO_STORE = {"Cache-Control": "no-store"}
-NOT_YET = "the database has not answered yet"
+GZIP_FROM = 1024  # bytes: smaller answers go as they are
 
 
 class OfficeWeb:
@@ -84,10 +83,9 @@ class OfficeWeb:
             self.notifier = Notifier(claims, targets, offline_after=settings.offline_after,
                                      heartbeat_interval=settings.heartbeat_interval,
                                      interval=notify_interval, keep_days=settings.timeline_days)
+        self.agents = AgentsAnswer(settings)
         self._started = False
         self._lock = threading.Lock()
-        self._body: tuple[Snapshot, bytes] | None = None  # a snapshot's JSON, all but "stale"
-        self._body_lock = threading.Lock()
 
     def ensure_started(self) -> None:
         """Start the notifications once: at the app's start, or its first request."""
@@ -127,33 +125,10 @@ class OfficeWeb:
         return HTMLResponse(self.page, headers={"Cache-Control": "no-cache"})
 
     async def agents_endpoint(self, request: Request) -> Response:
-        """The last good snapshot, marked stale (its age and why) while the database fails;
-        503 only before any read succeeded."""
+        """The last good snapshot's agents asked for (:mod:`.agents_api`), marked stale (its
+        age and why) while the database fails; 503 only before any read succeeded."""
         self.ensure_started()
-        view = await self.reader.view()
-        if view.snapshot is None:
-            return JSONResponse({"error": view.problem or NOT_YET}, status_code=503,
-                                headers=NO_STORE)
-        body = await run_in_threadpool(self._agents_body, view)
-        return Response(body, media_type="application/json", headers=NO_STORE)
-
-    def _agents_body(self, view: View) -> bytes:
-        """The JSON of ``status --json`` and ``"stale"`` (null, or the snapshot's age and why
-        it is not newer), its last key: the rest is encoded once per snapshot, however many
-        pages poll it and however long the database stays away."""
-        snapshot = view.snapshot
-        assert snapshot is not None
-        with self._body_lock:  # the pollers a new snapshot wakes wait for one encoding
-            cached = self._body
-            if cached is None or cached[0] is not snapshot:
-                payload = status_json(snapshot.rows, offline_after=self.settings.offline_after,
-                                      now=snapshot.taken_at)
-                encoded = json.dumps(payload, ensure_ascii=False, allow_nan=False,
-                                     separators=(",", ":")).encode("utf-8")
-                cached = self._body = (snapshot, encoded[:-1] + b',"stale":')  # without "}"
-        stale = None if view.fresh else stale_json(age=view.age() or 0.0,
-                                                   reason=view.problem or NOT_YET)
-        return cached[1] + json.dumps(stale, ensure_ascii=False).encode("utf-8") + b"}"
+        return await self.agents.respond(request, await self.reader.view())
 
     async def health_endpoint(self, request: Request) -> Response:
         """200 only when the office can be shown: its tables at a revision this version knows,
@@ -268,6 +243,7 @@ def create_app(
 
     web = Starlette(routes=office.routes(guard(credentials, allowed_hosts_of(hosts))),
                     lifespan=lifespan)
+    web.add_middleware(GZipMiddleware, minimum_size=GZIP_FROM)  # inside: headers stay plain
     web.add_middleware(_SecurityHeaders)
     web.state.office = office
     return web

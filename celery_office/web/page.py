@@ -1,10 +1,11 @@
 """The office page's HTML: the shipped ``static/index.html`` with its texts and settings filled.
 
-Everything the page's script needs that is not the office itself (the texts, how often to poll,
-the task texts' prefixes that mark a missed schedule or an overlong run) travels in one JSON
-block inside the HTML, so the page needs no second request before it can draw, and the texts
-keep their one home (:mod:`.texts`). The page loads nothing from the internet: its script and
-style are files of this package, served beside it.
+Everything the page's script needs that is not the office itself (the words of its frame, how
+often to poll, from how many agents it draws compact rows) travels in one JSON block inside the
+HTML, so the page needs no second request before it can draw, and the words keep their one home
+(:mod:`.texts`); the office's own texts come formatted in ``/api/agents`` (:mod:`.view`). The
+page loads nothing from the internet: its script and style are files of this package, served
+beside it.
 """
 
 from __future__ import annotations
@@ -13,13 +14,12 @@ import html
 import json
 from pathlib import Path
 
-from ..core.texts import ERROR_PREFIX, RETRY_PREFIX
-from ..core.texts import MISSED_PREFIX, OVERLONG_PREFIX
-from ..core.texts import LANG, PAGE
+from .texts import LANG, PAGE
 
-__all__ = ["STATIC", "render_page"]
+__all__ = ["STATIC", "COMPACT_FROM", "render_page"]
 
 STATIC = Path(__file__).resolve().parent / "static"
+COMPACT_FROM = 60  # agents shown: from this many, rows of a table instead of desks in rooms
 
 
 def _script_json(value: object) -> str:
@@ -34,8 +34,7 @@ def render_page(*, refresh: float) -> str:
         "texts": PAGE,
         "refresh_ms": max(250, int(refresh * 1000)),
         "api": "api/agents",
-        "prefixes": {"error": ERROR_PREFIX, "retry": RETRY_PREFIX, "missed": MISSED_PREFIX,
-                     "overlong": OVERLONG_PREFIX},
+        "compact_from": COMPACT_FROM,
     }
     page = (STATIC / "index.html").read_text(encoding="utf-8")
     for name, value in (("lang", LANG), ("title", str(PAGE["title"])),

@@ -22,16 +22,18 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..core.days import today
 from ..core.errors import OfficeError
 from ..db.engine import db_error_reason, is_missing_table, safe_url, scrub
 from ..db.read import AgentRow, active_alerts, agent_statuses, busy_agents
+from ..db.timeline import TIMELINE, open_periods
 from ..db.totals import Totals, agent_totals
 from ..db.revisions import head_revision, known_revisions, read_revision
 from ..core.texts import human_duration
+from ..snapshot import status_name
 from ..logs import logger
 from ..worker.watchdog import SocketWatch
 
@@ -58,6 +60,8 @@ class Snapshot:
     alerts: dict[str, tuple[str, ...]] = field(default_factory=dict)
     busy: frozenset[str] = frozenset()  # agents with a run in progress
     totals: dict[str, Totals] = field(default_factory=dict)  # numbers ever counted, by agent
+    since: dict[str, datetime] = field(default_factory=dict)  # when each status began
+    last_error: dict[str, str] = field(default_factory=dict)  # offline after this error
     taken_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
 
 
@@ -247,6 +251,9 @@ def read_office(engine: Engine, *, offline_after: float, timezone: str) -> Snaps
             alerts = active_alerts(conn)
             busy = busy_agents(conn)
             totals = agent_totals(conn)
+            periods = open_periods(conn, [row.agent_id for row in rows])
+            offline = [row.agent_id for row in rows if status_name(row.status) == "offline"]
+            last_error = _errors_before(conn, offline)
     except SQLAlchemyError as exc:
         hint = f"; {MIGRATE_HINT}" if is_missing_table(exc) else ""
         reason = db_error_reason(exc, engine)
@@ -256,4 +263,19 @@ def read_office(engine: Engine, *, offline_after: float, timezone: str) -> Snaps
         reason = f"{type(exc).__name__}: {exc}"
         raise ReadError(f"cannot read the office from {where}: {reason}",
                         scrub(reason, engine, identity=True)) from None
-    return Snapshot(rows, alerts, busy=busy, totals=totals)
+    since = {agent_id: period.since for agent_id, period in periods.items()}
+    return Snapshot(rows, alerts, busy=busy, totals=totals, since=since, last_error=last_error)
+
+
+def _errors_before(conn: Connection, agent_ids: list[str]) -> dict[str, str]:
+    """The error text of each agent given whose last ended period was an error (it went
+    offline from it, and going offline cleared its row's task)."""
+    if not agent_ids:
+        return {}
+    last = (select(TIMELINE.c.agent_id, func.max(TIMELINE.c.id).label("id"))
+            .where(TIMELINE.c.agent_id.in_(sorted(agent_ids)), TIMELINE.c.until.is_not(None))
+            .group_by(TIMELINE.c.agent_id).subquery())
+    query = (select(TIMELINE.c.agent_id, TIMELINE.c.task)
+             .join(last, last.c.id == TIMELINE.c.id)
+             .where(TIMELINE.c.status == "error", TIMELINE.c.task.is_not(None)))
+    return {agent_id: task for agent_id, task in conn.execute(query)}

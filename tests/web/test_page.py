@@ -10,7 +10,7 @@ import pytest
 
 from celery_office import OfficeReporter, create_office_engine
 from celery_office.web import create_app
-from celery_office.core.texts import PAGE
+from celery_office.web.texts import PAGE
 
 from .adolf_office import fill_adolf_office
 from .browser import chromium, require_chromium
@@ -44,8 +44,9 @@ def test_rooms_desks_and_the_office_totals(office: str, browser: Any) -> None:
         page.goto(base + "/")
         page.wait_for_selector(".desk")
         rooms = page.eval_on_selector_all(".room", "rs => rs.map(r => r.dataset.department)")
-        assert rooms == ["cfo", "content_factory", "knowledge", "lex", "marketing",
-                         "reputation", "scout", "watcher"]
+        # the room with an error first, then those with a warning, then by the agents' ids
+        assert rooms == ["watcher", "cfo", "marketing", "scout", "content_factory", "knowledge",
+                         "lex", "reputation"]
         assert page.locator(".desk").count() == 14
         scan = page.locator('.desk[data-agent-id="watcher_competitor_scan"]')
         assert scan.get_attribute("class") == "desk status-error"
@@ -54,9 +55,11 @@ def test_rooms_desks_and_the_office_totals(office: str, browser: Any) -> None:
         assert "12" in scan.locator(".today").inner_text()  # today's runs
         lex = page.locator('.desk[data-agent-id="lex_monitor"]')
         assert lex.get_attribute("data-status") == "offline"  # silent 10 minutes
-        assert "10\u00a0мин" in lex.locator(".seen").inner_text()
+        assert "10 мин" in lex.locator(".seen").inner_text()
+        # since when: silent for ten minutes, offline since its last activity
+        assert lex.locator(".since").inner_text().endswith("(10 мин)")
         badges = page.eval_on_selector_all(
-            ".badge", "bs => bs.map(b => [b.closest('.desk').dataset.agentId, b.textContent])")
+            ".badge:not([hidden])", "bs => bs.map(b => [b.closest('.desk').dataset.agentId, b.textContent])")
         assert sorted(badges) == [["cfo_report", PAGE["badges"]["missed"]],
                                   ["marketing_ozon", PAGE["badges"]["retry"]],
                                   ["scout_niche", PAGE["badges"]["overlong"]]]
@@ -129,3 +132,20 @@ def test_a_lost_database_is_said_and_the_last_office_stays(office: str, browser:
             page.wait_for_selector("#banner[hidden]", state="attached", timeout=15000)
     finally:
         proxy.close()
+
+
+def test_the_last_error_stays_while_the_agent_is_offline(office: str, browser: Any) -> None:
+    from .adolf_office import _silence
+
+    engine = create_office_engine(office)
+    _silence(engine, "watcher_competitor_scan", minutes=10)  # in error, then silent
+    engine.dispose()
+    with served(create_app(office)) as base:
+        page = browser.new_page()
+        page.goto(base + "/")
+        desk = page.locator('.desk[data-agent-id="watcher_competitor_scan"]')
+        desk.wait_for()
+        assert desk.get_attribute("data-status") == "offline"
+        assert desk.locator(".task-label").inner_text() == PAGE["last_error"]
+        assert desk.locator(".task").inner_text().startswith("Ошибка: MarketplaceAPIError")
+        assert desk.locator(".since").inner_text().endswith("(10 мин)")
