@@ -28,12 +28,12 @@ from sqlalchemy.orm import Session
 
 from . import validation
 from .core.errors import OfficeError, invalid_url
-from .jsonsafe import fit_text, metrics_dict
-from .core.texts import error_text
 from .core.statuses import AgentStatus
-from .settings import DEFAULT_DATABASE_URL
+from .core.texts import error_text
 from .db.engine import create_office_engine
 from .db.upserts import touch_agents, upsert_status
+from .jsonsafe import fit_text, metrics_dict
+from .settings import DEFAULT_DATABASE_URL
 
 __all__ = ["OfficeReporter", "default_engine"]
 

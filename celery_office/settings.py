@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, Mapping
+from typing import Any
 
 from .core.errors import OfficeConfigError
 from .core.statuses import DASHBOARD_OFFLINE_AFTER
@@ -131,7 +132,7 @@ class OfficeSettings:
     @classmethod
     def from_sources(
         cls, conf: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
-    ) -> "OfficeSettings":
+    ) -> OfficeSettings:
         """Read each setting from ``conf`` (``app.conf``), else the environment, else the default."""
         environ = os.environ if environ is None else environ
         values: dict[str, Any] = {}
@@ -153,7 +154,7 @@ class OfficeSettings:
         return cls(**values)
 
     @classmethod
-    def from_app(cls, app: Any) -> "OfficeSettings":
+    def from_app(cls, app: Any) -> OfficeSettings:
         """Settings of a Celery app (``app.conf.get`` works before the lazy config loads)."""
         return cls.from_sources(app.conf)
 

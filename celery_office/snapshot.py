@@ -15,8 +15,8 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
-from .db.daily import DayNumbers
 from .core.statuses import AgentStatus
+from .db.daily import DayNumbers
 from .db.read import AgentRow
 from .jsonsafe import json_safe
 

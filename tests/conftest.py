@@ -13,11 +13,11 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 # pytest-celery 1.x replaces `celery_worker` with a Docker-based fixture; restore the classic one.
 from celery.contrib.pytest import celery_worker  # noqa: F401
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from .pgbouncer import PgBouncer, pgbouncer_binary
 

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from celery_office.jsonsafe import ELLIPSIS, fit_text, json_safe, metrics_dict
 from celery_office.core.limits import TASK_MAX
 from celery_office.core.statuses import AgentStatus
+from celery_office.jsonsafe import ELLIPSIS, fit_text, json_safe, metrics_dict
 
 
 def dumps_strict(value: Any) -> str:

@@ -25,9 +25,9 @@ from sqlalchemy.pool import NullPool
 from celery_office import AgentStatus, OfficeReporter, agent_statuses, create_office_engine
 from celery_office import reporter as reporter_module
 from celery_office.core.errors import FieldError, OfficeConfigError
+from celery_office.db.engine import safe_url
 from celery_office.db.models import OfficeAgentStatus
 from celery_office.registry import RegistryError, parse_registry
-from celery_office.db.engine import safe_url
 
 STATUS = OfficeAgentStatus.__table__
 ELLIPSIS = "…"

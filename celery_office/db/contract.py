@@ -25,9 +25,9 @@ from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.engine.interfaces import ReflectedColumn
 from sqlalchemy.types import TypeDecorator
 
-from .models import STATUS_TABLE, OfficeAgentStatus
-from ..core.statuses import AgentStatus
 from ..core.errors import MigrationError
+from ..core.statuses import AgentStatus
+from .models import STATUS_TABLE, OfficeAgentStatus
 
 __all__ = ["STATUS_TYPE", "ContractError", "Problem", "problems", "check"]
 

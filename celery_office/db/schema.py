@@ -38,7 +38,10 @@ from ..core.errors import MigrationError, NewerSchemaError
 from .engine import safe_url, scrub
 from .models import AwareDateTime
 from .revisions import (
-    alembic_config, check_revision, head_revision, quiet_alembic,
+    alembic_config,
+    check_revision,
+    head_revision,
+    quiet_alembic,
     read_revision,
 )
 

@@ -14,7 +14,15 @@ from sqlalchemy import Connection, Table, bindparam, delete, func, literal, sele
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..core.changes import AGENT_FIELDS, AgentInfo
-from .models import OfficeAgentAlert, OfficeAgentOutcome, OfficeAgentStart, OfficeAgentRun, OfficeAgentStatus, OfficeWorker, db_now
+from .models import (
+    OfficeAgentAlert,
+    OfficeAgentOutcome,
+    OfficeAgentRun,
+    OfficeAgentStart,
+    OfficeAgentStatus,
+    OfficeWorker,
+    db_now,
+)
 
 __all__ = [
     "STATUS", "RUN", "OUTCOME", "WORKER", "ALERT", "START", "RUN_KEY_MAX",
@@ -121,7 +129,7 @@ def _locked_read(ids: Any) -> Any:
     )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def statements_for(dialect: str) -> Statements:
     return Statements(dialect)
 

@@ -26,9 +26,9 @@ from typing import Any
 from sqlalchemy import Engine
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -37,8 +37,8 @@ from ..db.engine import create_office_engine, create_read_engine
 from ..logs import logger
 from ..settings import OfficeSettings
 from ..snapshot import stale_json, status_json
-from .access import allowed_hosts as allowed_hosts_of
 from .access import BASIC_AUTH_SETTING, HOSTS_SETTING, guard, parse_credentials, parse_hosts
+from .access import allowed_hosts as allowed_hosts_of
 from .notifier import Notifier
 from .page import STATIC, render_page
 from .prometheus import exposition

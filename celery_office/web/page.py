@@ -13,9 +13,7 @@ import html
 import json
 from pathlib import Path
 
-from ..core.texts import ERROR_PREFIX, RETRY_PREFIX
-from ..core.texts import MISSED_PREFIX, OVERLONG_PREFIX
-from ..core.texts import LANG, PAGE
+from ..core.texts import ERROR_PREFIX, LANG, MISSED_PREFIX, OVERLONG_PREFIX, PAGE, RETRY_PREFIX
 
 __all__ = ["STATIC", "render_page"]
 

@@ -27,11 +27,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ..core.days import today
 from ..core.errors import OfficeError
+from ..core.texts import human_duration
 from ..db.engine import db_error_reason, is_missing_table, safe_url, scrub
 from ..db.read import AgentRow, active_alerts, agent_statuses, busy_agents
-from ..db.totals import Totals, agent_totals
 from ..db.revisions import head_revision, known_revisions, read_revision
-from ..core.texts import human_duration
+from ..db.totals import Totals, agent_totals
 from ..logs import logger
 from ..worker.watchdog import SocketWatch
 

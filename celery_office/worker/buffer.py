@@ -15,8 +15,8 @@ import time
 from typing import Any
 
 from ..core.changes import Batch, Outcome, RunChange
-from .pending import PendingChanges
 from ..core.statuses import AgentStatus
+from .pending import PendingChanges
 
 __all__ = ["StatusBuffer", "carries_an_end"]
 

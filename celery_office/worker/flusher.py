@@ -34,8 +34,8 @@ from .forwarder import END_HANDOVER_GAP, EXIT_HANDOVER_WAIT, HANDOVER_SHARE, For
 from .guard import GuardedDatabase
 from .handover import Handover
 from .loop import Loop
-from .watch import Watch
 from .registration import Registration
+from .watch import Watch
 from .writer import Writer
 
 __all__ = ["Flusher"]

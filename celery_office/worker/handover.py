@@ -28,9 +28,9 @@ import socket
 import threading
 from collections.abc import Callable, Iterator
 
+from ..core.changes import Batch
 from ..logs import log_once
 from ..render import describe
-from ..core.changes import Batch
 
 __all__ = ["Handover"]
 

@@ -19,8 +19,8 @@ from typing import Any
 
 from celery import signals
 
-from ..core.texts import error_text, retry_due, retry_text
 from ..core.statuses import AgentStatus
+from ..core.texts import error_text, retry_due, retry_text
 from ..jsonsafe import fit_text
 from ..logs import log_once
 from ..render import describe

@@ -25,7 +25,7 @@ class SocketWatch:
     """The DB-API connections an engine opened, to cut their sockets from another thread."""
 
     def __init__(self, engine: Any) -> None:
-        self._connections: "weakref.WeakSet[Any]" = weakref.WeakSet()
+        self._connections: weakref.WeakSet[Any] = weakref.WeakSet()
         self.watchable = engine.dialect.name == "postgresql"
         if self.watchable:
             event.listen(engine, "connect", lambda dbapi_conn, _rec: self._connections.add(dbapi_conn))

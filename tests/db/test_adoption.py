@@ -19,11 +19,11 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
 from celery_office import AgentStatus, OfficeReporter, agent_statuses, create_office_engine
+from celery_office.core.changes import Batch, Outcome, RunChange
+from celery_office.db.batches import apply_batch
 from celery_office.db.models import DAY_VIEW, EFFECTIVE_STATUS_VIEW, STATUS_TABLE
 from celery_office.db.revisions import VERSION_TABLE, head_revision
 from celery_office.db.schema import current_revision, migrate
-from celery_office.core.changes import Batch, Outcome, RunChange
-from celery_office.db.batches import apply_batch
 from celery_office.db.workers import register_worker
 
 from . import spec_model

@@ -21,12 +21,12 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
 from celery_office import OfficeReporter, agent_statuses, create_office_engine
+from celery_office.core.changes import Batch, RunChange
+from celery_office.db.batches import apply_batch
 from celery_office.db.contract import ContractError
 from celery_office.db.models import STATUS_TABLE
 from celery_office.db.revisions import head_revision
 from celery_office.db.schema import check, current_revision, migrate
-from celery_office.core.changes import Batch, RunChange
-from celery_office.db.batches import apply_batch
 from celery_office.db.workers import register_worker
 
 from . import spec_model

@@ -23,8 +23,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.pool import NullPool
 from sqlalchemy.schema import CreateTable
 
-from celery_office.db.models import STATUS_TABLE, AwareDateTime, OfficeAgentStatus
 from celery_office.core.statuses import AgentStatus
+from celery_office.db.models import STATUS_TABLE, AwareDateTime, OfficeAgentStatus
 
 TABLE = OfficeAgentStatus.__table__
 

@@ -7,10 +7,10 @@ Its tasks are plain Celery tasks: celery-office instruments them through `instal
 import os
 import time
 
+from app_conf import TEST_CONF
 from celery import Celery
 
 import celery_office
-from app_conf import TEST_CONF
 
 app = Celery("office_app")
 app.conf.update(TEST_CONF)

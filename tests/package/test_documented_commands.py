@@ -7,8 +7,8 @@ moved: a reader copying a documented line must never meet a ``No module named`` 
 from __future__ import annotations
 
 import importlib
-import os
 import importlib.util
+import os
 import re
 from pathlib import Path
 

@@ -12,8 +12,8 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from datetime import timedelta
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 

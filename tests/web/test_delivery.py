@@ -16,7 +16,7 @@ from celery_office import OfficeReporter, create_office_engine
 from celery_office.core.errors import OfficeConfigError
 from celery_office.web import create_app
 
-from .receiver import Receiver, receiving
+from .receiver import receiving
 from .serve_process import free_port
 
 

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from celery_office import OfficeReporter, create_office_engine
-from celery_office.web import create_app
 from celery_office.core.texts import PAGE
+from celery_office.web import create_app
 
 from .adolf_office import fill_adolf_office
 from .browser import chromium, require_chromium

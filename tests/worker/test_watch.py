@@ -11,10 +11,10 @@ from celery.schedules import schedule
 
 from celery_office import AgentStatus, agent_statuses, create_office_engine
 from celery_office.core.changes import Batch, RunChange
+from celery_office.core.texts import MISSED_PREFIX, OVERLONG_PREFIX
 from celery_office.db.batches import apply_batch
 from celery_office.db.workers import register_worker
 from celery_office.worker.watch import Expected, Limit, Watch
-from celery_office.core.texts import MISSED_PREFIX, OVERLONG_PREFIX
 
 from ..db.test_store import AGENTS
 
