@@ -51,8 +51,6 @@ import psutil
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-HERE = Path(__file__).resolve().parent
-
 from celery_office import migrate
 from celery_office.registry import load_registry
 
@@ -60,6 +58,7 @@ from .observer import observe, sample
 from .plots import plot, plot_bend
 from .workers import Plan, worker_main
 
+HERE = Path(__file__).resolve().parent
 PG_ADMIN = os.environ.get("OFFICE_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 DATABASE = "office_bench_fleet"
 STARTUP = 3.0  # seconds for the workers to fork, check the migration and register

@@ -138,7 +138,7 @@ def draft_agents(tasks: Mapping[str, Any], *, home: Collection[str] = ()) -> lis
             department=cut(department, DEPARTMENT_MAX),
             name=cut(_capital(", ".join(spoken)), NAME_MAX),
             tasks={_pattern(name): cut(_capital(words), TASK_MAX)
-                   for name, words in zip(names, spoken)},
+                   for name, words in zip(names, spoken, strict=True)},
         ))
     return agents
 

@@ -256,9 +256,9 @@ def test_a_worker_stops_at_start_on_a_table_it_cannot_adopt(fresh_pg_url: str) -
                      url=fresh_pg_url, app="office_app")
     assert result.returncode != 0, (result.stdout, result.stderr)
     assert "Traceback" not in result.stderr + result.stdout
-    line = [l for l in result.stderr.splitlines() if l.startswith("celery-office: ")]
-    assert len(line) == 1, result.stderr
-    assert "column brand: expected VARCHAR(20) or longer, found VARCHAR(12)" in line[0]
+    lines = [line for line in result.stderr.splitlines() if line.startswith("celery-office: ")]
+    assert len(lines) == 1, result.stderr
+    assert "column brand: expected VARCHAR(20) or longer, found VARCHAR(12)" in lines[0]
     assert pg_schema(fresh_pg_url) == before and current_revision(fresh_pg_url) is None
 
 

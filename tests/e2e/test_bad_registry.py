@@ -105,7 +105,7 @@ def test_bad_registry_stops_the_worker(case, tmp_path, worker_env):
     path.write_text(content, encoding="utf-8")
     done = _run_worker({**worker_env, "OFFICE_AGENTS_FILE": str(path)})
     assert done.returncode != 0, done.stdout + done.stderr
-    lines = [l for l in done.stderr.splitlines() if l.startswith("celery-office:")]
+    lines = [line for line in done.stderr.splitlines() if line.startswith("celery-office:")]
     assert len(lines) == 1, done.stderr
     assert str(path) in lines[0]
     for part in expected:

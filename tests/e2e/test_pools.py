@@ -49,7 +49,7 @@ def test_heartbeat_keeps_beating_during_a_long_task(office_pg, pool):
     seen = rows["watcher_night_agent"].last_activity
     for _ in range(3):
         rows = office_pg.wait_for(
-            lambda r: r["watcher_night_agent"].last_activity > seen, timeout=3, what="a beat"
+            lambda r, seen=seen: r["watcher_night_agent"].last_activity > seen, timeout=3, what="a beat"
         )
         seen = rows["watcher_night_agent"].last_activity
         assert rows["watcher_price_monitor"].task == WORKING
