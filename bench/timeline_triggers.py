@@ -24,7 +24,8 @@ try:
     def flush(status):
         b = Batch()
         for a in agents:
-            b.outcomes[a] = Outcome(status, "Ошибка: x" if status is AgentStatus.error else None, time.time())
+            task = "Ошибка: x" if status is AgentStatus.error else None
+            b.outcomes[a] = Outcome(status, task, time.time())
         b.touched.update(agents)
         with engine.begin() as conn:
             apply_batch(conn, b, agents, "w@h")

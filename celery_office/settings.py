@@ -84,7 +84,8 @@ class OfficeSettings:
                      "connect_timeout", "statement_timeout", "schedule_grace"):
             if getattr(self, name) <= 0:
                 raise OfficeConfigError(
-                    f"office_{name} must be a positive number of seconds, got {getattr(self, name)!r}"
+                    f"office_{name} must be a positive number of seconds,"
+                    f" got {getattr(self, name)!r}"
                 )
         if self.day_retention < 1:
             raise OfficeConfigError(
@@ -133,7 +134,8 @@ class OfficeSettings:
     def from_sources(
         cls, conf: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
     ) -> OfficeSettings:
-        """Read each setting from ``conf`` (``app.conf``), else the environment, else the default."""
+        """Read each setting from ``conf`` (``app.conf``), else the environment, else the
+        default."""
         environ = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for setting in fields(cls):

@@ -105,7 +105,8 @@ def compare_counts(bounds: dict[str, dict[str, tuple[int, int]]],
         if wrong:
             mismatches.append({
                 "agent": agent,
-                "problems": [f"{f} {n} not within [{lo}, {hi}]" for f, (n, lo, hi) in wrong.items()],
+                "problems": [f"{f} {n} not within [{lo}, {hi}]"
+                             for f, (n, lo, hi) in wrong.items()],
                 "row": got, "expected": {f: list(b) for f, b in fields.items()},
             })
     return mismatches

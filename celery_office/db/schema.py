@@ -108,7 +108,9 @@ def _migration_engine(url: str) -> Engine:
     deploy), with room for waiting on another process's migration."""
     from .engine import create_office_engine
 
-    return create_office_engine(url, statement_timeout=MIGRATION_STATEMENT_TIMEOUT, poolclass=NullPool)
+    return create_office_engine(
+        url, statement_timeout=MIGRATION_STATEMENT_TIMEOUT, poolclass=NullPool
+    )
 
 
 @contextmanager

@@ -78,7 +78,9 @@ class Statements:
             .order_by(STATUS.c.agent_id)
             .with_for_update()
         ) if dialect == "postgresql" else None
-        self.delete_runs = delete(RUN).where(RUN.c.task_id.in_(bindparam("task_ids", expanding=True)))
+        self.delete_runs = delete(RUN).where(
+            RUN.c.task_id.in_(bindparam("task_ids", expanding=True))
+        )
         run = insert(RUN)
         self.upsert_runs = run.on_conflict_do_update(
             index_elements=["task_id"],

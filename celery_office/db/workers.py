@@ -210,7 +210,8 @@ def retire_worker(
         conn.execute(
             update(STATUS)
             .where(STATUS.c.agent_id.in_(offline))
-            .values(status=AgentStatus.offline, task=None, last_activity=db_now(), updated_at=db_now())
+            .values(status=AgentStatus.offline, task=None, last_activity=db_now(),
+                    updated_at=db_now())
         )
     recompute(conn, still_served)
     return offline

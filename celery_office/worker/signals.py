@@ -78,7 +78,8 @@ def on_task_prerun(sender: Any = None, task_id: str | None = None, **_: Any) -> 
         route = runtime.routes.get(sender.name)
         if route is not None:
             runtime.flusher.buffer.run_started(
-                task_id, route.agent_id, route.text, task_name=sender.name if route.watched else None
+                task_id, route.agent_id, route.text,
+                task_name=sender.name if route.watched else None,
             )
     except Exception as exc:
         _failed("task_prerun", exc)

@@ -28,7 +28,8 @@ class SocketWatch:
         self._connections: weakref.WeakSet[Any] = weakref.WeakSet()
         self.watchable = engine.dialect.name == "postgresql"
         if self.watchable:
-            event.listen(engine, "connect", lambda dbapi_conn, _rec: self._connections.add(dbapi_conn))
+            event.listen(engine, "connect",
+                         lambda dbapi_conn, _rec: self._connections.add(dbapi_conn))
 
     def forget(self) -> None:
         """In a forked child: the parent's connections are not ours to cut."""

@@ -193,8 +193,8 @@ def test_other_celery_commands_do_not_load_the_office() -> None:
 
 
 def test_public_names_are_the_functions_not_their_modules() -> None:
-    code = (
-        "import celery_office.cli.commands, celery_office.worker.task_metrics\n"  # the submodules first
+    code = (  # the submodules first
+        "import celery_office.cli.commands, celery_office.worker.task_metrics\n"
         "import celery_office.db.schema, celery_office\n"
         "from celery_office import metrics, migrate, progress, OfficeReporter\n"
         "print(all(callable(f) and not isinstance(f, type(celery_office))"

@@ -69,7 +69,8 @@ def engine(spec_url: str) -> Iterator[Engine]:
 
 def whole_rows(engine: Engine) -> list[tuple[Any, ...]]:
     with engine.connect() as conn:
-        return [tuple(row) for row in conn.execute(text(f"SELECT * FROM {STATUS_TABLE} ORDER BY id"))]
+        rows = conn.execute(text(f"SELECT * FROM {STATUS_TABLE} ORDER BY id"))
+        return [tuple(row) for row in rows]
 
 
 def spec_rows(engine: Engine) -> dict[str, Any]:

@@ -30,7 +30,8 @@ from celery_office.db.sql_scripts import render_sql_script, sql_script
 TABLES = {
     "office_agent_status", "office_worker", "office_agent_run", "office_agent_outcome",
     "office_agent_day", "office_agent_alert", "office_agent_start", "office_agent_notice",
-    "office_agent_timeline", "office_notify_event", "office_notify_delivery", "office_notify_target",
+    "office_agent_timeline", "office_notify_event", "office_notify_delivery",
+    "office_notify_target",
     "office_agent_total",
     "office_writer",
 }

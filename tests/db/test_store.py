@@ -53,8 +53,9 @@ def _register(engine: Engine, since: float | None) -> None:
 
 
 def _start_run(
-    engine: Engine, task_id: str, started_at: float, *, agent: Agent = AGENTS["watcher_price_monitor"],
-    text: str = "Сканирование цен", node: str = NODE,
+    engine: Engine, task_id: str, started_at: float, *,
+    agent: Agent = AGENTS["watcher_price_monitor"], text: str = "Сканирование цен",
+    node: str = NODE,
 ) -> None:
     batch = Batch()
     batch.runs[task_id] = RunChange(agent.agent_id, text, started_at)

@@ -128,8 +128,9 @@ def _odd_metrics(result):
             "id": uuid.UUID(int=1), "tags": set(result)}
 
 
+# values JSON cannot encode; the result itself stays JSON for the backend
 @app.task
-@metrics(extract=_odd_metrics)  # values JSON cannot encode; the result itself stays JSON for the backend
+@metrics(extract=_odd_metrics)
 def odd_metrics_reviews():
     return ["b", "a"]
 
