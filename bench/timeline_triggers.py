@@ -24,7 +24,8 @@ try:
     def flush(status):
         b = Batch()
         for a in agents:
-            b.outcomes[a] = Outcome(status, "Ошибка: x" if status is AgentStatus.error else None, time.time())
+            task = "Ошибка: x" if status is AgentStatus.error else None
+            b.outcomes[a] = Outcome(status, task, time.time())
         b.touched.update(agents)
         with engine.begin() as conn:
             apply_batch(conn, b, agents, "w@h")
@@ -32,13 +33,18 @@ try:
     times = {"on": [], "off": []}
     for r in range(200):
         mode = "on" if r % 2 == 0 else "off"
+        switch = "ENABLE" if mode == "on" else "DISABLE"
         with engine.begin() as conn:
-            conn.execute(text(f"ALTER TABLE office_agent_status {'ENABLE' if mode == 'on' else 'DISABLE'} TRIGGER USER"))
+            conn.execute(text(f"ALTER TABLE office_agent_status {switch} TRIGGER USER"))
         for status in (AgentStatus.error, AgentStatus.ok):
-            t = time.perf_counter(); flush(status); times[mode].append(time.perf_counter() - t)
+            t = time.perf_counter()
+            flush(status)
+            times[mode].append(time.perf_counter() - t)
     for mode, ts in times.items():
-        print(mode, "median %.2f ms, p90 %.2f ms (50 agents changing status per flush, %d flushes)" % (
-            statistics.median(ts) * 1e3, sorted(ts)[int(len(ts) * .9)] * 1e3, len(ts)))
+        median_ms = statistics.median(ts) * 1e3
+        p90_ms = sorted(ts)[int(len(ts) * .9)] * 1e3
+        print(mode, f"median {median_ms:.2f} ms, p90 {p90_ms:.2f} ms "
+              f"(50 agents changing status per flush, {len(ts)} flushes)")
     with engine.connect() as conn:
         print("periods:", conn.scalar(text("select count(*) from office_agent_timeline")))
     engine.dispose()

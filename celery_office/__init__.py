@@ -23,18 +23,18 @@ from typing import TYPE_CHECKING, Any
 from .core.errors import OfficeConfigError, OfficeError
 
 if TYPE_CHECKING:
-    from .worker.task_metrics import metrics, progress
     from .core.errors import MigrationError
-    from .db.schema import migrate
+    from .core.statuses import AgentStatus
     from .db.contract import ContractError
+    from .db.engine import create_office_engine
     from .db.host_alembic import include_name, include_object
     from .db.models import Base, OfficeAgentStatus
-    from .core.statuses import AgentStatus
+    from .db.read import AgentRow, agent_statuses
+    from .db.schema import migrate
     from .registry import Registry, RegistryError, load_registry
     from .reporter import OfficeReporter
     from .settings import OfficeSettings
-    from .db.read import AgentRow, agent_statuses
-    from .db.engine import create_office_engine
+    from .worker.task_metrics import metrics, progress
 
 # Imported on first use (PEP 562): Celery imports this package for its ``celery office``
 # entry point on every ``celery`` command, and SQLAlchemy, Alembic and PyYAML are slow to load.

@@ -90,7 +90,9 @@ def json_safe(value: Any) -> Any:
     return _no_nul(safe_str(value))
 
 
-def metrics_dict(metrics: Any, argument: str = "metrics", *, hint: str = "") -> dict[str, Any] | None:
+def metrics_dict(
+    metrics: Any, argument: str = "metrics", *, hint: str = ""
+) -> dict[str, Any] | None:
     """The one rule of metrics (the reporter's argument, ``progress()``, ``@metrics``): None
     keeps the agent's metrics, a mapping becomes JSON-safe, anything else is a TypeError
     saying so (with ``hint``: what to do instead)."""

@@ -28,12 +28,12 @@ from sqlalchemy.orm import Session
 
 from . import validation
 from .core.errors import OfficeError, invalid_url
-from .jsonsafe import fit_text, metrics_dict
-from .core.texts import error_text
 from .core.statuses import AgentStatus
-from .settings import DEFAULT_DATABASE_URL
+from .core.texts import error_text
 from .db.engine import create_office_engine
 from .db.upserts import touch_agents, upsert_status
+from .jsonsafe import fit_text, metrics_dict
+from .settings import DEFAULT_DATABASE_URL
 
 __all__ = ["OfficeReporter", "default_engine"]
 
@@ -83,7 +83,9 @@ class OfficeReporter:
 
     # -------------------------------------------------------------- the spec's methods
 
-    def report_working(self, task: str, metrics: dict[str, Any] | None = None, db: DbArg = None) -> None:
+    def report_working(
+        self, task: str, metrics: dict[str, Any] | None = None, db: DbArg = None
+    ) -> None:
         """Status ``ok``, working on ``task``."""
         self._upsert(db, AgentStatus.ok, fit_text(task), metrics)
 
@@ -91,11 +93,15 @@ class OfficeReporter:
         """Status ``ok``, waiting for a task (task NULL)."""
         self._upsert(db, AgentStatus.ok, None, metrics)
 
-    def report_warning(self, task: str, metrics: dict[str, Any] | None = None, db: DbArg = None) -> None:
+    def report_warning(
+        self, task: str, metrics: dict[str, Any] | None = None, db: DbArg = None
+    ) -> None:
         """Status ``warning``: needs attention."""
         self._upsert(db, AgentStatus.warning, fit_text(task), metrics)
 
-    def report_error(self, error_message: str, metrics: dict[str, Any] | None = None, db: DbArg = None) -> None:
+    def report_error(
+        self, error_message: str, metrics: dict[str, Any] | None = None, db: DbArg = None
+    ) -> None:
         """Status ``error``, task ``"Ошибка: <message>"``."""
         self._upsert(db, AgentStatus.error, fit_text(error_text(error_message)), metrics)
 
@@ -116,7 +122,8 @@ class OfficeReporter:
 
     def _upsert(self, db: DbArg, status: AgentStatus, task: str | None, metrics: Any) -> None:
         checked = metrics_dict(metrics)
-        self._run(db, lambda conn: upsert_status(conn, self, status=status, task=task, metrics=checked))
+        self._run(db, lambda conn: upsert_status(conn, self, status=status, task=task,
+                                                 metrics=checked))
 
     def _run(self, db: DbArg, work: Callable[[Connection], None]) -> None:
         if db is None:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, Mapping
+from typing import Any
 
 from .core.errors import OfficeConfigError
 from .core.statuses import DASHBOARD_OFFLINE_AFTER
@@ -83,7 +84,8 @@ class OfficeSettings:
                      "connect_timeout", "statement_timeout", "schedule_grace"):
             if getattr(self, name) <= 0:
                 raise OfficeConfigError(
-                    f"office_{name} must be a positive number of seconds, got {getattr(self, name)!r}"
+                    f"office_{name} must be a positive number of seconds,"
+                    f" got {getattr(self, name)!r}"
                 )
         if self.day_retention < 1:
             raise OfficeConfigError(
@@ -131,8 +133,9 @@ class OfficeSettings:
     @classmethod
     def from_sources(
         cls, conf: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
-    ) -> "OfficeSettings":
-        """Read each setting from ``conf`` (``app.conf``), else the environment, else the default."""
+    ) -> OfficeSettings:
+        """Read each setting from ``conf`` (``app.conf``), else the environment, else the
+        default."""
         environ = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for setting in fields(cls):
@@ -153,7 +156,7 @@ class OfficeSettings:
         return cls(**values)
 
     @classmethod
-    def from_app(cls, app: Any) -> "OfficeSettings":
+    def from_app(cls, app: Any) -> OfficeSettings:
         """Settings of a Celery app (``app.conf.get`` works before the lazy config loads)."""
         return cls.from_sources(app.conf)
 

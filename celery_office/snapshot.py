@@ -15,7 +15,6 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
-from .db.daily import DayNumbers
 from .core.statuses import AgentStatus
 from .core.texts import MISSED_PREFIX, OVERLONG_PREFIX, RETRY_PREFIX, human_duration
 from .db.read import AgentRow

@@ -19,8 +19,16 @@ from types import MappingProxyType
 from typing import Any
 
 from .core.errors import FieldError
+from .core.limits import (
+    AGENT_ID_MAX,
+    BRAND_MAX,
+    DEPARTMENT_MAX,
+    FTE_MAX,
+    NAME_MAX,
+    SALARY_MAX,
+    TASK_MAX,
+)
 from .jsonsafe import cut, unstorable_at
-from .core.limits import AGENT_ID_MAX, BRAND_MAX, DEPARTMENT_MAX, FTE_MAX, NAME_MAX, SALARY_MAX, TASK_MAX
 
 __all__ = ["FIELD_RULES", "SHOWN_MAX", "agent_id", "check", "describe", "fte", "salary", "text"]
 

@@ -16,9 +16,9 @@ from alembic import context
 from sqlalchemy import create_engine, pool
 from sqlalchemy.engine import Connection, make_url
 
+from celery_office.db.models import Base
 from celery_office.db.revisions import VERSION_TABLE
 from celery_office.db.schema import render_item
-from celery_office.db.models import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -13,11 +13,11 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 # pytest-celery 1.x replaces `celery_worker` with a Docker-based fixture; restore the classic one.
 from celery.contrib.pytest import celery_worker  # noqa: F401
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from .pgbouncer import PgBouncer, pgbouncer_binary
 
@@ -53,7 +53,8 @@ def require_postgres() -> None:
     if _PG_PROBLEM is False:
         _PG_PROBLEM = _pg_available()
     if _PG_PROBLEM:
-        message = f"PostgreSQL at {make_url(PG_ADMIN_URL).render_as_string(hide_password=True)} unreachable: {_PG_PROBLEM}"
+        where = make_url(PG_ADMIN_URL).render_as_string(hide_password=True)
+        message = f"PostgreSQL at {where} unreachable: {_PG_PROBLEM}"
         if IN_CI:
             pytest.fail(message + " (CI requires the PostgreSQL tests)")
         pytest.skip(message)
@@ -110,7 +111,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     keep, drop = [], []
     for item in items:
         params = getattr(getattr(item, "callspec", None), "params", {})
-        if params.get("db_url") == "sqlite" and params.get("pg_driver", PG_DRIVERS[0]) != PG_DRIVERS[0]:
+        other_driver = params.get("pg_driver", PG_DRIVERS[0]) != PG_DRIVERS[0]
+        if params.get("db_url") == "sqlite" and other_driver:
             drop.append(item)
         else:
             keep.append(item)

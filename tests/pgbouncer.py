@@ -65,7 +65,7 @@ class PgBouncer:
             .render_as_string(hide_password=False)
         )
 
-    def start(self, *, timeout: float = 15.0) -> "PgBouncer":
+    def start(self, *, timeout: float = 15.0) -> PgBouncer:
         binary = pgbouncer_binary()
         if binary is None:
             raise RuntimeError("pgbouncer is not installed (Debian: apt-get install -y pgbouncer)")

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from celery_office.jsonsafe import ELLIPSIS, fit_text, json_safe, metrics_dict
 from celery_office.core.limits import TASK_MAX
 from celery_office.core.statuses import AgentStatus
+from celery_office.jsonsafe import ELLIPSIS, fit_text, json_safe, metrics_dict
 
 
 def dumps_strict(value: Any) -> str:
@@ -117,14 +117,17 @@ def test_json_safe_decimals_become_numbers(value: Decimal, expected: Any, kind: 
     assert type(result) is kind
 
 
-@pytest.mark.parametrize("value", [Decimal("NaN"), Decimal("sNaN"), Decimal("Infinity"), Decimal("-Infinity")])
+@pytest.mark.parametrize(
+    "value", [Decimal("NaN"), Decimal("sNaN"), Decimal("Infinity"), Decimal("-Infinity")]
+)
 def test_json_safe_non_finite_decimals_become_none(value: Decimal) -> None:
     assert json_safe(value) is None
 
 
 def test_json_safe_dates_and_times_become_iso_text() -> None:
     assert json_safe(datetime(2025, 1, 31, 12, 30, 15, 123456)) == "2025-01-31T12:30:15.123456"
-    assert json_safe(datetime(2025, 1, 31, 12, 30, tzinfo=timezone.utc)) == "2025-01-31T12:30:00+00:00"
+    assert (json_safe(datetime(2025, 1, 31, 12, 30, tzinfo=timezone.utc))
+            == "2025-01-31T12:30:00+00:00")
     plus_three = timezone(timedelta(hours=3))
     assert json_safe(datetime(2025, 1, 31, 15, 0, tzinfo=plus_three)) == "2025-01-31T15:00:00+03:00"
     assert json_safe(date(2025, 1, 31)) == "2025-01-31"
@@ -279,6 +282,7 @@ def test_metrics_dict_rejects_non_mappings(bad: Any) -> None:
 
 def test_metrics_dict_names_the_argument() -> None:
     with pytest.raises(
-        TypeError, match="^" + re.escape("extra must be a dict of JSON-compatible values, got list") + "$"
+        TypeError,
+        match="^" + re.escape("extra must be a dict of JSON-compatible values, got list") + "$",
     ):
         metrics_dict([], argument="extra")

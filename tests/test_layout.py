@@ -128,7 +128,8 @@ def test_the_cycle_finder_sees_a_cycle() -> None:
     """The finder itself can fail: a made-up loop is found."""
     saved = dict(GRAPH)
     try:
-        GRAPH["celery_office.core"] = {*GRAPH["celery_office.core"], "celery_office.worker.bootstep"}
+        GRAPH["celery_office.core"] = {*GRAPH["celery_office.core"],
+                                       "celery_office.worker.bootstep"}
         GRAPH["celery_office.worker.bootstep"] = {*GRAPH["celery_office.worker.bootstep"],
                                                   "celery_office.core"}
         assert _cycle() is not None

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from celery_office.registry import parser as registry_module  # where the file is read
 from celery_office.core.errors import OfficeError
 from celery_office.core.limits import SALARY_MAX
 from celery_office.registry import (
@@ -20,6 +19,7 @@ from celery_office.registry import (
     load_registry,
     parse_registry,
 )
+from celery_office.registry import parser as registry_module  # where the file is read
 
 EXAMPLE = """\
 defaults:                      # optional; every agent inherits these

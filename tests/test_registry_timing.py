@@ -33,7 +33,8 @@ def test_schedules_grace_and_limits_are_read() -> None:
     cron, every, seconds = agent.schedules
     assert (cron.task, isinstance(cron.schedule, crontab)) == ("*", True)
     assert every.task == "app.cfo.*" and every.schedule.run_every == timedelta(minutes=15)
-    assert isinstance(seconds.schedule, schedule) and seconds.schedule.run_every == timedelta(seconds=90)
+    assert isinstance(seconds.schedule, schedule)
+    assert seconds.schedule.run_every == timedelta(seconds=90)
     assert agent.grace == 600.0
     assert dict(agent.max_runtime) == {"app.cfo.report": 7200.0, "*": 45.0}
 
@@ -46,7 +47,8 @@ def test_an_agent_without_them_has_none() -> None:
 @pytest.mark.parametrize(
     "extra, message",
     [
-        ('    schedule: "61 3 * * *"', "field 'schedule': not a valid cron expression '61 3 * * *'"),
+        ('    schedule: "61 3 * * *"',
+         "field 'schedule': not a valid cron expression '61 3 * * *'"),
         ("    schedule: []", "field 'schedule': an empty schedule"),
         ('    schedule: {cron: "0 3 * *"}', "field 'schedule': cron: expects five fields"),
         ("    schedule: {every: 5m, at: 3}", "field 'schedule': a schedule entry is"),

@@ -25,9 +25,9 @@ from sqlalchemy.pool import NullPool
 from celery_office import AgentStatus, OfficeReporter, agent_statuses, create_office_engine
 from celery_office import reporter as reporter_module
 from celery_office.core.errors import FieldError, OfficeConfigError
+from celery_office.db.engine import safe_url
 from celery_office.db.models import OfficeAgentStatus
 from celery_office.registry import RegistryError, parse_registry
-from celery_office.db.engine import safe_url
 
 STATUS = OfficeAgentStatus.__table__
 ELLIPSIS = "…"
@@ -84,7 +84,9 @@ def read_statuses(url: str) -> dict[str, Any]:
         engine.dispose()
 
 
-def make_reporter(engine: Engine, agent_id: str = "watcher_price_monitor", **kwargs: Any) -> OfficeReporter:
+def make_reporter(
+    engine: Engine, agent_id: str = "watcher_price_monitor", **kwargs: Any
+) -> OfficeReporter:
     values: dict[str, Any] = {
         "department": "watcher",
         "name": "Мониторинг цен",
@@ -324,8 +326,10 @@ def test_metadata_columns_read_back(db_url: str, engines: Any) -> None:
         fte_coefficient=Decimal("1.50"),
         engine=engine,
     ).report_idle()
-    OfficeReporter("content_descriptions", "content_factory", "Генератор описаний", engine=engine).report_idle()
-    OfficeReporter("scout_niche", "scout", "Ниши", fte_coefficient=0.25, engine=engine).report_idle()
+    OfficeReporter("content_descriptions", "content_factory", "Генератор описаний",
+                   engine=engine).report_idle()
+    OfficeReporter("scout_niche", "scout", "Ниши", fte_coefficient=0.25,
+                   engine=engine).report_idle()
 
     wb = read_row(db_url, "reputation_wb")
     assert (wb.department, wb.name, wb.brand, wb.salary_equivalent) == (
@@ -455,7 +459,9 @@ def test_session_in_a_savepoint_leaves_the_commit_to_the_caller(db_url: str, eng
     assert read_row(db_url, "watcher_price_monitor") is None
 
 
-@pytest.mark.parametrize("wrong", ["sqlite:///office.db", object(), 42], ids=["str", "object", "int"])
+@pytest.mark.parametrize(
+    "wrong", ["sqlite:///office.db", object(), 42], ids=["str", "object", "int"]
+)
 def test_db_of_a_wrong_type_raises_type_error(sqlite_url: str, engines: Any, wrong: Any) -> None:
     reporter = make_reporter(engines(sqlite_url))
     message = f"db must be a SQLAlchemy Session or Connection, got {type(wrong).__name__}"
@@ -475,7 +481,8 @@ def test_db_of_a_wrong_type_raises_type_error(sqlite_url: str, engines: Any, wro
 def test_db_given_an_engine_raises_type_error(sqlite_url: str, engines: Any) -> None:
     engine = engines(sqlite_url)
     with pytest.raises(
-        TypeError, match="^" + re.escape("db must be a SQLAlchemy Session or Connection, got Engine") + "$"
+        TypeError,
+        match="^" + re.escape("db must be a SQLAlchemy Session or Connection, got Engine") + "$",
     ):
         make_reporter(engine).report_idle(db=engine)
     assert count_rows(sqlite_url) == 0
@@ -502,7 +509,7 @@ def test_default_engine_from_office_database_url(
         reporter_module.default_engine(sqlite_url).dispose()
 
 
-# --------------------------------------------------------------------------- time zones (PostgreSQL)
+# ------------------------------------------------------------------------ time zones (PostgreSQL)
 
 
 def _same_transaction_now(conn: Connection, agent_id: str) -> Any:
@@ -601,17 +608,49 @@ def _exact(message: str) -> str:
 
 
 BAD_ARGUMENTS = [
-    pytest.param({"agent_id": "a" * 101}, "field 'agent_id': must be at most 100 characters, got 101", id="agent_id-101"),
-    pytest.param({"name": "n" * 101}, "field 'name': must be at most 100 characters, got 101", id="name-101"),
-    pytest.param({"department": "d" * 51}, "field 'department': must be at most 50 characters, got 51", id="department-51"),
-    pytest.param({"brand": "b" * 21}, "field 'brand': must be at most 20 characters, got 21", id="brand-21"),
+    pytest.param(
+        {"agent_id": "a" * 101},
+        "field 'agent_id': must be at most 100 characters, got 101",
+        id="agent_id-101",
+    ),
+    pytest.param(
+        {"name": "n" * 101},
+        "field 'name': must be at most 100 characters, got 101",
+        id="name-101",
+    ),
+    pytest.param(
+        {"department": "d" * 51},
+        "field 'department': must be at most 50 characters, got 51",
+        id="department-51",
+    ),
+    pytest.param(
+        {"brand": "b" * 21},
+        "field 'brand': must be at most 20 characters, got 21",
+        id="brand-21",
+    ),
     pytest.param({"agent_id": ""}, "field 'agent_id': must not be empty", id="agent_id-empty"),
     pytest.param({"agent_id": "   "}, "field 'agent_id': must not be empty", id="agent_id-blank"),
-    pytest.param({"department": ""}, "field 'department': must not be empty", id="department-empty"),
+    pytest.param(
+        {"department": ""},
+        "field 'department': must not be empty",
+        id="department-empty",
+    ),
     pytest.param({"name": ""}, "field 'name': must not be empty", id="name-empty"),
-    pytest.param({"brand": ""}, "field 'brand': must not be empty; use null for none", id="brand-empty"),
-    pytest.param({"agent_id": 42}, "field 'agent_id': must be a string, got 42 (int)", id="agent_id-int"),
-    pytest.param({"name": b"n"}, "field 'name': expected a string, got b'n' (bytes)", id="name-bytes"),
+    pytest.param(
+        {"brand": ""},
+        "field 'brand': must not be empty; use null for none",
+        id="brand-empty",
+    ),
+    pytest.param(
+        {"agent_id": 42},
+        "field 'agent_id': must be a string, got 42 (int)",
+        id="agent_id-int",
+    ),
+    pytest.param(
+        {"name": b"n"},
+        "field 'name': expected a string, got b'n' (bytes)",
+        id="name-bytes",
+    ),
     # The registry's rules, stricter than the reporter's own once were (issue 10):
     pytest.param(
         {"agent_id": "price monitor"},
@@ -650,14 +689,26 @@ BAD_ARGUMENTS = [
         f"field 'fte_coefficient': expected a number such as 1.0 or 0.5, got '{'x' * 98}… (str)",
         id="fte-long-text-cut",
     ),
-    pytest.param({"fte_coefficient": 10}, "field 'fte_coefficient': must be at most 9.99, got 10", id="fte-10"),
-    pytest.param({"fte_coefficient": -0.5}, "field 'fte_coefficient': must be 0 or more, got -0.5", id="fte-negative"),
+    pytest.param(
+        {"fte_coefficient": 10},
+        "field 'fte_coefficient': must be at most 9.99, got 10",
+        id="fte-10",
+    ),
+    pytest.param(
+        {"fte_coefficient": -0.5},
+        "field 'fte_coefficient': must be 0 or more, got -0.5",
+        id="fte-negative",
+    ),
     pytest.param(
         {"fte_coefficient": 1.234},
         "field 'fte_coefficient': must have at most 2 decimal places, got 1.234",
         id="fte-3-decimals",
     ),
-    pytest.param({"fte_coefficient": float("nan")}, "field 'fte_coefficient': must be a finite number, got nan", id="fte-nan"),
+    pytest.param(
+        {"fte_coefficient": float("nan")},
+        "field 'fte_coefficient': must be a finite number, got nan",
+        id="fte-nan",
+    ),
     pytest.param(
         {"fte_coefficient": Decimal("Infinity")},
         "field 'fte_coefficient': must be a finite number, got Infinity",
@@ -673,7 +724,11 @@ BAD_ARGUMENTS = [
         "field 'fte_coefficient': expected a number such as 1.0 or 0.5, got True (bool)",
         id="fte-bool",
     ),
-    pytest.param({"salary_equivalent": -1}, "field 'salary_equivalent': must be 0 or more, got -1", id="salary-negative"),
+    pytest.param(
+        {"salary_equivalent": -1},
+        "field 'salary_equivalent': must be 0 or more, got -1",
+        id="salary-negative",
+    ),
     pytest.param(
         {"salary_equivalent": 2**31},
         "field 'salary_equivalent': must be at most 2147483647, got 2147483648",
@@ -698,7 +753,9 @@ BAD_ARGUMENTS = [
 
 
 @pytest.mark.parametrize(("override", "message"), BAD_ARGUMENTS)
-def test_bad_constructor_arguments_raise_value_error(override: dict[str, Any], message: str) -> None:
+def test_bad_constructor_arguments_raise_value_error(
+    override: dict[str, Any], message: str
+) -> None:
     arguments: dict[str, Any] = {
         "agent_id": "watcher_price_monitor",
         "department": "watcher",
@@ -743,7 +800,9 @@ def test_reporter_and_registry_refuse_a_value_for_the_same_reason(field: str, va
     if field == "agent_id":
         document = {"agents": {value: {"department": "d", "name": "n", "tasks": {"t": None}}}}
     else:
-        document = {"agents": {"w": {"department": "d", "name": "n", field: value, "tasks": {"t": None}}}}
+        document = {
+            "agents": {"w": {"department": "d", "name": "n", field: value, "tasks": {"t": None}}}
+        }
     with pytest.raises(RegistryError) as by_registry:
         parse_registry(json.dumps(document))  # JSON is YAML: exact values, no YAML guessing
     expected = by_reporter.value.problem
@@ -755,7 +814,9 @@ def test_reporter_and_registry_refuse_a_value_for_the_same_reason(field: str, va
 
 
 @pytest.mark.parametrize(
-    "bad", [["products_scanned", 1], "products_scanned=1", 5, ("a", 1)], ids=["list", "str", "int", "tuple"]
+    "bad",
+    [["products_scanned", 1], "products_scanned=1", 5, ("a", 1)],
+    ids=["list", "str", "int", "tuple"],
 )
 def test_metrics_not_a_dict_raise_type_error(sqlite_url: str, engines: Any, bad: Any) -> None:
     reporter = make_reporter(engines(sqlite_url))
@@ -874,7 +935,8 @@ def test_metrics_are_stored_json_safe(db_url: str, engines: Any) -> None:
     finally:
         reader.dispose()
     assert tuple(kinds) == (
-        ("object", "null", "number", "array") if dialect == "postgresql" else ("object", "null", "real", "array")
+        ("object", "null", "number", "array") if dialect == "postgresql"
+        else ("object", "null", "real", "array")
     )
 
 
@@ -884,7 +946,9 @@ def test_metrics_given_are_not_mutated(sqlite_url: str, engines: Any) -> None:
     assert metrics == {"d": Decimal("1.5"), "s": {1, 2}}
 
 
-def test_error_message_with_a_nul_character_is_stored_on_postgresql(pg_url: str, engines: Any) -> None:
+def test_error_message_with_a_nul_character_is_stored_on_postgresql(
+    pg_url: str, engines: Any
+) -> None:
     make_reporter(engines(pg_url)).report_error("bad\x00byte")
     row = read_row(pg_url, "watcher_price_monitor")
     assert row.status is AgentStatus.error
@@ -911,7 +975,7 @@ def test_texts_with_lone_surrogates_are_stored(db_url: str, engines: Any) -> Non
     assert row.metrics == {"file": "\ufffd.csv", "rows": None, "n": 2 ** 70}
 
 
-# --------------------------------------------------------------------------- no password in errors
+# ------------------------------------------------------------------------ no password in errors
 
 
 SECRET = "s3cret-pw"

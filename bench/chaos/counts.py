@@ -91,7 +91,7 @@ def read_counts(servers: Any, database: str) -> dict[str, dict[str, int]]:
         "select agent_id, " + ", ".join(f"sum({f})::bigint" for f in FIELDS)
         + " from office_agent_day group by agent_id", database=database,
     )
-    return {r[0]: dict(zip(FIELDS, (int(v) for v in r[1:]))) for r in rows}
+    return {r[0]: dict(zip(FIELDS, (int(v) for v in r[1:]), strict=True)) for r in rows}
 
 
 def compare_counts(bounds: dict[str, dict[str, tuple[int, int]]],
@@ -105,7 +105,8 @@ def compare_counts(bounds: dict[str, dict[str, tuple[int, int]]],
         if wrong:
             mismatches.append({
                 "agent": agent,
-                "problems": [f"{f} {n} not within [{lo}, {hi}]" for f, (n, lo, hi) in wrong.items()],
+                "problems": [f"{f} {n} not within [{lo}, {hi}]"
+                             for f, (n, lo, hi) in wrong.items()],
                 "row": got, "expected": {f: list(b) for f, b in fields.items()},
             })
     return mismatches

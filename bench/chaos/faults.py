@@ -31,7 +31,8 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from . import identity, kills, locks, notify
 from .schedule import KINDS, Injected, Planned, plan

@@ -111,7 +111,7 @@ class Notifications:
                                                    stderr=subprocess.STDOUT,
                                                    start_new_session=True))
             ports.append(port)
-        for port, proc in zip(ports, self.procs):
+        for port, proc in zip(ports, self.procs, strict=True):
             self._wait_up(port, proc)
         self.started = time.time()
 

@@ -218,7 +218,7 @@ class Oracle:
         """Per agent: the verdicts of ended runs, and the runs still in progress (as working)."""
         verdicts: dict[str, list[Verdict]] = {a: [] for a in self.agents}
         working: dict[str, list[Verdict]] = {a: [] for a in self.agents}
-        for (task_id, attempt), run in self.runs().items():
+        for (task_id, _attempt), run in self.runs().items():
             start = run.get("start")
             if start is None:
                 continue

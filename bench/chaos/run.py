@@ -28,8 +28,16 @@ from .notify import Notifications
 from .oracle import RETRY_MAX, Oracle, read_records
 from .records import RecordTail
 from .report import print_verdict
-from .verdict import (compare, log_report, memory, oracle_tail, read_rows, tally,
-                      task_times, watch_late)
+from .verdict import (
+    compare,
+    log_report,
+    memory,
+    oracle_tail,
+    read_rows,
+    tally,
+    task_times,
+    watch_late,
+)
 from .workers import Worker, office_lines
 
 HERE = Path(__file__).resolve().parent

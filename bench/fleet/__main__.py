@@ -51,8 +51,6 @@ import psutil
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-HERE = Path(__file__).resolve().parent
-
 from celery_office import migrate
 from celery_office.registry import load_registry
 
@@ -60,6 +58,7 @@ from .observer import observe, sample
 from .plots import plot, plot_bend
 from .workers import Plan, worker_main
 
+HERE = Path(__file__).resolve().parent
 PG_ADMIN = os.environ.get("OFFICE_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 DATABASE = "office_bench_fleet"
 STARTUP = 3.0  # seconds for the workers to fork, check the migration and register
@@ -243,7 +242,8 @@ def main() -> None:
         if args.json:
             Path(args.json).write_text(json.dumps(results, indent=1))
     mem = psutil.virtual_memory().total / 2**30
-    print(f"\nmachine: {platform.system()} {platform.release()}, Python {platform.python_version()}, "
+    print(f"\nmachine: {platform.system()} {platform.release()}, "
+          f"Python {platform.python_version()}, "
           f"{os.cpu_count()} cores, {mem:.0f} GiB; load average at the end "
           f"{os.getloadavg()[0]:.2f}; flush interval {args.flush_interval:g} s\n")
     print(HEADER)
@@ -254,9 +254,10 @@ def main() -> None:
         print(f"- P={r['processes']} {r['via']}: {r['runs_all']} runs in all; unseen starts "
               f"{r['unseen']}, ends never seen {r['never_gone']}, left in the table "
               f"{r['left_in_table']}; server connections in a transaction when sampled (max) "
-              f"{r.get('busy_conns', '?')}; ambiguous last ends {r['ambiguous']}; offline after the "
-              f"shutdown {r['offline_after_stop']}/{r['agents']}; lock wait kinds "
-              f"{r['lock_wait_kinds']}, time with a waiter {r['lock_busy_share']:.1%} of {r.get('lock_samples', 0)} samples, most "
+              f"{r.get('busy_conns', '?')}; ambiguous last ends {r['ambiguous']}; "
+              f"offline after the shutdown {r['offline_after_stop']}/{r['agents']}; "
+              f"lock wait kinds {r['lock_wait_kinds']}, time with a waiter "
+              f"{r['lock_busy_share']:.1%} of {r.get('lock_samples', 0)} samples, most "
               f"waiters at once {r['lock_max_waiters']}; pool TCP connections {r['pool_conns']}; "
               f"driver lateness p99 {r['driver_late_p99'] * 1000:.0f} ms; observer's worst gap "
               f"{r['observer_gap'] * 1000:.0f} ms; load average before {r['load']:.2f}")

@@ -189,7 +189,8 @@ def sample(admin_url: str, database: str, window: tuple[float, float], main_pids
             for main in mains:
                 try:
                     rss_max = max(rss_max, main.memory_info().rss)
-                    client_conns[main.pid] = max(client_conns.get(main.pid, 0), _db_sockets(main, db_port))
+                    client_conns[main.pid] = max(client_conns.get(main.pid, 0),
+                                                 _db_sockets(main, db_port))
                     pool = main.children()
                     pool_cpu.see([p.pid for p in pool], start)
                     pool_conns = max(pool_conns, sum(_db_sockets(p, db_port) for p in pool))

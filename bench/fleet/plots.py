@@ -1,4 +1,5 @@
-"""The fleet benchmark's pictures: by fleet size (fleet.png) and by workers at one size (bend.png)."""
+"""The fleet benchmark's pictures: by fleet size (fleet.png) and by workers at one size
+(bend.png)."""
 
 from __future__ import annotations
 

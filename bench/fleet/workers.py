@@ -4,10 +4,10 @@ A worker's main process is a real process that does what celery-office's bootste
 prefork worker: it builds the process's writer with worker duties (``StatusWriter`` in the flat
 package, ``worker.flusher.Flusher`` since the package is grouped by side; both are supported),
 calls ``prepare()`` (the engine, the hand-over socket pair, the migration check), installs it
-as the process's own (so celery-office's at-fork hook resets it in the pool), forks its pool, then ``start()``s (the writer thread, which registers,
-writes and beats, and the thread that receives the hand-overs). At the end it waits for its pool
-to exit, lets one flush go by, waits for the benchmark to check the rows, and stops with
-``retire=True`` as at a warm shutdown.
+as the process's own (so celery-office's at-fork hook resets it in the pool), forks its pool,
+then ``start()``s (the writer thread, which registers, writes and beats, and the thread that
+receives the hand-overs). At the end it waits for its pool to exit, lets one flush go by, waits
+for the benchmark to check the rows, and stops with ``retire=True`` as at a warm shutdown.
 
 Its pool is ``hosts`` real forked processes. Each hosts one or more *simulated pool processes*:
 the first is the writer the fork left (reset by celery-office's own ``register_at_fork`` hook, as
@@ -82,7 +82,9 @@ def pick_agent(rng: random.Random, agent_ids: list[str]) -> str:
     return agent_ids[POPULAR + rng.randrange(len(agent_ids) - POPULAR)]
 
 
-def worker_main(plan: Plan, index: int, agents: Mapping[str, Any], ready: Any, checked: Any) -> None:
+def worker_main(
+    plan: Plan, index: int, agents: Mapping[str, Any], ready: Any, checked: Any
+) -> None:
     """A worker's main process (target of a forked ``multiprocessing.Process``)."""
     settings = OfficeSettings(
         database_url=plan.database_url,

@@ -18,8 +18,6 @@ import tempfile
 import time
 from pathlib import Path
 
-from celery import signals
-
 from celery_office.registry import load_registry
 from celery_office.settings import OfficeSettings
 from celery_office.worker import runtime

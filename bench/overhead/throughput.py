@@ -6,8 +6,9 @@ instrumentation.
 Each run: a fresh queue pre-filled with the tasks (16 agents, round robin), a `celery worker -P
 prefork -c 2` on Redis started on it, the tasks timed from the end of a warm-up (``--warmup``
 tasks: a worker runs for hours, so its steady state is what counts; the start-up and warm-up
-CPU is shown apart) to the last, the worker stopped warmly. Variants alternate run by run, so drift of the machine hits all alike; the
-medians are printed, each with its ratio to the uninstrumented worker (``none``).
+CPU is shown apart) to the last, the worker stopped warmly. Variants alternate run by run, so
+drift of the machine hits all alike; the medians are printed, each with its ratio to the
+uninstrumented worker (``none``).
 
 Measured: tasks per second; the worker's CPU time (user + system of the main process and its
 pool processes, while the tasks ran) per task and its extra over ``none``; database

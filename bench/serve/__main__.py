@@ -68,7 +68,7 @@ def fill(agents: int) -> str:
                 {"id": f"agent_{n:04d}", "dept": DEPARTMENTS[n % len(DEPARTMENTS)],
                  "name": f"Агент {n}", "status": status,
                  "task": None if status == "ok" else f"Ошибка: ScanError: page {n} timed out",
-                 "metrics": '{"processed": %d}' % n})
+                 "metrics": f'{{"processed": {n}}}'})
             conn.execute(text(
                 "INSERT INTO office_agent_day (agent_id, day, runs, succeeded, failed, retried, "
                 "revoked, runtime_s, max_runtime_s) VALUES (:id, :day, 40, 38, 2, 1, 0, 900, 60)"),

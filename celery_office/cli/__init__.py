@@ -18,7 +18,8 @@ _COMMANDS = ("check", "init", "migrate", "serve", "sql", "status")
 
 
 class LazyOfficeGroup(click.Group):
-    """A click group whose sub-commands live in :mod:`celery_office.cli.commands`, imported on use."""
+    """A click group whose sub-commands live in :mod:`celery_office.cli.commands`, imported on
+    use."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(_COMMANDS)

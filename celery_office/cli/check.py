@@ -8,9 +8,9 @@ from typing import Any
 import click
 from celery.bin.base import CeleryCommand, CeleryOption
 
+from ..core.errors import MigrationError, NewerSchemaError
 from ..core.texts import counted
 from ..db.contract import ContractError
-from ..core.errors import MigrationError, NewerSchemaError
 from ..db.schema import check as check_table
 from ..registry import DEFAULT_SETTING_HINT, RegistryError, load_registry
 from ..settings import DEFAULT_DATABASE_URL

@@ -11,12 +11,13 @@ in the environment), as for the worker.
 ``celery -A proj office status [options]``
     One row per agent: agent id, department, brand, effective status (``offline`` once silent
     for over ``office_offline_after`` seconds, whatever the row says), time since its last
-    activity, today's runs and failed runs (the app's ``timezone``), current task, metrics. The footer counts the agents per effective status and sums the
-    office's salary equivalent (salary_equivalent x fte_coefficient of the agents not offline).
-    Colours on a terminal unless ``--no-color`` (or celery's ``-C``/``NO_COLOR``). One line an
-    agent, within ``COLUMNS``, else the terminal's width, else 120 columns (piped): texts on
-    one line (whitespace runs collapsed), task and metrics cut with ``…``, then columns left
-    out (named under the table) when the terminal is too narrow.
+    activity, today's runs and failed runs (the app's ``timezone``), current task, metrics. The
+    footer counts the agents per effective status and sums the office's salary equivalent
+    (salary_equivalent x fte_coefficient of the agents not offline). Colours on a terminal
+    unless ``--no-color`` (or celery's ``-C``/``NO_COLOR``). One line an agent, within
+    ``COLUMNS``, else the terminal's width, else 120 columns (piped): texts on one line
+    (whitespace runs collapsed), task and metrics cut with ``…``, then columns left out (named
+    under the table) when the terminal is too narrow.
 
     --json                 the same data as JSON: ``{"agents": [...], "summary": {...}}``
                            (times ISO 8601, silence in seconds, numbers as numbers)

@@ -10,11 +10,16 @@ import click
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-from ..db.read import AgentRow, agent_statuses
-from ..db.engine import create_read_engine, db_error_reason, is_missing_table, password_of
-from ..db.engine import require_sync_driver
-from ..db.engine import safe_url
 from ..core.errors import OfficeError, invalid_url
+from ..db.engine import (
+    create_read_engine,
+    db_error_reason,
+    is_missing_table,
+    password_of,
+    require_sync_driver,
+    safe_url,
+)
+from ..db.read import AgentRow, agent_statuses
 from ..settings import OfficeSettings
 from .context import app_name, fail, warn
 

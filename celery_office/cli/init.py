@@ -138,7 +138,7 @@ def draft_agents(tasks: Mapping[str, Any], *, home: Collection[str] = ()) -> lis
             department=cut(department, DEPARTMENT_MAX),
             name=cut(_capital(", ".join(spoken)), NAME_MAX),
             tasks={_pattern(name): cut(_capital(words), TASK_MAX)
-                   for name, words in zip(names, spoken)},
+                   for name, words in zip(names, spoken, strict=True)},
         ))
     return agents
 
@@ -152,7 +152,9 @@ def _scalar(value: Any) -> str:
     return text
 
 
-def _line(indent: int, key: str, value: Any = None, *, comment: str = "", bare: bool = False) -> str:
+def _line(
+    indent: int, key: str, value: Any = None, *, comment: str = "", bare: bool = False
+) -> str:
     text = " " * indent + _scalar(key) + ":" + ("" if bare else " " + _scalar(value))
     if comment:
         text = text.ljust(COMMENT_AT - 1) + " # " + comment
@@ -171,7 +173,8 @@ def _header(app: str, agents: list[DraftAgent]) -> list[str]:
         "#",
         "# What to edit:",
         "#   agent ids   the keys under 'agents': unique; Latin letters, digits, _ . : -",
-        f"#               (at most {AGENT_ID_MAX} characters); the dashboard's rows are keyed by them",
+        f"#               (at most {AGENT_ID_MAX} characters);"
+        " the dashboard's rows are keyed by them",
         f"#   department  at most {DEPARTMENT_MAX} characters",
         f"#   name        shown on the dashboard, at most {NAME_MAX} characters",
         "#   tasks       task name -> text shown while it runs (at most 255 characters; null",
@@ -189,8 +192,10 @@ def render_draft(agents: list[DraftAgent], *, app: str) -> str:
     """The draft's text: the header, the defaults, then each agent with its module named."""
     lines = _header(app, agents)
     lines += [
-        _line(0, "defaults", bare=True, comment="every agent inherits these, unless it sets its own"),
-        _line(2, "brand", BUILTIN_DEFAULTS["brand"], comment="at most 20 characters; null: every brand"),
+        _line(0, "defaults", bare=True,
+              comment="every agent inherits these, unless it sets its own"),
+        _line(2, "brand", BUILTIN_DEFAULTS["brand"],
+              comment="at most 20 characters; null: every brand"),
         _line(2, "salary_equivalent", BUILTIN_DEFAULTS["salary_equivalent"],
               comment="RUB a month of the people an agent replaces"),
         _line(2, "fte_coefficient", float(BUILTIN_DEFAULTS["fte_coefficient"]),

@@ -8,9 +8,9 @@ from typing import Any, cast
 import click
 from celery.bin.base import CeleryCommand, CeleryOption
 
+from ..core.errors import MigrationError
 from ..db.engine import scrub
 from ..db.revisions import head_revision
-from ..core.errors import MigrationError
 from ..db.schema import current_revision
 from ..db.schema import migrate as migrate_tables
 from ..db.sql_scripts import SQL_DIALECTS, Dialect, sql_script

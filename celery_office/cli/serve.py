@@ -65,8 +65,14 @@ def _access(ctx: click.Context, settings: OfficeSettings, host: str, basic_auth:
             no_auth: bool, allowed_host: tuple[str, ...]) -> tuple[list[str], list[str]]:
     """The credentials and the Host names to serve; refuses what would expose the office."""
     from ..core.errors import OfficeConfigError
-    from ..web.access import BASIC_AUTH_SETTING, HOSTS_SETTING, allowed_hosts, is_loopback
-    from ..web.access import parse_credentials, parse_hosts
+    from ..web.access import (
+        BASIC_AUTH_SETTING,
+        HOSTS_SETTING,
+        allowed_hosts,
+        is_loopback,
+        parse_credentials,
+        parse_hosts,
+    )
 
     name = ctx.info_name or "serve"
     try:

@@ -3,11 +3,11 @@ or as a health check (``--fail-on``)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
 import time
-import json
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, NoReturn

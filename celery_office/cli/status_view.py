@@ -15,8 +15,8 @@ from typing import Any
 
 import click
 
-from ..core.texts import EMPTY, counted, human_duration
 from ..core.statuses import AgentStatus
+from ..core.texts import EMPTY, counted, human_duration
 from ..db.read import AgentRow
 from ..snapshot import failing, salary_total, status_counts, status_json, status_name, today_json
 from .table import Styler, render_table, truncate

@@ -122,7 +122,7 @@ def fit_columns(
             break
     widths: list[int | None] = [None] * len(natural)
     start = 0
-    for i, width in zip(shown, fitted):
+    for i, width in zip(shown, fitted, strict=True):
         room = width if available is None else min(width, available - start)
         if room > 0:
             widths[i] = room

@@ -111,7 +111,7 @@ class DayCount:
             if runtime > self.max_runtime_s:
                 self.max_runtime_s = runtime
 
-    def add(self, other: "DayCount") -> None:
+    def add(self, other: DayCount) -> None:
         """Add ``other``'s numbers (two processes', or a put-back batch's) to these."""
         for name in DAY_SUMS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
@@ -127,8 +127,8 @@ def _larger(a: Any, b: Any) -> Any:
     return b if a is None else a if b is None else max(a, b)
 
 
-def add_counts(into: "dict[tuple[str, date], DayCount]",
-               counts: "dict[tuple[str, date], DayCount]") -> None:
+def add_counts(into: dict[tuple[str, date], DayCount],
+               counts: dict[tuple[str, date], DayCount]) -> None:
     """Sum ``counts`` into ``into`` (copies: the two batches never share a counter)."""
     for key, count in counts.items():
         mine = into.get(key)
@@ -153,7 +153,7 @@ class Batch:
     def __bool__(self) -> bool:
         return bool(self.touched or self.runs or self.counts)
 
-    def by_agent(self) -> dict[str, "Batch"]:
+    def by_agent(self) -> dict[str, Batch]:
         """This batch cut into one batch per agent (to find the part a database refuses)."""
         parts: dict[str, Batch] = {}
         for task_id, run in self.runs.items():
@@ -172,19 +172,19 @@ class Batch:
             part.touched.add(agent_id)
         return parts
 
-    def merge_older(self, older: "Batch") -> None:
+    def merge_older(self, older: Batch) -> None:
         """Put back a batch that failed to write, under the changes made since (which came
         later: they stand unless older by their own time)."""
         for task_id, run in older.runs.items():
             self.runs.setdefault(task_id, run)
         self._merge(older, later=False)
 
-    def merge_newer(self, newer: "Batch") -> None:
+    def merge_newer(self, newer: Batch) -> None:
         """Take the outcomes, metrics and counts of a batch that came after this one (a pool
         process's hand-over); its runs are the caller's to merge."""
         self._merge(newer, later=True)
 
-    def _merge(self, other: "Batch", *, later: bool) -> None:
+    def _merge(self, other: Batch, *, later: bool) -> None:
         def stands(theirs: float, mine: float | None) -> bool:
             """Does ``other``'s change stand over this batch's? (``later``: other came later.)"""
             if mine is None:

@@ -16,9 +16,9 @@ from datetime import datetime
 
 from sqlalchemy import Connection, delete, select, tuple_
 
-from .agent_rows import read_locked, write_status
-from ..core.statuses import MISSED, OVERLONG
 from ..core.state import NEWEST, AgentState, AlertState
+from ..core.statuses import MISSED, OVERLONG
+from .agent_rows import read_locked, write_status
 from .models import db_now
 from .statements import ALERT, RUN, START, insert_into, run_key
 

@@ -7,12 +7,12 @@ from collections.abc import Mapping
 from sqlalchemy import Connection, text
 
 from ..core.changes import AgentInfo, Batch, Outcome, RunChange, supersedes
-from .alerts import clear_cured, record_starts
-from .agent_rows import ensure_agents, read_locked, write_status
 from ..core.state import AgentState
-from .daily import add_day_counts
 from ..core.statuses import AgentStatus
+from .agent_rows import ensure_agents, read_locked, write_status
+from .alerts import clear_cured, record_starts
 from .batch_payload import batch_payload
+from .daily import add_day_counts
 from .statements import run_key, statements_for
 from .workers import FlushId, claim_flush
 

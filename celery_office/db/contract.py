@@ -4,9 +4,10 @@ Why: the dashboard's table usually exists before celery-office arrives, made by 
 own model (``Base.metadata.create_all``) or by the host's Alembic, and holds rows the dashboard
 shows. Migration adopts such a table instead of creating it, and must first know that every
 statement celery-office sends will work on it. This module compares the table (and a lone
-``agentstatus`` type) with the contract, which is :class:`celery_office.db.models.OfficeAgentStatus`,
-and names the first difference that would break a write, with the SQL that fixes it. It
-changes nothing: the dashboard's table is the dashboard team's.
+``agentstatus`` type) with the contract, which is
+:class:`celery_office.db.models.OfficeAgentStatus`, and names the first difference that would
+break a write, with the SQL that fixes it. It changes nothing: the dashboard's table is the
+dashboard team's.
 
 Accepted: extra columns that may stay NULL or have a default, other index and constraint names,
 longer texts, wider numbers, extra enum values, ``status`` stored as text (``native_enum=False``),
@@ -25,9 +26,9 @@ from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.engine.interfaces import ReflectedColumn
 from sqlalchemy.types import TypeDecorator
 
-from .models import STATUS_TABLE, OfficeAgentStatus
-from ..core.statuses import AgentStatus
 from ..core.errors import MigrationError
+from ..core.statuses import AgentStatus
+from .models import STATUS_TABLE, OfficeAgentStatus
 
 __all__ = ["STATUS_TYPE", "ContractError", "Problem", "problems", "check"]
 
@@ -97,8 +98,10 @@ def problems(connection: Connection) -> list[Problem]:
             continue
         found.extend(_type_problems(expected, column, where, dialect))
         if expected.nullable and not column["nullable"] and not _has_default(column):
-            found.append(Problem(where, "NULL allowed", "NOT NULL",
-                                 f"ALTER TABLE {STATUS_TABLE} ALTER COLUMN {expected.name} DROP NOT NULL"))
+            found.append(Problem(
+                where, "NULL allowed", "NOT NULL",
+                f"ALTER TABLE {STATUS_TABLE} ALTER COLUMN {expected.name} DROP NOT NULL",
+            ))
         if expected.name in _FILLED_BY_DATABASE and not _fills_itself(column, inspector, dialect):
             found.append(Problem(where, "a value the database fills in (serial or identity)",
                                  "no default", _identity_fix(expected.name, dialect)))
@@ -106,7 +109,8 @@ def problems(connection: Connection) -> list[Problem]:
         if name not in _CONTRACT.c and not column["nullable"] and not _has_default(column):
             found.append(Problem(
                 f"table {STATUS_TABLE}, column {name}",
-                "an extra column to be nullable or to have a default (celery-office does not write it)",
+                "an extra column to be nullable or to have a default"
+                " (celery-office does not write it)",
                 "NOT NULL without a default",
                 f"ALTER TABLE {STATUS_TABLE} ALTER COLUMN {name} DROP NOT NULL",
             ))
@@ -114,9 +118,11 @@ def problems(connection: Connection) -> list[Problem]:
         concurrently = " CONCURRENTLY" if dialect.name == "postgresql" else ""
         found.append(Problem(
             f"table {STATUS_TABLE}, column agent_id",
-            "a unique index or unique constraint on (agent_id) alone (the UPSERT's conflict target)",
+            "a unique index or unique constraint on (agent_id) alone"
+            " (the UPSERT's conflict target)",
             "none",
-            f"CREATE UNIQUE INDEX{concurrently} uq_{STATUS_TABLE}_agent_id ON {STATUS_TABLE} (agent_id)",
+            f"CREATE UNIQUE INDEX{concurrently} uq_{STATUS_TABLE}_agent_id"
+            f" ON {STATUS_TABLE} (agent_id)",
         ))
     return found
 
@@ -125,7 +131,9 @@ def _ddl(type_: Any, dialect: Dialect) -> str:
     return str(type_.compile(dialect=dialect))
 
 
-def _type_problems(expected: Any, column: ReflectedColumn, where: str, dialect: Dialect) -> list[Problem]:
+def _type_problems(
+    expected: Any, column: ReflectedColumn, where: str, dialect: Dialect
+) -> list[Problem]:
     """The column's type cannot hold what celery-office writes (PostgreSQL only: SQLite stores
     any value in any column and checks no length)."""
     if dialect.name != "postgresql":
@@ -136,12 +144,15 @@ def _type_problems(expected: Any, column: ReflectedColumn, where: str, dialect: 
     if isinstance(want, Enum):
         if isinstance(have, ENUM):
             if have.name != STATUS_TYPE:
-                return [Problem(where, f"enum type {STATUS_TYPE} (or text)", f"enum type {have.name}",
+                return [Problem(where, f"enum type {STATUS_TYPE} (or text)",
+                                f"enum type {have.name}",
                                 f"ALTER TYPE {have.name} RENAME TO {STATUS_TYPE}")]
             return _enum_problems(list(have.enums), where)
-        if isinstance(have, String) and (have.length is None or have.length >= max(map(len, _VALUES))):
+        longest = max(map(len, _VALUES))
+        if isinstance(have, String) and (have.length is None or have.length >= longest):
             return []  # native_enum=False: text holds every value
-        return [_retype(where, f"{STATUS_TYPE} (or VARCHAR(7) or longer)", have, expected.name, "VARCHAR(7)", dialect)]
+        return [_retype(where, f"{STATUS_TYPE} (or VARCHAR(7) or longer)", have, expected.name,
+                        "VARCHAR(7)", dialect)]
     wanted = _ddl(want, dialect)
     if isinstance(want, String):
         if isinstance(have, String) and not isinstance(have, Enum):
@@ -169,17 +180,21 @@ def _type_problems(expected: Any, column: ReflectedColumn, where: str, dialect: 
     return [_retype(where, wanted, have, expected.name, wanted, dialect)]
 
 
-def _retype(where: str, expected: str, have: Any, name: str, target: str, dialect: Dialect) -> Problem:
+def _retype(
+    where: str, expected: str, have: Any, name: str, target: str, dialect: Dialect
+) -> Problem:
     return Problem(where, expected, _ddl(have, dialect),
-                   f"ALTER TABLE {STATUS_TABLE} ALTER COLUMN {name} TYPE {target} USING {name}::{target}")
+                   f"ALTER TABLE {STATUS_TABLE} ALTER COLUMN {name} TYPE {target}"
+                   f" USING {name}::{target}")
 
 
 def _enum_problems(values: list[str], where: str) -> list[Problem]:
     missing = [value for value in _VALUES if value not in values]
     if not missing:
         return []  # extra values (a team's 'paused') are shown as they are
+    fix = "; ".join(f"ALTER TYPE {STATUS_TYPE} ADD VALUE '{value}'" for value in missing)
     return [Problem(where, f"enum values {', '.join(_VALUES)}", ", ".join(values) or "no values",
-                    "; ".join(f"ALTER TYPE {STATUS_TYPE} ADD VALUE '{value}'" for value in missing))]
+                    fix)]
 
 
 def _enum_values(connection: Connection) -> list[str] | None:
@@ -194,7 +209,8 @@ def _enum_values(connection: Connection) -> list[str] | None:
 
 
 def _has_default(column: ReflectedColumn) -> bool:
-    return column.get("default") is not None or bool(column.get("identity")) or bool(column.get("computed"))
+    return (column.get("default") is not None or bool(column.get("identity"))
+            or bool(column.get("computed")))
 
 
 def _fills_itself(column: ReflectedColumn, inspector: Any, dialect: Dialect) -> bool:
@@ -207,7 +223,8 @@ def _fills_itself(column: ReflectedColumn, inspector: Any, dialect: Dialect) -> 
 
 def _identity_fix(name: str, dialect: Dialect) -> str:
     if dialect.name == "postgresql":
-        return f"ALTER TABLE {STATUS_TABLE} ALTER COLUMN {name} ADD GENERATED BY DEFAULT AS IDENTITY"
+        return (f"ALTER TABLE {STATUS_TABLE} ALTER COLUMN {name}"
+                " ADD GENERATED BY DEFAULT AS IDENTITY")
     return f"recreate {STATUS_TABLE} with {name} INTEGER PRIMARY KEY"
 
 

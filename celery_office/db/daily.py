@@ -42,7 +42,7 @@ class DayNumbers:
     last_failure_at: datetime | None = None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _upsert(dialect: str) -> Any:
     """The adding upsert, built once per dialect (building it per flush costs CPU)."""
     insert = (postgresql if dialect == "postgresql" else sqlite).insert(DAY)

@@ -129,7 +129,9 @@ def _end_runs(conn: Connection, involved: list[str], dead_runs: Any, end_runs: M
     another, since the first look); ``states`` learns it. Returns run key -> agent."""
     condition = dead_runs
     if end_runs:
-        condition = condition | (RUN.c.task_id.in_(sorted(end_runs)) & (RUN.c.node_name == node_name))
+        condition = condition | (
+            RUN.c.task_id.in_(sorted(end_runs)) & (RUN.c.node_name == node_name)
+        )
     ended = _agents_of(conn, RUN.c.agent_id.in_(involved) & condition)
     if ended:
         conn.execute(statements_for(conn.dialect.name).delete_runs, {"task_ids": sorted(ended)})

@@ -27,8 +27,13 @@ from ..core.limits import AGENT_ID_MAX, BRAND_MAX, DEPARTMENT_MAX, NAME_MAX, TAS
 from ..core.statuses import AgentStatus
 from .base import JSON_DOCUMENT, STATUS_TABLE, AwareDateTime, Base, agent_key, db_now
 from .notify_tables import (  # on Base.metadata with the rest: migrations compare them all
-    NOTICE_TABLE, TIMELINE_TABLE, OfficeAgentNotice, OfficeAgentTimeline, OfficeNotifyDelivery,
-    OfficeNotifyEvent, OfficeNotifyTarget,
+    NOTICE_TABLE,
+    TIMELINE_TABLE,
+    OfficeAgentNotice,
+    OfficeAgentTimeline,
+    OfficeNotifyDelivery,
+    OfficeNotifyEvent,
+    OfficeNotifyTarget,
 )
 
 __all__ = [

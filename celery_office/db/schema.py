@@ -38,7 +38,10 @@ from ..core.errors import MigrationError, NewerSchemaError
 from .engine import safe_url, scrub
 from .models import AwareDateTime
 from .revisions import (
-    alembic_config, check_revision, head_revision, quiet_alembic,
+    alembic_config,
+    check_revision,
+    head_revision,
+    quiet_alembic,
     read_revision,
 )
 
@@ -105,7 +108,9 @@ def _migration_engine(url: str) -> Engine:
     deploy), with room for waiting on another process's migration."""
     from .engine import create_office_engine
 
-    return create_office_engine(url, statement_timeout=MIGRATION_STATEMENT_TIMEOUT, poolclass=NullPool)
+    return create_office_engine(
+        url, statement_timeout=MIGRATION_STATEMENT_TIMEOUT, poolclass=NullPool
+    )
 
 
 @contextmanager

@@ -14,7 +14,15 @@ from sqlalchemy import Connection, Table, bindparam, delete, func, literal, sele
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..core.changes import AGENT_FIELDS, AgentInfo
-from .models import OfficeAgentAlert, OfficeAgentOutcome, OfficeAgentStart, OfficeAgentRun, OfficeAgentStatus, OfficeWorker, db_now
+from .models import (
+    OfficeAgentAlert,
+    OfficeAgentOutcome,
+    OfficeAgentRun,
+    OfficeAgentStart,
+    OfficeAgentStatus,
+    OfficeWorker,
+    db_now,
+)
 
 __all__ = [
     "STATUS", "RUN", "OUTCOME", "WORKER", "ALERT", "START", "RUN_KEY_MAX",
@@ -70,7 +78,9 @@ class Statements:
             .order_by(STATUS.c.agent_id)
             .with_for_update()
         ) if dialect == "postgresql" else None
-        self.delete_runs = delete(RUN).where(RUN.c.task_id.in_(bindparam("task_ids", expanding=True)))
+        self.delete_runs = delete(RUN).where(
+            RUN.c.task_id.in_(bindparam("task_ids", expanding=True))
+        )
         run = insert(RUN)
         self.upsert_runs = run.on_conflict_do_update(
             index_elements=["task_id"],
@@ -121,7 +131,7 @@ def _locked_read(ids: Any) -> Any:
     )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def statements_for(dialect: str) -> Statements:
     return Statements(dialect)
 

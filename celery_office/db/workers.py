@@ -17,10 +17,10 @@ from sqlalchemy import Connection, Table, bindparam, delete, insert, select, upd
 
 from ..core.changes import AgentInfo
 from ..core.errors import OfficeError
+from ..core.statuses import AgentStatus
 from .agent_rows import ensure_agents, read_locked, recompute
 from .failures import sqlstate
 from .models import OfficeWriter, db_now
-from ..core.statuses import AgentStatus
 from .statements import RUN, STATUS, WORKER, agent_values, insert_into, seconds_ago
 
 __all__ = ["register_worker", "retire_worker", "node_runs", "live_workers", "upsert_worker",
@@ -210,7 +210,8 @@ def retire_worker(
         conn.execute(
             update(STATUS)
             .where(STATUS.c.agent_id.in_(offline))
-            .values(status=AgentStatus.offline, task=None, last_activity=db_now(), updated_at=db_now())
+            .values(status=AgentStatus.offline, task=None, last_activity=db_now(),
+                    updated_at=db_now())
         )
     recompute(conn, still_served)
     return offline

@@ -9,8 +9,8 @@ at startup, by :meth:`Registry.resolve`.
 Only ``yaml.SafeLoader`` derivatives are used: the file can never build arbitrary objects.
 """
 
-from .model import AgentSpec, Registry, RegistryError, TaskRoute
 from .keys import DEFAULT_SETTING_HINT
+from .model import AgentSpec, Registry, RegistryError, TaskRoute
 from .parser import load_registry, parse_registry
 
 __all__ = [

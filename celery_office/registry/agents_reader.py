@@ -6,19 +6,25 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-
 from .. import validation
 from ..core.errors import FieldError
 from ..validation import describe
-from .model import AgentSpec, quoted
 from .keys import (
-    AGENT_KEYS, BUILTIN_DEFAULTS, DEFAULT_KEYS, FIELD_CHECKS, REQUIRED_KEYS,
-    TEXT_FIELDS, TIMING_KEYS, duplicate, quote_hint, unknown_key,
+    AGENT_KEYS,
+    BUILTIN_DEFAULTS,
+    DEFAULT_KEYS,
+    FIELD_CHECKS,
+    REQUIRED_KEYS,
+    TEXT_FIELDS,
+    TIMING_KEYS,
+    duplicate,
+    quote_hint,
+    unknown_key,
 )
+from .model import AgentSpec, quoted
+from .tasks_reader import TaskReader
 from .timing import TimingError, parse_duration, parse_limits, parse_schedules
 from .yaml_lines import MarkedDict
-
-from .tasks_reader import TaskReader
 
 __all__ = ["AgentReader"]
 

@@ -9,11 +9,12 @@ from yaml.reader import ReaderError
 
 from ..validation import describe
 from .keys import (
-    TOP_KEYS, duplicate, unknown_key,
+    TOP_KEYS,
+    duplicate,
+    unknown_key,
 )
-from .yaml_lines import LineLoader, MarkedDict
-
 from .reader import Reader
+from .yaml_lines import LineLoader, MarkedDict
 
 __all__ = ["DocumentReader"]
 

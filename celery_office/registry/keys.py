@@ -18,9 +18,9 @@ from ..core.changes import AGENT_FIELDS
 from ..core.limits import DEPARTMENT_MAX, NAME_MAX
 
 __all__ = [
-    "DEFAULT_SETTING_HINT", "TOP_KEYS", "AGENT_KEYS", "TIMING_KEYS", "DEFAULT_KEYS", "REQUIRED_KEYS",
-    "BUILTIN_DEFAULTS", "TEXT_FIELDS", "FIELD_CHECKS", "quote_hint", "duplicate", "suggest",
-    "unknown_key",
+    "DEFAULT_SETTING_HINT", "TOP_KEYS", "AGENT_KEYS", "TIMING_KEYS", "DEFAULT_KEYS",
+    "REQUIRED_KEYS", "BUILTIN_DEFAULTS", "TEXT_FIELDS", "FIELD_CHECKS", "quote_hint", "duplicate",
+    "suggest", "unknown_key",
 ]
 
 DEFAULT_SETTING_HINT = "office_agents_file / OFFICE_AGENTS_FILE"

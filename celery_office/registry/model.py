@@ -16,9 +16,8 @@ from functools import lru_cache
 from types import MappingProxyType
 from typing import Any, NoReturn
 
-
-from ..core.limits import TASK_MAX
 from ..core.errors import OfficeError
+from ..core.limits import TASK_MAX
 from ..jsonsafe import cut
 from ..validation import SHOWN_MAX
 

@@ -10,15 +10,13 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-
-from .locate import candidates
-from .model import AgentSpec, Registry, RegistryError
+from .agents_reader import AgentReader
+from .document import DocumentReader
 from .keys import (
     DEFAULT_SETTING_HINT,
 )
-
-from .agents_reader import AgentReader
-from .document import DocumentReader
+from .locate import candidates
+from .model import AgentSpec, Registry, RegistryError
 
 __all__ = ["DEFAULT_SETTING_HINT", "load_registry", "parse_registry"]
 

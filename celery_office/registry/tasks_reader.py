@@ -6,17 +6,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-
 from .. import validation
 from ..core.errors import FieldError
 from ..validation import describe
-from .model import AgentSpec, is_glob, pattern_line, quoted
 from .keys import (
     quote_hint,
 )
-from .yaml_lines import MarkedDict
-
+from .model import AgentSpec, is_glob, pattern_line, quoted
 from .reader import Reader
+from .yaml_lines import MarkedDict
 
 __all__ = ["TaskReader"]
 

@@ -8,7 +8,6 @@ from typing import Any
 import yaml
 from yaml.constructor import ConstructorError
 
-
 __all__ = ["MarkedDict", "LineLoader"]
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"

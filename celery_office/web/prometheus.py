@@ -7,8 +7,8 @@ Names follow Prometheus's conventions: the ``celery_office_`` prefix, base units
 (``_seconds``), ``_total`` only on counters (today's numbers restart at midnight, so they are
 gauges; the ``_total`` counters sum every day ever counted, :mod:`celery_office.db.totals`), a
 status as a label whose series is 1 for the status in effect and 0 for the others, and no
-label with an empty value. The collector lives in a registry of its own: mounting the page in a host app adds
-nothing to the host's default registry.
+label with an empty value. The collector lives in a registry of its own: mounting the page in a
+host app adds nothing to the host's default registry.
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ..core.days import today
 from ..core.errors import OfficeError
+from ..core.texts import human_duration
 from ..db.engine import db_error_reason, is_missing_table, safe_url, scrub
 from ..db.read import AgentRow, active_alerts, agent_statuses, busy_agents
 from ..db.timeline import TIMELINE, open_periods

@@ -18,10 +18,10 @@ from typing import Any
 
 from celery import bootsteps
 
-from ..db.engine import safe_url
 from ..core.errors import OfficeError
-from ..logs import logger
 from ..core.texts import counted
+from ..db.engine import safe_url
+from ..logs import logger
 from ..registry import RegistryError, load_registry
 from ..settings import OfficeSettings, misnamed_settings
 from . import runtime as _runtime

@@ -3,10 +3,11 @@
 Signal handlers call :meth:`StatusBuffer.run_started`, :meth:`~StatusBuffer.run_progress` and
 :meth:`~StatusBuffer.run_finished` on the task's path: each does O(1) dictionary work under a
 lock. The flusher takes what is pending (:meth:`~StatusBuffer.take`), writes it or hands it
-over, and tells the buffer how that went (:meth:`~StatusBuffer.settle`, :meth:`~StatusBuffer.put_back`).
-So memory stays bounded by the agents and the runs in progress, however long the database is
-away: a run that starts and ends between two writes costs no row at all, and one whose start
-may be out there (written, or handed to the main process) always gets its end.
+over, and tells the buffer how that went (:meth:`~StatusBuffer.settle`,
+:meth:`~StatusBuffer.put_back`). So memory stays bounded by the agents and the runs in
+progress, however long the database is away: a run that starts and ends between two writes
+costs no row at all, and one whose start may be out there (written, or handed to the main
+process) always gets its end.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ import time
 from typing import Any
 
 from ..core.changes import Batch, Outcome, RunChange
-from .pending import PendingChanges
 from ..core.statuses import AgentStatus
+from .pending import PendingChanges
 
 __all__ = ["StatusBuffer", "carries_an_end"]
 

@@ -14,24 +14,24 @@ import time
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from ..logs import log_once, logger
-from ..render import describe
-from ..core.texts import counted
-from ..settings import OfficeSettings
-from .requests import LOST_RUN_GRACE_MIN, RunningRequests, running_requests
-from .watch import Watch
 from sqlalchemy.exc import DBAPIError
 
 from ..core.changes import AgentInfo
+from ..core.days import today
+from ..core.texts import counted
 from ..db.engine import safe_url
+from ..db.heartbeat import heartbeat
 from ..db.revisions import check_revision
 from ..db.schema import migrate
 from ..db.statements import run_key
-from ..db.heartbeat import heartbeat
-from ..db.workers import forget_writers, live_namesakes, node_runs, register_worker, retire_worker
 from ..db.timeline import forget_periods_before
 from ..db.totals import forget_days_before
-from ..core.days import today
+from ..db.workers import forget_writers, live_namesakes, node_runs, register_worker, retire_worker
+from ..logs import log_once, logger
+from ..render import describe
+from ..settings import OfficeSettings
+from .requests import LOST_RUN_GRACE_MIN, RunningRequests, running_requests
+from .watch import Watch
 
 __all__ = ["WorkerDuties", "LOST_RUN_GRACE_MIN"]
 DAYS_CLEANUP_EVERY = 3600.0  # seconds between two deletions of days past office_day_retention

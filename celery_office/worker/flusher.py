@@ -34,8 +34,8 @@ from .forwarder import END_HANDOVER_GAP, EXIT_HANDOVER_WAIT, HANDOVER_SHARE, For
 from .guard import GuardedDatabase
 from .handover import Handover
 from .loop import Loop
-from .watch import Watch
 from .registration import Registration
+from .watch import Watch
 from .writer import Writer
 
 __all__ = ["Flusher"]
@@ -104,7 +104,7 @@ class _ProcessWiring(abc.ABC):
         With ``office_auto_migrate`` the tables are migrated here, once (see
         :meth:`.registration.Registration.migrate_before_fork`).
         """
-        self.db.engine
+        self.db.engine  # noqa: B018 (the property builds the engine)
         if self._duties_pid is None:
             return
         if self.handover is None:

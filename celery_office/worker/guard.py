@@ -18,10 +18,10 @@ from typing import Any
 
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
+from ..core.errors import OfficeError
 from ..db.engine import create_office_engine, safe_url
 from ..db.failures import hint, is_rejection
 from ..db.workers import is_writer_refusal
-from ..core.errors import OfficeError
 from ..logs import log_once, logger
 from ..render import describe, first_line, safe_str, type_name
 from ..settings import OfficeSettings

@@ -15,8 +15,8 @@ kernel's per-receiver queue length, only to the send buffer, set large here. Sen
 blocks (``MSG_DONTWAIT``): when the socket is full because the main process is busy, the send
 fails and the change stays where it was, coalesced, for the next try.
 
-The messages are pickles of :class:`~celery_office.core.changes.Batch` parts: they travel between the
-processes of one worker only, through a socket nobody else can reach.
+The messages are pickles of :class:`~celery_office.core.changes.Batch` parts: they travel
+between the processes of one worker only, through a socket nobody else can reach.
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ import socket
 import threading
 from collections.abc import Callable, Iterator
 
+from ..core.changes import Batch
 from ..logs import log_once
 from ..render import describe
-from ..core.changes import Batch
 
 __all__ = ["Handover"]
 

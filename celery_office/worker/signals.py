@@ -19,8 +19,8 @@ from typing import Any
 
 from celery import signals
 
-from ..core.texts import error_text, retry_due, retry_text
 from ..core.statuses import AgentStatus
+from ..core.texts import error_text, retry_due, retry_text
 from ..jsonsafe import fit_text
 from ..logs import log_once
 from ..render import describe
@@ -78,7 +78,8 @@ def on_task_prerun(sender: Any = None, task_id: str | None = None, **_: Any) -> 
         route = runtime.routes.get(sender.name)
         if route is not None:
             runtime.flusher.buffer.run_started(
-                task_id, route.agent_id, route.text, task_name=sender.name if route.watched else None
+                task_id, route.agent_id, route.text,
+                task_name=sender.name if route.watched else None,
             )
     except Exception as exc:
         _failed("task_prerun", exc)

@@ -82,7 +82,9 @@ class Watch:
     def judge(self, conn: Any, *, node_name: str, running: Iterable[Any]) -> list[str]:
         """Set and clear this worker's alerts; returns the agents whose row changed."""
         desired: dict[str, dict[tuple[str, str], Alert]] = {}
-        judged: set[tuple[str, str]] = {(limit.agent_id, OVERLONG) for limit in self.limits.values()}
+        judged: set[tuple[str, str]] = {
+            (limit.agent_id, OVERLONG) for limit in self.limits.values()
+        }
         for agent_id, alert in self._overlong(running):
             desired.setdefault(agent_id, {})[(OVERLONG, alert.subject)] = alert
         if self.expected:
@@ -114,7 +116,8 @@ class Watch:
             seen = starts.get(expected.agent_id, {})
             last = seen.get(WATCHED_SINCE, now)
             for task_name, at in seen.items():
-                if task_name != WATCHED_SINCE and at > last and fnmatch.fnmatchcase(task_name, expected.task):
+                if (task_name != WATCHED_SINCE and at > last
+                        and fnmatch.fnmatchcase(task_name, expected.task)):
                     last = at
             due = next_due(expected.schedule, last, now)
             if due + timedelta(seconds=expected.grace) < now:
@@ -161,7 +164,8 @@ def watch_for(app: Any, routes: Mapping[str, Any], *, schedule_grace: float) -> 
         for spec in agent.schedules:
             grace = agent.grace or schedule_grace
             expected.append(
-                Expected(agent.agent_id, spec.task, task_text(agent, spec.task), spec.schedule, grace)
+                Expected(agent.agent_id, spec.task, task_text(agent, spec.task), spec.schedule,
+                         grace)
             )
     limits = {}
     for task_name, route in routes.items():

@@ -25,10 +25,11 @@ class SocketWatch:
     """The DB-API connections an engine opened, to cut their sockets from another thread."""
 
     def __init__(self, engine: Any) -> None:
-        self._connections: "weakref.WeakSet[Any]" = weakref.WeakSet()
+        self._connections: weakref.WeakSet[Any] = weakref.WeakSet()
         self.watchable = engine.dialect.name == "postgresql"
         if self.watchable:
-            event.listen(engine, "connect", lambda dbapi_conn, _rec: self._connections.add(dbapi_conn))
+            event.listen(engine, "connect",
+                         lambda dbapi_conn, _rec: self._connections.add(dbapi_conn))
 
     def forget(self) -> None:
         """In a forked child: the parent's connections are not ours to cut."""

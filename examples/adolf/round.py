@@ -12,7 +12,9 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["AGENT_TASKS", "RETRYING_AGENT", "FAILURES_PER_ROUND", "Planned", "plan_round", "send_round"]
+__all__ = [
+    "AGENT_TASKS", "RETRYING_AGENT", "FAILURES_PER_ROUND", "Planned", "plan_round", "send_round",
+]
 
 # agent_id -> its task names, mirroring agents.yaml (file order).
 AGENT_TASKS: dict[str, tuple[str, ...]] = {
@@ -28,7 +30,8 @@ AGENT_TASKS: dict[str, tuple[str, ...]] = {
     "marketing_ozon": ("adolf.tasks.marketing.manage_ozon_campaigns",),
     "scout_niche": ("adolf.tasks.scout.analyze_niche",),
     "cfo_report": ("adolf.tasks.cfo.build_pnl_report",),
-    "knowledge_rag": ("adolf.tasks.knowledge.index_documents", "adolf.tasks.knowledge.answer_question"),
+    "knowledge_rag": ("adolf.tasks.knowledge.index_documents",
+                      "adolf.tasks.knowledge.answer_question"),
     "lex_monitor": ("adolf.tasks.lex.check_regulations",),
 }
 RETRYING_AGENT = "marketing_ozon"  # its task retries on a simulated rate limit

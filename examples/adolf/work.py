@@ -91,7 +91,8 @@ def pick_outcome(outcome: str | None, *, retrying: bool = False, rng: Any = rand
     """The outcome to emulate: ``outcome`` itself (checked), or a random one when None."""
     if outcome is not None:
         if outcome not in OUTCOMES:
-            raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)} or None, got {outcome!r}")
+            raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)} or None,"
+                             f" got {outcome!r}")
         return outcome
     roll = rng.random()
     if roll < FAIL_RATE:

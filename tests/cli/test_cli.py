@@ -25,13 +25,22 @@ from sqlalchemy import create_engine, inspect, update
 
 from celery_office import OfficeReporter, create_office_engine
 from celery_office.cli.database import db_error_reason
-from celery_office.cli.status_view import THIN_SPACE, compact_metrics, format_amount, salary_total, status_counts, status_footer, status_json, status_table
-from celery_office.core.texts import human_duration
+from celery_office.cli.status_view import (
+    THIN_SPACE,
+    compact_metrics,
+    format_amount,
+    salary_total,
+    status_counts,
+    status_footer,
+    status_json,
+    status_table,
+)
 from celery_office.cli.table import display_width, fit_widths, render_table, truncate
-from celery_office.render import one_line
-from celery_office.db.models import OfficeAgentStatus
 from celery_office.core.statuses import AgentStatus
+from celery_office.core.texts import human_duration
+from celery_office.db.models import OfficeAgentStatus
 from celery_office.db.read import AgentRow
+from celery_office.render import one_line
 
 CASES = Path(__file__).parent / "cli_cases"
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -184,8 +193,8 @@ def test_other_celery_commands_do_not_load_the_office() -> None:
 
 
 def test_public_names_are_the_functions_not_their_modules() -> None:
-    code = (
-        "import celery_office.cli.commands, celery_office.worker.task_metrics\n"  # the submodules first
+    code = (  # the submodules first
+        "import celery_office.cli.commands, celery_office.worker.task_metrics\n"
         "import celery_office.db.schema, celery_office\n"
         "from celery_office import metrics, migrate, progress, OfficeReporter\n"
         "print(all(callable(f) and not isinstance(f, type(celery_office))"
@@ -741,8 +750,8 @@ TODAY_KEYS = ["runs", "succeeded", "failed", "retried", "revoked", "runtime_s", 
 def _count_today(url: str, agent_id: str, **numbers: float) -> None:
     """Add numbers to an agent's day (today in UTC, the app's timezone here) as a worker does."""
     from celery_office.core.changes import DayCount
-    from celery_office.db.daily import add_day_counts
     from celery_office.core.days import today
+    from celery_office.db.daily import add_day_counts
 
     engine = create_office_engine(url)
     try:

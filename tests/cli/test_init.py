@@ -204,7 +204,8 @@ def test_init_then_check_on_a_project_with_awkward_names(tmp_path: Path) -> None
     registry = parse_registry(text)
     agents = {name: registry.route(name).agent for name in [  # type: ignore[union-attr]
         "proj.celery.debug_task", "shop.tasks.send_receipt", "yes", "emails: send #1",
-        "reports[daily]", "shop.jobs.restock", "billing.tasks.charge.charge_card", "billing.tasks.shop.refund",
+        "reports[daily]", "shop.jobs.restock", "billing.tasks.charge.charge_card",
+        "billing.tasks.shop.refund",
         f"long.tasks.{LONG}.archive_everything_that_was_ever_written_down_by_anyone_at_the_company",
     ]}
     ids = {name: agent.agent_id for name, agent in agents.items()}

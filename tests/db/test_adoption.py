@@ -19,11 +19,11 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
 from celery_office import AgentStatus, OfficeReporter, agent_statuses, create_office_engine
+from celery_office.core.changes import Batch, Outcome, RunChange
+from celery_office.db.batches import apply_batch
 from celery_office.db.models import DAY_VIEW, EFFECTIVE_STATUS_VIEW, STATUS_TABLE
 from celery_office.db.revisions import VERSION_TABLE, head_revision
 from celery_office.db.schema import current_revision, migrate
-from celery_office.core.changes import Batch, Outcome, RunChange
-from celery_office.db.batches import apply_batch
 from celery_office.db.workers import register_worker
 
 from . import spec_model
@@ -69,7 +69,8 @@ def engine(spec_url: str) -> Iterator[Engine]:
 
 def whole_rows(engine: Engine) -> list[tuple[Any, ...]]:
     with engine.connect() as conn:
-        return [tuple(row) for row in conn.execute(text(f"SELECT * FROM {STATUS_TABLE} ORDER BY id"))]
+        rows = conn.execute(text(f"SELECT * FROM {STATUS_TABLE} ORDER BY id"))
+        return [tuple(row) for row in rows]
 
 
 def spec_rows(engine: Engine) -> dict[str, Any]:

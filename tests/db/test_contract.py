@@ -21,12 +21,12 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
 from celery_office import OfficeReporter, agent_statuses, create_office_engine
+from celery_office.core.changes import Batch, RunChange
+from celery_office.db.batches import apply_batch
 from celery_office.db.contract import ContractError
 from celery_office.db.models import STATUS_TABLE
 from celery_office.db.revisions import head_revision
 from celery_office.db.schema import check, current_revision, migrate
-from celery_office.core.changes import Batch, RunChange
-from celery_office.db.batches import apply_batch
 from celery_office.db.workers import register_worker
 
 from . import spec_model
@@ -40,8 +40,9 @@ def spec_table(url: str, *changes: str) -> Engine:
     engine = create_engine(url, poolclass=NullPool)
     spec_model.Base.metadata.create_all(engine)
     with Session(engine) as db:
-        spec_model.OfficeReporter("watcher_price_monitor", "watcher", "Мониторинг цен",
-                                  brand="ohana_market").report_idle({"products_scanned": 150}, db=db)
+        spec_model.OfficeReporter(
+            "watcher_price_monitor", "watcher", "Мониторинг цен", brand="ohana_market"
+        ).report_idle({"products_scanned": 150}, db=db)
         spec_model.OfficeReporter("reputation_wb", "reputation", "WB отзывы").report_error(
             "API timeout", db=db)
     with engine.begin() as conn:
@@ -59,7 +60,8 @@ def pg_schema(url: str) -> str:
         capture_output=True, text=True, check=True,
         env={**os.environ, "PGPASSWORD": parsed.password or ""},
     ).stdout
-    return "\n".join(line for line in dump.splitlines() if not line.startswith(("\\restrict", "\\unrestrict")))
+    return "\n".join(line for line in dump.splitlines()
+                     if not line.startswith(("\\restrict", "\\unrestrict")))
 
 
 def schema_dump(url: str) -> str:
@@ -104,18 +106,21 @@ REFUSED_ON_POSTGRESQL = {
         ("DROP INDEX ix_office_agent_status_agent_id",
          f"CREATE INDEX ix_office_agent_status_agent_id ON {STATUS_TABLE} (agent_id)"),
         "agent_id", "a unique index or unique constraint on (agent_id)", "none",
-        f"CREATE UNIQUE INDEX CONCURRENTLY uq_{STATUS_TABLE}_agent_id ON {STATUS_TABLE} (agent_id)"),
+        f"CREATE UNIQUE INDEX CONCURRENTLY uq_{STATUS_TABLE}_agent_id"
+        f" ON {STATUS_TABLE} (agent_id)"),
     "partial unique index": Refused(
         ("DROP INDEX ix_office_agent_status_agent_id",
          f"CREATE UNIQUE INDEX ix_office_agent_status_agent_id ON {STATUS_TABLE} (agent_id) "
          "WHERE brand IS NOT NULL"),
         "agent_id", "a unique index or unique constraint on (agent_id)", "none",
-        f"CREATE UNIQUE INDEX CONCURRENTLY uq_{STATUS_TABLE}_agent_id ON {STATUS_TABLE} (agent_id)"),
+        f"CREATE UNIQUE INDEX CONCURRENTLY uq_{STATUS_TABLE}_agent_id"
+        f" ON {STATUS_TABLE} (agent_id)"),
     "enum value missing": Refused(
         (f"ALTER TABLE {STATUS_TABLE} ALTER COLUMN status TYPE text",
          "DROP TYPE agentstatus",
          "CREATE TYPE agentstatus AS ENUM ('ok', 'warning', 'error')",
-         f"ALTER TABLE {STATUS_TABLE} ALTER COLUMN status TYPE agentstatus USING status::agentstatus"),
+         f"ALTER TABLE {STATUS_TABLE} ALTER COLUMN status TYPE agentstatus"
+         " USING status::agentstatus"),
         "status", "enum values ok, warning, error, offline", "ok, warning, error",
         "ALTER TYPE agentstatus ADD VALUE 'offline'"),
     "timestamp without time zone": Refused(
@@ -136,7 +141,8 @@ REFUSED_ON_POSTGRESQL = {
     "extra NOT NULL column without a default": Refused(
         (f"ALTER TABLE {STATUS_TABLE} ADD COLUMN team_id integer NOT NULL DEFAULT 1",
          f"ALTER TABLE {STATUS_TABLE} ALTER COLUMN team_id DROP DEFAULT"),
-        "team_id", "an extra column to be nullable or to have a default", "NOT NULL without a default",
+        "team_id", "an extra column to be nullable or to have a default",
+        "NOT NULL without a default",
         f"ALTER TABLE {STATUS_TABLE} ALTER COLUMN team_id DROP NOT NULL"),
     "id without a default": Refused(
         (f"ALTER TABLE {STATUS_TABLE} ALTER COLUMN id DROP DEFAULT",),
@@ -185,12 +191,16 @@ def assert_refused(url: str, case: Refused) -> None:
 
 
 @pytest.mark.parametrize("case", REFUSED_ON_POSTGRESQL.values(), ids=REFUSED_ON_POSTGRESQL.keys())
-def test_incompatible_postgresql_table_is_named_and_left_alone(fresh_pg_url: str, case: Refused) -> None:
+def test_incompatible_postgresql_table_is_named_and_left_alone(
+    fresh_pg_url: str, case: Refused
+) -> None:
     assert_refused(fresh_pg_url, case)
 
 
 @pytest.mark.parametrize("case", REFUSED_ON_SQLITE.values(), ids=REFUSED_ON_SQLITE.keys())
-def test_incompatible_sqlite_table_is_named_and_left_alone(sqlite_file_url: str, case: Refused) -> None:
+def test_incompatible_sqlite_table_is_named_and_left_alone(
+    sqlite_file_url: str, case: Refused
+) -> None:
     assert_refused(sqlite_file_url, case)
 
 
@@ -256,9 +266,9 @@ def test_a_worker_stops_at_start_on_a_table_it_cannot_adopt(fresh_pg_url: str) -
                      url=fresh_pg_url, app="office_app")
     assert result.returncode != 0, (result.stdout, result.stderr)
     assert "Traceback" not in result.stderr + result.stdout
-    line = [l for l in result.stderr.splitlines() if l.startswith("celery-office: ")]
-    assert len(line) == 1, result.stderr
-    assert "column brand: expected VARCHAR(20) or longer, found VARCHAR(12)" in line[0]
+    lines = [line for line in result.stderr.splitlines() if line.startswith("celery-office: ")]
+    assert len(lines) == 1, result.stderr
+    assert "column brand: expected VARCHAR(20) or longer, found VARCHAR(12)" in lines[0]
     assert pg_schema(fresh_pg_url) == before and current_revision(fresh_pg_url) is None
 
 
@@ -296,8 +306,12 @@ def driver_url(request: pytest.FixtureRequest, fresh_pg_url: str) -> str:
         hide_password=False)
 
 
-@pytest.mark.parametrize("changes", ACCEPTED_ON_POSTGRESQL.values(), ids=ACCEPTED_ON_POSTGRESQL.keys())
-def test_compatible_variants_are_adopted_and_written(driver_url: str, changes: tuple[str, ...]) -> None:
+@pytest.mark.parametrize(
+    "changes", ACCEPTED_ON_POSTGRESQL.values(), ids=ACCEPTED_ON_POSTGRESQL.keys()
+)
+def test_compatible_variants_are_adopted_and_written(
+    driver_url: str, changes: tuple[str, ...]
+) -> None:
     spec_table(driver_url, *changes).dispose()
     before = schema_dump(driver_url).split("\n")[-1]  # the rows
 

@@ -17,8 +17,8 @@ from celery_office import AgentStatus, agent_statuses, create_office_engine
 from celery_office.core.changes import DAY_FIELDS, DAY_LARGEST, DAY_SUMS, Batch, DayCount
 from celery_office.db.batches import apply_batch
 from celery_office.db.daily import DAY, DayNumbers, day_numbers
-from celery_office.db.totals import forget_days_before
 from celery_office.db.models import DAY_VIEW
+from celery_office.db.totals import forget_days_before
 from celery_office.settings import OfficeSettings
 from celery_office.worker import buffer as buffer_module
 from celery_office.worker.flusher import Flusher

@@ -124,21 +124,31 @@ def project(pg_url: str, tmp_path: Path) -> Path:
     """A database with the office tables (migrated) and the host's existing table."""
     engine = create_engine(pg_url, poolclass=NullPool)
     with engine.begin() as conn:
-        conn.exec_driver_sql("CREATE TABLE host_customer (id SERIAL PRIMARY KEY, name VARCHAR(100))")
+        conn.exec_driver_sql(
+            "CREATE TABLE host_customer (id SERIAL PRIMARY KEY, name VARCHAR(100))"
+        )
     engine.dispose()
     return host_project(tmp_path / "host", pg_url)
 
 
-@pytest.mark.parametrize("with_office_metadata", [False, True], ids=["host metadata", "+ office metadata"])
-def test_host_autogenerate_leaves_every_office_object_alone(project: Path, with_office_metadata: bool) -> None:
+@pytest.mark.parametrize(
+    "with_office_metadata", [False, True], ids=["host metadata", "+ office metadata"]
+)
+def test_host_autogenerate_leaves_every_office_object_alone(
+    project: Path, with_office_metadata: bool
+) -> None:
     upgrade = autogenerate(project, hooks=True, with_office_metadata=with_office_metadata)
     assert "op.create_table('host_order'" in upgrade  # the host's own change is found
     assert office_mentions(upgrade) == []
     assert "op.drop_" not in upgrade
 
 
-@pytest.mark.parametrize("with_office_metadata", [False, True], ids=["host metadata", "+ office metadata"])
-def test_without_the_hooks_autogenerate_would_drop_office_tables(project: Path, with_office_metadata: bool) -> None:
+@pytest.mark.parametrize(
+    "with_office_metadata", [False, True], ids=["host metadata", "+ office metadata"]
+)
+def test_without_the_hooks_autogenerate_would_drop_office_tables(
+    project: Path, with_office_metadata: bool
+) -> None:
     """What the hooks prevent, so that the test above can fail."""
     upgrade = autogenerate(project, hooks=False, with_office_metadata=with_office_metadata)
     assert "op.drop_table('office_" in upgrade

@@ -22,15 +22,16 @@ from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.pool import NullPool
 
 from celery_office.core.errors import MigrationError
+from celery_office.db.models import DAY_VIEW, EFFECTIVE_STATUS_VIEW, STATUS_TABLE, Base
 from celery_office.db.revisions import VERSION_TABLE, head_revision
 from celery_office.db.schema import ADVISORY_LOCK_KEY, current_revision, downgrade, migrate
 from celery_office.db.sql_scripts import render_sql_script, sql_script
-from celery_office.db.models import DAY_VIEW, EFFECTIVE_STATUS_VIEW, STATUS_TABLE, Base
 
 TABLES = {
     "office_agent_status", "office_worker", "office_agent_run", "office_agent_outcome",
     "office_agent_day", "office_agent_alert", "office_agent_start", "office_agent_notice",
-    "office_agent_timeline", "office_notify_event", "office_notify_delivery", "office_notify_target",
+    "office_agent_timeline", "office_notify_event", "office_notify_delivery",
+    "office_notify_target",
     "office_agent_total",
     "office_writer",
 }

@@ -23,8 +23,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.pool import NullPool
 from sqlalchemy.schema import CreateTable
 
-from celery_office.db.models import STATUS_TABLE, AwareDateTime, OfficeAgentStatus
 from celery_office.core.statuses import AgentStatus
+from celery_office.db.models import STATUS_TABLE, AwareDateTime, OfficeAgentStatus
 
 TABLE = OfficeAgentStatus.__table__
 
@@ -209,7 +209,10 @@ def test_real_postgresql_types_in_information_schema(inspected_pg: Any) -> None:
     by_name = {row.column_name: row for row in rows}
     assert [row.column_name for row in rows] == SPEC_COLUMNS
     assert by_name["metrics"].udt_name == "jsonb"
-    assert (by_name["status"].data_type, by_name["status"].udt_name) == ("USER-DEFINED", "agentstatus")
+    assert (by_name["status"].data_type, by_name["status"].udt_name) == (
+        "USER-DEFINED",
+        "agentstatus",
+    )
     for name in TIMESTAMPS:
         assert by_name[name].data_type == "timestamp with time zone", name
     for name, length in STRING_LENGTHS.items():
@@ -217,7 +220,8 @@ def test_real_postgresql_types_in_information_schema(inspected_pg: Any) -> None:
             "character varying",
             length,
         )
-    assert (by_name["fte_coefficient"].numeric_precision, by_name["fte_coefficient"].numeric_scale) == (3, 2)
+    fte = by_name["fte_coefficient"]
+    assert (fte.numeric_precision, fte.numeric_scale) == (3, 2)
     assert by_name["salary_equivalent"].data_type == "integer"
     assert by_name["id"].data_type == "integer"
     assert {n for n, row in by_name.items() if row.is_nullable == "NO"} == NOT_NULL
@@ -233,7 +237,8 @@ def test_real_postgresql_types_in_information_schema(inspected_pg: Any) -> None:
 
 def test_real_postgresql_indexes(inspected_pg: Any) -> None:
     inspector = inspect(inspected_pg)
-    indexes = {tuple(i["column_names"]): bool(i["unique"]) for i in inspector.get_indexes(STATUS_TABLE)}
+    indexes = {tuple(i["column_names"]): bool(i["unique"])
+               for i in inspector.get_indexes(STATUS_TABLE)}
     assert indexes == {("agent_id",): True, ("department",): False, ("brand",): False}
     assert inspector.get_pk_constraint(STATUS_TABLE)["constrained_columns"] == ["id"]
 
@@ -248,7 +253,8 @@ def test_real_sqlite_columns_and_indexes(sqlite_url: str) -> None:
             assert columns[name]["nullable"] is (name not in NOT_NULL), name
         for name, length in STRING_LENGTHS.items():
             assert columns[name]["type"].length == length, name
-        indexes = {tuple(i["column_names"]): bool(i["unique"]) for i in inspector.get_indexes(STATUS_TABLE)}
+        indexes = {tuple(i["column_names"]): bool(i["unique"])
+                   for i in inspector.get_indexes(STATUS_TABLE)}
         assert indexes == {("agent_id",): True, ("department",): False, ("brand",): False}
     finally:
         engine.dispose()

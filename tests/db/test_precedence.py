@@ -3,14 +3,13 @@ once, and the row the rule makes of them."""
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import pytest
 
 from celery_office.core.changes import Outcome
-from datetime import datetime, timezone
-
-from celery_office.core.statuses import MISSED, OVERLONG
 from celery_office.core.state import AgentState, AlertState
-from celery_office.core.statuses import AgentStatus
+from celery_office.core.statuses import MISSED, OVERLONG, AgentStatus
 
 ERROR = Outcome(AgentStatus.error, "Ошибка: Timeout", 1.0)
 RETRY = Outcome(AgentStatus.warning, "Повтор: Сбор — RateLimitError: 429", 1.0)

@@ -14,10 +14,10 @@ import pytest
 from sqlalchemy import Engine, delete, select, update
 
 from celery_office import AgentStatus, agent_statuses, create_office_engine
-from celery_office.db.models import OfficeAgentRun, OfficeAgentStatus, OfficeWorker
 from celery_office.core.changes import Batch, RunChange
 from celery_office.db.batches import apply_batch
 from celery_office.db.heartbeat import heartbeat
+from celery_office.db.models import OfficeAgentRun, OfficeAgentStatus, OfficeWorker
 from celery_office.db.workers import register_worker, retire_worker
 
 STATUS = OfficeAgentStatus.__table__
@@ -53,8 +53,9 @@ def _register(engine: Engine, since: float | None) -> None:
 
 
 def _start_run(
-    engine: Engine, task_id: str, started_at: float, *, agent: Agent = AGENTS["watcher_price_monitor"],
-    text: str = "Сканирование цен", node: str = NODE,
+    engine: Engine, task_id: str, started_at: float, *,
+    agent: Agent = AGENTS["watcher_price_monitor"], text: str = "Сканирование цен",
+    node: str = NODE,
 ) -> None:
     batch = Batch()
     batch.runs[task_id] = RunChange(agent.agent_id, text, started_at)

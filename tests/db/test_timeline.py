@@ -51,7 +51,7 @@ def test_every_writer_s_change_is_a_period(engine: Engine) -> None:
     assert [(p.status, p.last_run_ok) for p in periods] == [
         ("ok", True), ("ok", False), ("error", False), ("ok", True), ("offline", False)]
     assert periods[2].task == "Ошибка: API timeout"
-    assert all(p.until == q.since for p, q in zip(periods, periods[1:]))
+    assert all(p.until == q.since for p, q in zip(periods, periods[1:], strict=False))
     assert periods[-1].until is None
 
 
@@ -101,7 +101,9 @@ def test_a_negative_timeline_days_is_one_line_naming_it() -> None:
     assert "\n" not in str(caught.value)
 
 
-def test_an_adopted_table_records_the_workers_changes_too(spec_url: str) -> None:
+def test_an_adopted_table_records_the_workers_changes_too(
+    spec_url: str,  # noqa: F811 (the fixture imported above)
+) -> None:
     """The dashboard's own table, adopted, gets the triggers: a worker's batch (PostgreSQL's
     function, SQLite's Python) and registration write periods, as the spec's reporter did."""
     migrate(spec_url)

@@ -33,10 +33,10 @@ class Worker:
         self.args = args
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, wait_ready: bool = True, timeout: float = 30.0) -> "Worker":
+    def start(self, wait_ready: bool = True, timeout: float = 30.0) -> Worker:
         return self.start_in(HERE, wait_ready=wait_ready, timeout=timeout)
 
-    def start_in(self, cwd: Path, *, wait_ready: bool = True, timeout: float = 30.0) -> "Worker":
+    def start_in(self, cwd: Path, *, wait_ready: bool = True, timeout: float = 30.0) -> Worker:
         """Start the worker with ``cwd`` as its working directory."""
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(

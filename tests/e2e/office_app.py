@@ -7,10 +7,10 @@ Its tasks are plain Celery tasks: celery-office instruments them through `instal
 import os
 import time
 
+from app_conf import TEST_CONF
 from celery import Celery
 
 import celery_office
-from app_conf import TEST_CONF
 
 app = Celery("office_app")
 app.conf.update(TEST_CONF)
@@ -128,8 +128,9 @@ def _odd_metrics(result):
             "id": uuid.UUID(int=1), "tags": set(result)}
 
 
+# values JSON cannot encode; the result itself stays JSON for the backend
 @app.task
-@metrics(extract=_odd_metrics)  # values JSON cannot encode; the result itself stays JSON for the backend
+@metrics(extract=_odd_metrics)
 def odd_metrics_reviews():
     return ["b", "a"]
 

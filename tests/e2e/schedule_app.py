@@ -5,11 +5,11 @@ end-to-end tests' agents."""
 
 import time
 
+from app_conf import TEST_CONF
 from celery import Celery
 from celery.exceptions import SoftTimeLimitExceeded
 
 import celery_office
-from app_conf import TEST_CONF
 
 app = Celery("schedule_app")
 app.conf.update(

@@ -24,7 +24,8 @@ CASES = {
     "unknown key": (
         "agents:\n  reputation_wb:\n    departmnet: reputation\n    name: WB\n"
         "    tasks:\n      office_app.flaky_reviews: t\n",
-        ["agents.yaml:3:", "agent 'reputation_wb'", "field 'departmnet'", "did you mean 'department'"],
+        ["agents.yaml:3:", "agent 'reputation_wb'", "field 'departmnet'",
+         "did you mean 'department'"],
     ),
     "duplicate agent id": (
         "agents:\n" + GOOD_AGENT + GOOD_AGENT,
@@ -35,7 +36,8 @@ CASES = {
         ["agents.yaml:2:", "agent 'reputation_wb'", "field 'department'", "missing"],
     ),
     "missing name": (
-        "agents:\n  reputation_wb:\n    department: reputation\n    tasks:\n      office_app.flaky_reviews: t\n",
+        "agents:\n  reputation_wb:\n    department: reputation\n"
+        "    tasks:\n      office_app.flaky_reviews: t\n",
         ["agents.yaml:2:", "agent 'reputation_wb'", "field 'name'"],
     ),
     "wrong type": (
@@ -71,8 +73,10 @@ CASES = {
         ["agents.yaml:", "invalid YAML"],
     ),
     "glob conflict": (
-        "agents:\n  a:\n    department: watcher\n    name: A\n    tasks:\n      'office_app.scan_*': null\n"
-        "  b:\n    department: watcher\n    name: B\n    tasks:\n      'office_app.*_prices': null\n",
+        "agents:\n  a:\n    department: watcher\n    name: A\n"
+        "    tasks:\n      'office_app.scan_*': null\n"
+        "  b:\n    department: watcher\n    name: B\n"
+        "    tasks:\n      'office_app.*_prices': null\n",
         ["agents.yaml:", "office_app.scan_prices", "'a'", "'b'", "exact"],
     ),
 }
@@ -105,7 +109,7 @@ def test_bad_registry_stops_the_worker(case, tmp_path, worker_env):
     path.write_text(content, encoding="utf-8")
     done = _run_worker({**worker_env, "OFFICE_AGENTS_FILE": str(path)})
     assert done.returncode != 0, done.stdout + done.stderr
-    lines = [l for l in done.stderr.splitlines() if l.startswith("celery-office:")]
+    lines = [line for line in done.stderr.splitlines() if line.startswith("celery-office:")]
     assert len(lines) == 1, done.stderr
     assert str(path) in lines[0]
     for part in expected:
@@ -126,7 +130,8 @@ def test_missing_registry_names_the_path_and_the_setting(tmp_path, worker_env):
 
 def test_bad_setting_stops_the_worker(tmp_path, worker_env):
     done = _run_worker(
-        {**worker_env, "OFFICE_AGENTS_FILE": str(HERE / "agents.yaml"), "OFFICE_FLUSH_INTERVAL": "soon"}
+        {**worker_env, "OFFICE_AGENTS_FILE": str(HERE / "agents.yaml"),
+         "OFFICE_FLUSH_INTERVAL": "soon"}
     )
     assert done.returncode != 0
     assert "OFFICE_FLUSH_INTERVAL must be a number of seconds, got 'soon'" in done.stderr

@@ -69,12 +69,12 @@ def test_database_refusing_for_the_whole_run(office_pg, proxy):
     time.sleep(2)  # many flush intervals and heartbeats while down
     lines = _office_lines(worker.log)
     # one line when writes start failing per process (main + 2 pool processes), no flood
-    assert len([l for l in lines if "failed on" in l]) <= 3, "\n".join(lines)
+    assert len([line for line in lines if "failed on" in line]) <= 3, "\n".join(lines)
     assert len(lines) <= 8, "\n".join(lines)
     assert office_pg.rows() == {}
     proxy.set_mode("forward")
     office_pg.wait_for(_final_state, timeout=20, what="final state after the database is back")
-    assert any("again" in l for l in _office_lines(worker.log))
+    assert any("again" in line for line in _office_lines(worker.log))
 
 
 def test_hung_database_never_delays_tasks_and_shutdown_is_bounded(office_pg, proxy):
@@ -190,7 +190,7 @@ def test_a_trigger_refusing_one_agent_with_a_plain_raise_blocks_no_other(office_
     failing.get(timeout=20, propagate=False)
     working.get(timeout=20)
     office_pg.wait_for(_is("watcher_night_agent", AgentStatus.ok, None), what="then idle")
-    errors = [l for l in _office_lines(worker.log) if "refuses the status change" in l]
+    errors = [line for line in _office_lines(worker.log) if "refuses the status change" in line]
     assert len(errors) == 1 and "watcher_price_monitor" in errors[0], errors
     assert office_pg.row("watcher_price_monitor").task != "Ошибка: ScanError: poison"
 

@@ -117,7 +117,8 @@ def test_office_commands_say_where_statuses_go_when_no_database_is_named(
     assert result.returncode == 0, result.stderr
     expected = tmp_path / "office.db"
     assert expected.exists()
-    notice = [line for line in result.stderr.splitlines() if "office_database_url is not set" in line]
+    notice = [line for line in result.stderr.splitlines()
+              if "office_database_url is not set" in line]
     assert len(notice) == 1, result.stderr
     assert str(expected) in notice[0] and "OFFICE_DATABASE_URL" in notice[0]
     assert notice[0].startswith("celery office migrate: warning: ")

@@ -33,7 +33,8 @@ def test_overlapping_runs_on_two_workers_keep_the_agent_working(office_pg):
     office_pg.wait_for(
         lambda r: len(office_pg.sql("select * from office_agent_run")) == 2, what="two runs"
     )
-    nodes = {row.node_name.split("@")[0] for row in office_pg.sql("select node_name from office_agent_run")}
+    nodes = {row.node_name.split("@")[0]
+             for row in office_pg.sql("select node_name from office_agent_run")}
     assert nodes == {"w1", "w2"}
     short.get(timeout=20)
     time.sleep(1.0)  # several flush intervals after the short run ended
@@ -67,7 +68,8 @@ def test_warm_stop_of_one_worker_keeps_agents_the_other_serves(office_pg):
         what="w2 keeps beating",
     )
     time.sleep(3.5)  # past office_offline_after: still online thanks to w2
-    assert {r.effective_status for r in office_pg.rows(offline_after=3).values()} == {AgentStatus.ok}
+    statuses = {r.effective_status for r in office_pg.rows(offline_after=3).values()}
+    assert statuses == {AgentStatus.ok}
     assert w2.stop() == 0
     assert {r.status for r in office_pg.rows().values()} == {AgentStatus.offline}
 
@@ -77,7 +79,8 @@ def test_killed_worker_does_not_leave_the_agent_working(office_pg):
     office_pg.worker(name="w2", concurrency=1, env=FAST)
     office_pg.wait_for(_registered, what="registration")
     office_pg.send("scan_prices", duration=60.0)
-    office_pg.wait_for(lambda r: len(office_pg.sql("select * from office_agent_run")) == 1, what="run")
+    office_pg.wait_for(lambda r: len(office_pg.sql("select * from office_agent_run")) == 1,
+                       what="run")
     run = office_pg.sql("select node_name from office_agent_run")[0]
     victim = w1 if run.node_name.startswith("w1@") else office_pg.workers[1]
     victim.kill_group()
@@ -95,7 +98,8 @@ def test_killed_only_worker_reads_offline_after_the_threshold(office_pg):
     office_pg.send("scan_prices", duration=60.0)
     office_pg.wait_for(_is("watcher_price_monitor", AgentStatus.ok, WORKING), what="working")
     w1.kill_group()
-    assert office_pg.rows(offline_after=3)["watcher_price_monitor"].effective_status is AgentStatus.ok
+    row = office_pg.rows(offline_after=3)["watcher_price_monitor"]
+    assert row.effective_status is AgentStatus.ok
     time.sleep(3.5)
     rows = office_pg.rows(offline_after=3)
     assert {r.effective_status for r in rows.values()} == {AgentStatus.offline}
@@ -144,7 +148,8 @@ def test_random_load_on_two_workers_ends_as_the_rules_say(office_pg):
         close = [ok for done, ok in runs if (last_done - done).total_seconds() < 0.05]
         expected[agent] = {AgentStatus.ok if ok else AgentStatus.error for ok in close}
     rows = office_pg.wait_for(
-        lambda r: all(r[a].status in expected[a] and (r[a].status is not AgentStatus.ok or r[a].task is None)
+        lambda r: all(r[a].status in expected[a]
+                      and (r[a].status is not AgentStatus.ok or r[a].task is None)
                       for a in expected),
         timeout=10, what=f"final state {expected}",
     )

@@ -42,7 +42,7 @@ def test_metrics_that_fail_are_skipped_and_the_task_succeeds(office_pg):
         assert office_pg.send("bad_metrics_reviews").get(timeout=20) == {"a": 1, "b": 0}
     office_pg.wait_for(_is("reputation_wb", AgentStatus.ok, None), what="idle")
     assert office_pg.row("reputation_wb").metrics == {"reviews_today": 3, "avg_response_min": 12}
-    lines = [l for l in worker.log.splitlines() if "could not be computed" in l]
+    lines = [line for line in worker.log.splitlines() if "could not be computed" in line]
     assert 1 <= len(lines) <= 2, lines  # once per pool process at most, not once per task
     assert "ZeroDivisionError" in lines[0]
 

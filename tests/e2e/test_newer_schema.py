@@ -61,11 +61,13 @@ def test_a_worker_on_a_newer_schema_writes_nothing_and_resumes_when_it_may(offic
     }, "a worker that does not know the schema claimed liveness or wrote a status"
     assert office_pg.sql("select count(*) as n from office_agent_run")[0].n == 0
     assert office_pg.sql("select count(*) as n from office_agent_day")[0].n == days
-    assert all(w.node_name.startswith("w1@") for w in office_pg.sql("select node_name from office_worker"))
+    assert all(w.node_name.startswith("w1@")
+               for w in office_pg.sql("select node_name from office_worker"))
     lines = [line for line in worker.log.splitlines() if "celery-office" in line
              and ("ERROR" in line or "WARNING" in line)]
     assert len(lines) == 1, lines  # said once, never alternating
-    assert FUTURE in lines[0] and head_revision() in lines[0] and "upgrade celery-office" in lines[0]
+    assert (FUTURE in lines[0] and head_revision() in lines[0]
+            and "upgrade celery-office" in lines[0])
 
     check = _office(office_pg, "check")
     assert check.returncode == 1 and FUTURE in check.stderr, check

@@ -79,7 +79,7 @@ def test_an_agent_failing_every_run_is_never_recovered_by_its_next_run(
         time.sleep(1.0)
         for n in range(3):
             office_pg.send("fail_scan", message=f"failure {n}", duration=1.5)
-            office_pg.wait_for(lambda rows: rows[PRICES].task == "Ошибка: ScanError: "
+            office_pg.wait_for(lambda rows, n=n: rows[PRICES].task == "Ошибка: ScanError: "
                                f"failure {n}", timeout=30, what=f"failure {n}")
         office_pg.send("scan_prices")  # a successful end: the one recovery
         office_pg.wait_for(lambda rows: rows[PRICES].status.value == "ok"

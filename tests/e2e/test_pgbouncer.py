@@ -37,7 +37,9 @@ migrate(url)
 """
 
 
-def test_two_processes_migrate_at_once_through_pgbouncer(fresh_pgbouncer_url: str, tmp_path) -> None:
+def test_two_processes_migrate_at_once_through_pgbouncer(
+    fresh_pgbouncer_url: str, tmp_path
+) -> None:
     """Two workers starting together on an empty database: both migrations succeed and the
     tables are made once (the lock is the transaction's, which the pooler keeps)."""
     go = tmp_path / "go"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 
 from celery_office import AgentStatus
@@ -50,7 +49,8 @@ def test_heartbeat_keeps_beating_during_a_long_task(office_pg, pool):
     seen = rows["watcher_night_agent"].last_activity
     for _ in range(3):
         rows = office_pg.wait_for(
-            lambda r: r["watcher_night_agent"].last_activity > seen, timeout=3, what="a beat"
+            lambda r, seen=seen: r["watcher_night_agent"].last_activity > seen,
+            timeout=3, what="a beat",
         )
         seen = rows["watcher_night_agent"].last_activity
         assert rows["watcher_price_monitor"].task == WORKING
@@ -62,7 +62,8 @@ def test_prefork_on_sqlite(office_sqlite):
     slow = office_sqlite.send("scan_prices", duration=2.0)
     office_sqlite.wait_for(_is("watcher_price_monitor", AgentStatus.ok, WORKING), what="working")
     office_sqlite.send("fail_scan")  # runs in the other pool process meanwhile
-    office_sqlite.wait_for(_is("watcher_price_monitor", AgentStatus.ok, WORKING), what="still working")
+    office_sqlite.wait_for(_is("watcher_price_monitor", AgentStatus.ok, WORKING),
+                           what="still working")
     slow.get(timeout=20)
     # the failure ended first, the slow success last: the newest outcome wins
     office_sqlite.wait_for(_is("watcher_price_monitor", AgentStatus.ok, None), what="idle")

@@ -65,7 +65,7 @@ def test_recycling_during_an_outage_logs_a_few_lines_not_a_line_per_task(office_
     office_pg.wait_for(
         _is("watcher_price_monitor", AgentStatus.ok, None), timeout=20, what="the agent idle"
     )
-    lines = [l for l in _office_lines(worker.log) if "WARNING" in l or "ERROR" in l]
+    lines = [line for line in _office_lines(worker.log) if "WARNING" in line or "ERROR" in line]
     assert len(lines) <= 4, "\n".join(lines)
     assert len(_office_lines(worker.log)) <= 8, "\n".join(_office_lines(worker.log))
 

@@ -46,7 +46,10 @@ def test_metrics_that_cannot_be_rendered_are_skipped_and_the_run_still_ends(offi
     worker = office_pg.worker()
     office_pg.wait_for(lambda r: set(r) == ALL_AGENTS, what="registration")
     for _ in range(3):
-        assert office_pg.send("unrenderable_metrics_reviews", duration=0.3).get(timeout=20) == "done"
+        result = office_pg.send("unrenderable_metrics_reviews", duration=0.3)
+        assert result.get(timeout=20) == "done"
     rows = office_pg.wait_for(_is("reputation_wb", AgentStatus.ok, None), what="idle")
-    assert rows["reputation_wb"].metrics == {"reviews_today": 3, "odd": "<unprintable Unrenderable>"}
+    assert rows["reputation_wb"].metrics == {
+        "reviews_today": 3, "odd": "<unprintable Unrenderable>",
+    }
     assert "--- Logging error ---" not in worker.log

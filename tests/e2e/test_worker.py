@@ -36,7 +36,9 @@ def test_worker_start_registers_every_agent_it_serves(office_pg):
     office_pg.worker()
     rows = office_pg.wait_for(lambda r: set(r) == ALL_AGENTS, what="registration")
     price = rows["watcher_price_monitor"]
-    assert (price.department, price.name, price.brand) == ("watcher", "Мониторинг цен", "ohana_market")
+    assert (price.department, price.name, price.brand) == (
+        "watcher", "Мониторинг цен", "ohana_market",
+    )
     assert (price.salary_equivalent, price.fte_coefficient) == (65000, Decimal("1.50"))
     assert price.status is AgentStatus.ok and price.task is None
     assert rows["reputation_wb"].brand is None  # `brand: null` overrides the default

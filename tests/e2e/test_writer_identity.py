@@ -117,7 +117,8 @@ def test_two_live_workers_with_one_node_name_are_both_counted(office_pg):
         said = [twin for twin in twins if "another live worker runs under" in twin.log]
         time.sleep(0.1)
     for twin in twins:
-        lines = [l for l in _office_lines(twin.log) if "another live worker runs under" in l]
+        lines = [line for line in _office_lines(twin.log)
+                 if "another live worker runs under" in line]
         assert len(lines) == 1 and "twin@" in lines[0] and "-n" in lines[0], lines
 
 

@@ -55,4 +55,5 @@ def dist(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dist]:
             [sys.executable, "-m", "build", "--outdir", str(folder), str(ROOT)],
             check=True, stdout=subprocess.DEVNULL, timeout=600,
         )
-    yield Dist(wheel=_one(folder, "celery_office-*.whl"), sdist=_one(folder, "celery_office-*.tar.gz"))
+    yield Dist(wheel=_one(folder, "celery_office-*.whl"),
+               sdist=_one(folder, "celery_office-*.tar.gz"))

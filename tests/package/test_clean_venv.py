@@ -120,7 +120,8 @@ def _wait(check: Callable[[], bool], what: str, log: Path, timeout: float = 30.0
         if check():
             return
         time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}; worker log:\n{log.read_text(errors='replace')}")
+    raise AssertionError(f"timed out waiting for {what}; worker log:\n"
+                         f"{log.read_text(errors='replace')}")
 
 
 def test_a_clean_install_runs_an_app_it_has_never_seen(

@@ -7,8 +7,8 @@ moved: a reader copying a documented line must never meet a ``No module named`` 
 from __future__ import annotations
 
 import importlib
-import os
 import importlib.util
+import os
 import re
 from pathlib import Path
 
@@ -113,7 +113,8 @@ def test_every_documented_office_command_and_option_exists() -> None:
         if words and not re.fullmatch(r"-?-?[a-z][a-z-]*", words[0]):
             continue  # a message's prefix ("celery office migrate: ..."), not a command
         if not words or words[0].startswith("-"):  # the group itself: --version, --help
-            unknown = [w for w in words if w.startswith("--") and w not in _options(office) | {"--help"}]
+            unknown = [w for w in words
+                       if w.startswith("--") and w not in _options(office) | {"--help"}]
         else:
             command = office.get_command(ctx, words[0])
             if command is None:
@@ -122,5 +123,6 @@ def test_every_documented_office_command_and_option_exists() -> None:
             options = _options(command) | {"--help"}
             unknown = [w.split("=")[0] for w in words[1:] if w.startswith("--")
                        and w.split("=")[0].rstrip(",.)") not in options]
-        broken += [f"{where}: 'celery office {' '.join(words[:1])}' has no option {w}" for w in unknown]
+        broken += [f"{where}: 'celery office {' '.join(words[:1])}' has no option {w}"
+                   for w in unknown]
     assert broken == []

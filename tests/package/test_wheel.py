@@ -81,7 +81,8 @@ def test_the_wheel_holds_nothing_outside_the_package(dist: Dist) -> None:
         if not name.startswith(f"{PACKAGE}/") and ".dist-info/" not in name
     )
     assert stray == [], f"files outside {PACKAGE}/ would land in site-packages: {stray}"
-    junk = sorted(name for name in _wheel_names(dist) if "__pycache__" in name or name.endswith(".pyc"))
+    junk = sorted(name for name in _wheel_names(dist)
+                  if "__pycache__" in name or name.endswith(".pyc"))
     assert junk == []
 
 
@@ -126,7 +127,8 @@ def test_the_sdist_holds_the_sources_tests_and_licence(dist: Dist) -> None:
         names = {name.removeprefix(top + "/") for name in sdist.getnames()}
     expected = {
         "pyproject.toml", "README.md", "LICENSE", "CHANGELOG.md", "agents.yaml",
-        *(path.relative_to(ROOT).as_posix() for folder in SHIPPED_TREES for path in _source_files(folder)),
+        *(path.relative_to(ROOT).as_posix()
+          for folder in SHIPPED_TREES for path in _source_files(folder)),
         *(path.relative_to(ROOT).as_posix() for path in _source_files(ROOT / "tests")),
     }
     missing = sorted(expected - names)

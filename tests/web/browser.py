@@ -24,7 +24,8 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 def chromium_problem() -> str | None:
     """Why the browser tests cannot run here, or None."""
-    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)) and not shutil.which(CHROMIUM):
+    runnable = os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)
+    if not runnable and not shutil.which(CHROMIUM):
         return f"Chromium is not installed at {CHROMIUM} (Debian: apt-get install -y chromium)"
     try:
         import playwright.sync_api  # noqa: F401

@@ -52,7 +52,7 @@ class ServeProcess:
             time.sleep(0.1)
         raise AssertionError(f"{needle!r} not in serve's stderr after {timeout} s:\n{self.log}")
 
-    def wait_ready(self, timeout: float = 30.0) -> "ServeProcess":
+    def wait_ready(self, timeout: float = 30.0) -> ServeProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

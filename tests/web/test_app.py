@@ -12,8 +12,8 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from datetime import timedelta
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -150,12 +150,14 @@ def test_metrics_parse_and_say_each_agents_status(base: str) -> None:
 
     assert per_agent("celery_office_agent_runs_today")["watcher_competitor_scan"] == 12
     assert per_agent("celery_office_agent_failures_today")["watcher_competitor_scan"] == 3
-    assert per_agent("celery_office_agent_runtime_today_seconds")["watcher_competitor_scan"] == 905.5
+    runtime_today = per_agent("celery_office_agent_runtime_today_seconds")
+    assert runtime_today["watcher_competitor_scan"] == 905.5
     assert 540 < per_agent("celery_office_agent_last_activity_age_seconds")["lex_monitor"] < 900
     assert [s.value for s in families["celery_office_up"].samples] == [1]
     assert per_agent("celery_office_agent_runs_total")["watcher_competitor_scan"] == 12
     assert per_agent("celery_office_agent_failures_total")["watcher_competitor_scan"] == 3
-    assert per_agent("celery_office_agent_runtime_seconds_total")["watcher_competitor_scan"] == 905.5
+    runtime_total = per_agent("celery_office_agent_runtime_seconds_total")
+    assert runtime_total["watcher_competitor_scan"] == 905.5
     assert set(per_agent("celery_office_agent_busy").values()) == {0}  # no run in progress
 
 

@@ -16,7 +16,7 @@ from celery_office import OfficeReporter, create_office_engine
 from celery_office.core.errors import OfficeConfigError
 from celery_office.web import create_app
 
-from .receiver import Receiver, receiving
+from .receiver import receiving
 from .serve_process import free_port
 
 
@@ -133,5 +133,6 @@ def test_an_apprise_url_without_apprise_names_the_extra(
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name == "apprise" else real(name, *a))
-    with pytest.raises(OfficeConfigError, match=r"tgram://… needs Apprise.*celery-office\[notify\]"):
+    with pytest.raises(OfficeConfigError,
+                       match=r"tgram://… needs Apprise.*celery-office\[notify\]"):
         create_app(pg_url, notify=["tgram://123456789:SECRET/42"])

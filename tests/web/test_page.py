@@ -108,9 +108,13 @@ def test_the_page_reads_on_a_phone(office: str, browser: Any) -> None:
         page.goto(base + "/")
         page.wait_for_selector(".desk")
         assert page.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways scroll
-        lefts = page.eval_on_selector_all(".room", "rs => rs.map(r => r.getBoundingClientRect().left)")
+        lefts = page.eval_on_selector_all(
+            ".room", "rs => rs.map(r => r.getBoundingClientRect().left)"
+        )
         assert len(set(lefts)) == 1  # the rooms in one column
-        widths = page.eval_on_selector_all(".desk", "ds => ds.map(d => d.getBoundingClientRect().width)")
+        widths = page.eval_on_selector_all(
+            ".desk", "ds => ds.map(d => d.getBoundingClientRect().width)"
+        )
         assert min(widths) > 300  # every desk takes the phone's width
 
 

@@ -73,7 +73,7 @@ def test_a_database_that_hangs_mid_session(office: str, proxy: FaultProxy, tmp_p
             time.sleep(1.2)  # past the shared snapshot's second: the next request must read
             with ThreadPoolExecutor(len(ENDPOINTS)) as pool:
                 answers = list(pool.map(lambda p: timed_get(serve, p), ENDPOINTS))
-            for path, status, body, took in answers:
+            for path, _status, _body, took in answers:
                 assert took <= BOUND, (path, took)
             by_path = {path: (status, body) for path, status, body, _ in answers}
             assert by_path["/livez"][0] == 200

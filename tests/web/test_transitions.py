@@ -12,7 +12,16 @@ from celery_office.db.notices import Notice
 from celery_office.db.read import AgentRow
 from celery_office.db.timeline import Period
 from celery_office.web.transitions import (
-    ERROR, MISSED, OFFLINE, OK, OVERLONG, Event, chat_escape, events, message, state_of,
+    ERROR,
+    MISSED,
+    OFFLINE,
+    OK,
+    OVERLONG,
+    Event,
+    chat_escape,
+    events,
+    message,
+    state_of,
 )
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)

@@ -69,7 +69,8 @@ def test_a_long_outage_keeps_one_entry_per_agent_not_per_task() -> None:
     for i in range(5):
         failures = flusher.db.failures
         flusher.buffer.run_started(f"t-{i}", AGENT, "Сканирование цен")
-        _wait(lambda: flusher.db.failures > failures)  # a write failed while the run was in it
+        # a write failed while the run was in it
+        _wait(lambda failures=failures: flusher.db.failures > failures)
         flusher.buffer.run_finished(f"t-{i}", AGENT, AgentStatus.ok)
     assert flusher.buffer.pending() == 1  # the agent's newest outcome, no run
     assert not flusher.stop(timeout=0.5)
@@ -134,7 +135,8 @@ def test_a_change_the_database_refuses_is_dropped_alone(pg_url: str, caplog, rai
     assert any("refused a status write" in w for w in warnings), warnings
     assert not any("when the database is back" in w for w in warnings), warnings
     # the process keeps writing, the refused agent included
-    flusher.buffer.run_finished("t-2", "watcher_night_agent", AgentStatus.error, text="Ошибка: Timeout")
+    flusher.buffer.run_finished("t-2", "watcher_night_agent", AgentStatus.error,
+                                text="Ошибка: Timeout")
     flusher.buffer.run_finished("t-1", AGENT, AgentStatus.ok)
     assert flusher.stop()
     rows = _statuses(engine)
@@ -164,7 +166,7 @@ def test_runs_that_end_during_failed_writes_leave_nothing_behind() -> None:
         failures = flusher.db.failures
         ending.append(f"t-{i}")
         flusher.buffer.run_started(f"t-{i}", AGENT, "Сканирование цен")
-        _wait(lambda: flusher.db.failures > failures and not ending)
+        _wait(lambda failures=failures: flusher.db.failures > failures and not ending)
     _wait(lambda: flusher.buffer.pending() == 1)  # the agent's newest outcome, no run
     assert not flusher.stop(timeout=0.5)
 

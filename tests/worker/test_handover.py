@@ -28,7 +28,8 @@ def test_a_forked_process_hands_over_in_order_and_the_parent_receives_it_all() -
     pid = os.fork()
     if pid == 0:  # the pool process
         handover.after_fork_in_child()
-        ok = all(handover.send(_start(f"t-{i}")) and handover.send(_end(f"t-{i}")) for i in range(200))
+        ok = all(handover.send(_start(f"t-{i}")) and handover.send(_end(f"t-{i}"))
+                 for i in range(200))
         os._exit(0 if ok else 1)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0

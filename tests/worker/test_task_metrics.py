@@ -35,7 +35,8 @@ def test_a_list_returned_under_metrics_is_said_once_and_skipped(caplog) -> None:
         assert metrics_of(listed, [4]) is None  # the same task again: no second line
     lines = [r.getMessage() for r in caplog.records if "t.listed" in r.getMessage()]
     assert len(lines) == 1, lines
-    assert "metrics must be a dict" in lines[0] and "got list" in lines[0] and "extract=" in lines[0]
+    assert ("metrics must be a dict" in lines[0] and "got list" in lines[0]
+            and "extract=" in lines[0])
 
 
 def test_a_dict_is_the_metrics_and_none_keeps_them(caplog) -> None:

@@ -11,10 +11,10 @@ from celery.schedules import schedule
 
 from celery_office import AgentStatus, agent_statuses, create_office_engine
 from celery_office.core.changes import Batch, RunChange
+from celery_office.core.texts import MISSED_PREFIX, OVERLONG_PREFIX
 from celery_office.db.batches import apply_batch
 from celery_office.db.workers import register_worker
 from celery_office.worker.watch import Expected, Limit, Watch
-from celery_office.core.texts import MISSED_PREFIX, OVERLONG_PREFIX
 
 from ..db.test_store import AGENTS
 
@@ -88,7 +88,8 @@ def test_a_run_within_its_limit_is_no_alert_and_a_stale_one_is_dropped(db_url: s
     engine = _registered(db_url)
     watch = Watch(expected=[], limits={"app.scan": Limit(AGENT, "Сканирование цен", 60.0)})
     _start(engine, "t-1")
-    _judge(engine, watch, running=[SimpleNamespace(name="app.scan", id="t-1", time_start=time.time() - 90)])
+    _judge(engine, watch,
+           running=[SimpleNamespace(name="app.scan", id="t-1", time_start=time.time() - 90)])
     assert _row(engine).status is AgentStatus.warning
     _judge(engine, watch, running=[])  # the run is gone from this worker without its end
     assert _row(engine).status is AgentStatus.ok

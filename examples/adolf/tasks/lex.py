@@ -2,10 +2,9 @@
 
 from random import randint
 
-from celery_office import metrics
-
 from adolf.app import app
 from adolf.work import LegalSourceError, emulate
+from celery_office import metrics
 
 
 @app.task(bind=True)

@@ -2,10 +2,9 @@
 
 from random import randint, uniform
 
-from celery_office import metrics
-
 from adolf.app import app
 from adolf.work import MarketplaceAPIError, RateLimitError, emulate
+from celery_office import metrics
 
 
 def _campaign_metrics(budget_rub: int) -> dict:

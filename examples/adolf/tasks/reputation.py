@@ -2,10 +2,9 @@
 
 from random import randint
 
-from celery_office import metrics
-
 from adolf.app import app
 from adolf.work import MarketplaceAPIError, emulate
+from celery_office import metrics
 
 
 def _review_metrics(limit: int) -> dict:
@@ -20,7 +19,8 @@ def _review_metrics(limit: int) -> dict:
 
 @app.task(bind=True)
 @metrics
-def process_wb_reviews(self, limit: int = 60, *, duration: float | None = None, outcome: str | None = None) -> dict:
+def process_wb_reviews(self, limit: int = 60, *, duration: float | None = None,
+                       outcome: str | None = None) -> dict:
     """Agent reputation_wb: read and answer new Wildberries reviews."""
     emulate(self, duration=duration, outcome=outcome,
             error=MarketplaceAPIError("Wildberries Feedbacks API timeout after 30s"))
@@ -29,7 +29,8 @@ def process_wb_reviews(self, limit: int = 60, *, duration: float | None = None, 
 
 @app.task(bind=True)
 @metrics
-def process_ozon_reviews(self, limit: int = 40, *, duration: float | None = None, outcome: str | None = None) -> dict:
+def process_ozon_reviews(self, limit: int = 40, *, duration: float | None = None,
+                         outcome: str | None = None) -> dict:
     """Agent reputation_ozon: read and answer new Ozon reviews."""
     emulate(self, duration=duration, outcome=outcome,
             error=MarketplaceAPIError("Ozon Seller API: 401 Unauthorized (API key expired)"))
@@ -38,7 +39,8 @@ def process_ozon_reviews(self, limit: int = 40, *, duration: float | None = None
 
 @app.task(bind=True)
 @metrics
-def process_ym_reviews(self, limit: int = 20, *, duration: float | None = None, outcome: str | None = None) -> dict:
+def process_ym_reviews(self, limit: int = 20, *, duration: float | None = None,
+                       outcome: str | None = None) -> dict:
     """Agent reputation_ym: read and answer new Яндекс Маркет reviews."""
     emulate(self, duration=duration, outcome=outcome,
             error=MarketplaceAPIError("Яндекс Маркет Partner API: 500 Internal Server Error"))
