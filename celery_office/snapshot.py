@@ -17,6 +17,7 @@ from typing import Any
 
 from .core.statuses import AgentStatus
 from .core.texts import MISSED_PREFIX, OVERLONG_PREFIX, RETRY_PREFIX, human_duration
+from .db.daily import DayNumbers
 from .db.read import AgentRow
 from .jsonsafe import json_safe
 

@@ -8,7 +8,8 @@ another version, to compare; default this one) while ten agents change every sec
 ``/api/agents``' payload (raw, and as sent to a browser that accepts gzip), the first draw (from
 navigation until every agent is on the page), the browser's CPU per poll (Chromium's
 ``TaskDuration`` from the DevTools Performance domain, over ``--seconds``, divided by the polls
-answered, while ten agents change and once they stopped), and the page's DOM node count. Figures: ``bench/RESULTS.md``.
+answered, while ten agents change and once they stopped), and the page's DOM node count.
+Figures: ``bench/RESULTS.md``.
 """
 
 from __future__ import annotations

@@ -111,7 +111,7 @@ class AgentsAnswer:
         clock = [agent.pop("silent_for") for agent in payload["agents"]]
         generated = payload["summary"].pop("generated_at")
         etag = etag_of(_encoded(payload))
-        for agent, silent in zip(payload["agents"], clock):
+        for agent, silent in zip(payload["agents"], clock, strict=True):
             agent["silent_for"] = silent
         payload["summary"]["generated_at"] = generated
         return _encoded(payload)[:-1] + b',"stale":', etag

@@ -26,10 +26,9 @@ from sqlalchemy import Engine
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.middleware import Middleware
-from starlette.middleware.gzip import GZipMiddleware
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -37,8 +36,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..db.engine import create_office_engine, create_read_engine
 from ..logs import logger
 from ..settings import OfficeSettings
-from .access import allowed_hosts as allowed_hosts_of
 from .access import BASIC_AUTH_SETTING, HOSTS_SETTING, guard, parse_credentials, parse_hosts
+from .access import allowed_hosts as allowed_hosts_of
 from .agents_api import NO_STORE, NOT_YET, AgentsAnswer
 from .notifier import Notifier
 from .page import STATIC, render_page

@@ -30,12 +30,11 @@ from ..core.errors import OfficeError
 from ..core.texts import human_duration
 from ..db.engine import db_error_reason, is_missing_table, safe_url, scrub
 from ..db.read import AgentRow, active_alerts, agent_statuses, busy_agents
+from ..db.revisions import head_revision, known_revisions, read_revision
 from ..db.timeline import TIMELINE, open_periods
 from ..db.totals import Totals, agent_totals
-from ..db.revisions import head_revision, known_revisions, read_revision
-from ..core.texts import human_duration
-from ..snapshot import status_name
 from ..logs import logger
+from ..snapshot import status_name
 from ..worker.watchdog import SocketWatch
 
 __all__ = ["OfficeReader", "Snapshot", "View", "ReadError", "MIGRATE_HINT", "read_office"]

@@ -84,7 +84,7 @@ def test_api_agents_is_the_status_json(base: str, office_url: str) -> None:
     for agent in served_json["agents"]:
         assert agent.pop("shown")["status"]
     served_json["agents"].sort(key=lambda agent: (agent["department"], agent["agent_id"]))
-    for served_agent, printed_agent in zip(served_json["agents"], printed["agents"]):
+    for served_agent, printed_agent in zip(served_json["agents"], printed["agents"], strict=True):
         # read from the timeline by serve only; status --json leaves them as the row says
         assert served_agent.pop("since") is not None
         assert printed_agent.pop("since") is None or printed_agent["agent_id"] == "lex_monitor"

@@ -59,7 +59,9 @@ def test_rooms_desks_and_the_office_totals(office: str, browser: Any) -> None:
         # since when: silent for ten minutes, offline since its last activity
         assert lex.locator(".since").inner_text().endswith("(10 мин)")
         badges = page.eval_on_selector_all(
-            ".badge:not([hidden])", "bs => bs.map(b => [b.closest('.desk').dataset.agentId, b.textContent])")
+            ".badge:not([hidden])",
+            "bs => bs.map(b => [b.closest('.desk').dataset.agentId, b.textContent])",
+        )
         assert sorted(badges) == [["cfo_report", PAGE["badges"]["missed"]],
                                   ["marketing_ozon", PAGE["badges"]["retry"]],
                                   ["scout_niche", PAGE["badges"]["overlong"]]]

@@ -56,7 +56,9 @@ def test_the_desk_says_since_when_and_the_strip_shows_the_day(pg_url: str, brows
         page.wait_for_selector("#day:not([hidden]) .segment")
         periods = timeline(base, "watcher_price_monitor")
         assert [p["status"] for p in periods][-2:] == ["error", "ok"]
-        strip = page.eval_on_selector_all("#day-strip .segment", "s => s.map(x => x.dataset.status)")
+        strip = page.eval_on_selector_all(
+            "#day-strip .segment", "s => s.map(x => x.dataset.status)"
+        )
         assert strip == [p["status"] for p in periods]
         listed = page.locator('#day-periods .period[data-status="error"]')
         assert listed.count() == 1 and listed.locator(".task").inner_text() == f"Ошибка: {FAILURE}"

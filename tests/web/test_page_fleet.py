@@ -26,7 +26,9 @@ def browser() -> Iterator[Any]:
 
 
 def shown_ids(page: Any) -> list[str]:
-    return page.eval_on_selector_all("#office [data-agent-id]", "ns => ns.map(n => n.dataset.agentId)")
+    return page.eval_on_selector_all(
+        "#office [data-agent-id]", "ns => ns.map(n => n.dataset.agentId)"
+    )
 
 
 def test_a_filtered_link_shows_exactly_the_agents_in_error(pg_url: str, browser: Any) -> None:
@@ -40,7 +42,9 @@ def test_a_filtered_link_shows_exactly_the_agents_in_error(pg_url: str, browser:
         assert page.locator('#chips [data-status="error"]').get_attribute("aria-pressed") == "true"
         assert page.locator('#chips [data-status="error"]').inner_text().strip() == "3 ошибки"
         page.click('#chips [data-status="error"]')  # off again: the whole office, as rows
-        page.wait_for_function("document.querySelectorAll('#office tr[data-agent-id]').length == 1000")
+        page.wait_for_function(
+            "document.querySelectorAll('#office tr[data-agent-id]').length == 1000"
+        )
         assert page.evaluate("location.search") == ""
         ids = shown_ids(page)
         assert ids[:3] == ["bulk_17", "bulk_512", "bulk_901"]
