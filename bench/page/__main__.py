@@ -17,21 +17,18 @@ from __future__ import annotations
 import argparse
 import http.client
 import os
-import subprocess
-import sys
 import tempfile
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from bench.serve.__main__ import start_serve
 from celery_office import migrate
 from tests.web.browser import chromium
 from tests.web.fleet_office import ERRORS, fill_fleet
-from tests.web.serve_process import free_port
 
 PG_ADMIN = os.environ.get("OFFICE_TEST_PG_URL",
                           "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
@@ -70,28 +67,6 @@ def churn(url: str, agents: int, stop: threading.Event) -> None:
                              {"task": f"Сканирование цен {agent}, шаг {tick}",
                               "id": f"bulk_{agent}"})
     engine.dispose()
-
-
-def start_serve(url: str, tree: Path, log: Path) -> tuple[subprocess.Popen[bytes], int]:
-    """``celery office serve`` of the code in ``tree``."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OFFICE_", "CELERY_"))}
-    env["PYTHONPATH"] = str(tree)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "office", "serve", "--port", str(port),
-         "--database-url", url], cwd=tree, env=env, stdout=subprocess.DEVNULL,
-        stderr=open(log, "wb"))
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-            conn.request("GET", "/healthz")
-            if conn.getresponse().status == 200:
-                return proc, port
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise SystemExit(f"serve did not start:\n{log.read_text()}")
 
 
 def payload(port: int) -> tuple[int, int]:
@@ -163,7 +138,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     url = fill(args.agents)
     log = Path(tempfile.mkdtemp(prefix="office-bench-page-")) / "serve.log"
-    proc, port = start_serve(url, args.tree.resolve(), log)
+    proc, port = start_serve(url, log, tree=args.tree.resolve())
     stop = threading.Event()
     changer = threading.Thread(target=churn, args=(url, args.agents, stop), daemon=True)
     try:

@@ -127,14 +127,21 @@ def phase(name: str, serve: psutil.Process, port: int, pollers: int, seconds: fl
             "kb": _pct([float(n) for n in sizes], 0.5) / 1024}
 
 
-def start_serve(url: str, log: Path) -> tuple[subprocess.Popen[bytes], int]:
+def start_serve(
+    url: str, log: Path, *, tree: Path | None = None
+) -> tuple[subprocess.Popen[bytes], int]:
+    """``celery office serve`` on a free port, once its /healthz says 200; of the code in
+    ``tree`` (a checkout put first on its path) when given, else of the installed package."""
     from tests.web.serve_process import free_port
 
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OFFICE_", "CELERY_"))}
+    if tree is not None:
+        env["PYTHONPATH"] = str(tree)
     proc = subprocess.Popen(
         [sys.executable, "-m", "celery", "office", "serve", "--port", str(port),
-         "--database-url", url], env=env, stdout=subprocess.DEVNULL, stderr=open(log, "wb"))
+         "--database-url", url], cwd=tree, env=env, stdout=subprocess.DEVNULL,
+        stderr=open(log, "wb"))
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
