@@ -25,7 +25,7 @@ from ..core.statuses import AgentStatus
 from .agent_rows import ensure_agents, read_locked, write_status
 from .models import db_now
 from .statements import RUN, STATUS, WORKER, seconds_ago, statements_for
-from .workers import WRITER, live_workers, upsert_worker
+from .workers import WRITER, live_workers, upsert_worker, waiting_elsewhere
 
 __all__ = ["heartbeat"]
 
@@ -66,7 +66,7 @@ def heartbeat(
                       | set(end_runs.values()))
     states = read_locked(conn, involved)
     taken_for_dead = _taken_for_dead(conn, node_name, offline_after)
-    quiet = set(waiting) | _waiting_elsewhere(conn, writer=writer, offline_after=offline_after)
+    quiet = set(waiting) | waiting_elsewhere(conn, writer=writer, offline_after=offline_after)
     _refresh(conn, node_name=node_name, agent_ids=agent_ids, quiet=quiet, hostname=hostname,
              pid=pid, writer=writer, waiting=sorted(waiting))
     ended = _end_runs(conn, involved, dead_runs, end_runs, node_name, states)
@@ -106,18 +106,6 @@ def _runs_of_dead_workers(conn: Connection, offline_after: float) -> Any:
 def _agents_of(conn: Connection, condition: Any) -> dict[str, str]:
     rows = conn.execute(select(RUN.c.task_id, RUN.c.agent_id).where(condition))
     return {row.task_id: row.agent_id for row in rows}
-
-
-def _waiting_elsewhere(conn: Connection, *, writer: int | None, offline_after: float) -> set[str]:
-    """The agents whose changes wait in another writer that beat within ``offline_after``
-    (a writer silent longer is dead: what waited in it is lost, not waiting)."""
-    rows = conn.execute(
-        select(WRITER.c.waiting)
-        .where(WRITER.c.waiting.is_not(None))
-        .where(WRITER.c.writer_id != (writer if writer is not None else -1))
-        .where(WRITER.c.last_seen >= seconds_ago(conn, offline_after))
-    ).scalars()
-    return {agent for waiting in rows for agent in (waiting or ()) if isinstance(agent, str)}
 
 
 def _refresh(conn: Connection, *, node_name: str, agent_ids: list[str], quiet: set[str],

@@ -309,3 +309,26 @@ def test_heartbeat_leaves_agents_whose_changes_wait_in_another_worker(engine) ->
         conn.execute(update(WRITER).where(WRITER.c.writer_id == stuck)
                      .values(last_seen=datetime(2026, 1, 1, tzinfo=timezone.utc)))
     assert beat(NODE, beating)["watcher_price_monitor"] > old
+
+
+def test_registration_leaves_agents_whose_changes_wait(engine) -> None:
+    """A worker that (re)starts while another's changes of an agent wait (its heartbeat said
+    so), or with changes of its own waiting (a solo pool runs tasks before it registers),
+    does not refresh their last_activity by registering; the other agents' it does."""
+    old = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    _register(engine, since=None)
+    with engine.begin() as conn:
+        stuck = new_writer(conn, node_name="w2@host", hostname="host", pid=2)
+        heartbeat(conn, node_name="w2@host", agents=list(AGENTS.values()), offline_after=300.0,
+                  writer=stuck, waiting={"watcher_price_monitor"})
+        conn.execute(update(STATUS).values(last_activity=old))
+    with engine.begin() as conn:
+        register_worker(conn, node_name=NODE, hostname="host", pid=1, agents=list(AGENTS.values()),
+                        offline_after=300.0, waiting={"watcher_night_agent"})
+    seen = {a: row.last_activity for a, row in _rows(engine).items()}
+    assert seen == {"watcher_price_monitor": old, "watcher_night_agent": old}
+    with engine.begin() as conn:
+        register_worker(conn, node_name=NODE, hostname="host", pid=1, agents=list(AGENTS.values()),
+                        offline_after=300.0)
+    seen = {a: row.last_activity for a, row in _rows(engine).items()}
+    assert seen["watcher_price_monitor"] == old and seen["watcher_night_agent"] > old
