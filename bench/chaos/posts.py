@@ -13,11 +13,15 @@ Rules, per target (each ``--notify`` URL), per agent; posts ordered by their ``a
   own.
 - **M (must be posted)**: each *required* transition (ok -> error, error -> ok) is matched by a
   post of its state made at or after it (``MATCH_SLACK``); unmatched: ``missed_error`` /
-  ``missed_recovered``. A post with an ``event_id`` names an event: it matches the earliest
-  unmatched transition of its state before it (a timeline may post late, in order). A post
-  without one can only tell the state its look saw: it matches the newest transition of its
-  state before it, and none older than the one its agent's previous post matched (so a
-  "recovered" posted because a failing run is in progress matches nothing: it is false).
+  ``missed_recovered``. A post matches the newest unmatched transition of its state at or
+  before the moment its ``since`` says the state began (or its ``at``, if earlier or absent),
+  and none older than the one its agent's previous post matched (so a "recovered" posted
+  because a failing run is in progress matches nothing: it is false). Why the newest and not
+  the earliest: the product posts what the table's timeline recorded, and a transition the
+  table never showed (an error whose batch also held the next run's start, so the row went
+  from ok straight to a run in progress) is never posted; matching the earliest unmatched
+  one would pin every later post on an older transition, and every later transition of the
+  agent would look missed. A transition passed over stays unmatched (missed, if required).
   Required: both its verdict and the one that set the state before are certain and not within
   ``SIGNAL_SLACK`` of another verdict of the agent with another state; the state lasted at least
   ``MIN_STATE`` (shorter than serve's look interval is still required); it began after serve's
@@ -64,6 +68,14 @@ def _at(post: dict[str, Any]) -> float:
         return min(datetime.fromisoformat(post["body"]["at"]).timestamp(), post["received"])
     except (KeyError, TypeError, ValueError):
         return float(post["received"])
+
+
+def _since(post: dict[str, Any]) -> float:
+    """When the post says its state began (the period's start, the database's clock)."""
+    try:
+        return datetime.fromisoformat(post["body"]["since"]).timestamp()
+    except (KeyError, TypeError, ValueError):
+        return float("inf")
 
 
 def _transitions(oracle: Oracle, agent: str, verdicts: list[Any], begin: float, read: float,
@@ -155,11 +167,10 @@ def judge_posts(posts: list[dict[str, Any]], oracle: Oracle, *, targets: tuple[s
                     problem = None if offline_true else "false_offline"
                     counts["excused"] += locked
                 elif state in ("ok", "error"):
+                    began = min(at, _since(post))
                     fits = [m for m in moves if not m["matched"] and m["state"] == state
-                            and m["at"] <= at + MATCH_SLACK]
-                    if post["event_id"] is None:
-                        fits = [m for m in fits if m["at"] >= floor][-1:]
-                    move = fits[0] if fits else None
+                            and floor <= m["at"] <= began + MATCH_SLACK]
+                    move = fits[-1] if fits else None
                     if move is not None:
                         move["matched"] = True
                         floor = max(floor, move["at"])

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Iterator
 
@@ -13,7 +14,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from celery_office import OfficeReporter, create_office_engine
-from celery_office.web.notifier import Notifier
+from celery_office.web.notifier import SLOW_LOOK, Notifier
 from celery_office.web.targets import check_targets
 
 SECRET = "s3cret-pw"
@@ -153,6 +154,38 @@ def test_after_an_outage_silence_counts_from_the_databases_return(engine: Engine
     assert watch.look() == []  # nobody was offline, so nobody recovered
     _silence(engine, 6)
     assert [e.state for e in watch.look()] == ["offline"]  # real silence still counts
+
+
+def _hold(engine: Engine, seconds: float, taken: threading.Event) -> None:
+    """Keep the notifier's look waiting, as a database that stopped answering for a while and
+    then went on does: the look is answered, late (on SQLite, the write lock held)."""
+    with engine.connect() as conn:
+        conn.begin()  # SQLite: BEGIN IMMEDIATE, the database's write lock
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("LOCK TABLE office_notify_target IN ACCESS EXCLUSIVE MODE"))
+        taken.set()
+        time.sleep(seconds)
+        conn.rollback()
+
+
+def test_a_look_that_waited_on_the_database_judges_no_silence_yet(engine: Engine) -> None:
+    """A hang that ended answers serve's look late while the workers' writes of that time
+    failed: their silence proves nothing until they had time to write again."""
+    reporter(engine).report_idle()
+    watch = notifier(engine, heartbeat_interval=0.5, interval=0.1, offline_after=1.0)
+    watch.look()
+    _silence(engine, 6)  # the workers' writes are cut off by the same hang
+    taken = threading.Event()
+    holder = threading.Thread(target=_hold, args=(engine, SLOW_LOOK + 0.5, taken))
+    holder.start()
+    assert taken.wait(10)
+    try:
+        assert watch.look() == []  # answered late: no false offline
+    finally:
+        holder.join()
+    assert watch.look() == []  # nor right after it
+    time.sleep(1.3)  # past offline_after and a look since: silence counts again
+    assert [e.state for e in watch.look()] == ["offline"]
 
 
 def test_a_database_that_is_down_is_said_once_without_its_password(
