@@ -13,7 +13,9 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import Engine, text
 
-from celery_office import OfficeReporter, create_office_engine
+from celery_office import AgentStatus, OfficeReporter, create_office_engine
+from celery_office.core.changes import Batch, Outcome, RunChange
+from celery_office.db.batches import apply_batch
 from celery_office.web.notifier import SLOW_LOOK, Notifier
 from celery_office.web.targets import check_targets
 
@@ -101,6 +103,31 @@ def test_a_new_run_after_a_failure_is_no_recovery(engine: Engine) -> None:
     reporter(engine).report_idle()  # a successful end
     assert [e.state for e in watch.look()] == ["ok"]
     assert states(engine) == [("reputation_wb", "error"), ("reputation_wb", "ok")]
+
+
+def test_a_failure_while_another_run_goes_on_is_an_error(engine: Engine) -> None:
+    """The row shows the run still in progress (same status, same text), yet the agent
+    failed: announced, with the failure's text; the other run's successful end recovers."""
+    agent = reporter(engine)
+    agent.report_idle()
+    watch = notifier(engine)
+    watch.look()
+
+    def flush(**changes: object) -> None:
+        with engine.begin() as conn:
+            apply_batch(conn, Batch(touched={agent.agent_id}, **changes),  # type: ignore[arg-type]
+                        {agent.agent_id: agent}, "w1@host")
+
+    now = time.time()
+    flush(runs={"a": RunChange(agent.agent_id, "Обработка отзывов", now),
+                "b": RunChange(agent.agent_id, "Обработка отзывов", now)})
+    assert watch.look() == []  # runs starting: nothing to say
+    flush(runs={"a": RunChange(agent.agent_id, "Обработка отзывов", now, ended=True)},
+          outcomes={agent.agent_id: Outcome(AgentStatus.error, "Ошибка: API timeout", now + 1)})
+    assert [(e.state, e.task) for e in watch.look()] == [("error", "Ошибка: API timeout")]
+    flush(runs={"b": RunChange(agent.agent_id, "Обработка отзывов", now, ended=True)},
+          outcomes={agent.agent_id: Outcome(AgentStatus.ok, None, now + 2)})
+    assert [e.state for e in watch.look()] == ["ok"]
 
 
 def _silence(engine: Engine, minutes: int) -> None:
