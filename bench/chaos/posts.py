@@ -14,8 +14,8 @@ Rules, per target (each ``--notify`` URL), per agent; posts ordered by their ``a
 - **M (must be posted)**: each *required* transition (ok -> error, error -> ok) is matched by a
   post of its state made at or after it (``MATCH_SLACK``); unmatched: ``missed_error`` /
   ``missed_recovered``. A post matches the newest unmatched transition of its state at or
-  before the moment its ``since`` says the state began (or its ``at``, if earlier or absent),
-  and none older than the one its agent's previous post matched (so a "recovered" posted
+  before the moment its ``since`` says the state began (or its ``at``, if earlier or absent;
+  one up to ``MATCH_SLACK`` after it only if none is before), and none older than the one its agent's previous post matched (so a "recovered" posted
   because a failing run is in progress matches nothing: it is false). Why the newest and not
   the earliest: the product posts what the table's timeline recorded, and a transition the
   table never showed (an error whose batch also held the next run's start, so the row went
@@ -170,7 +170,8 @@ def judge_posts(posts: list[dict[str, Any]], oracle: Oracle, *, targets: tuple[s
                     began = min(at, _since(post))
                     fits = [m for m in moves if not m["matched"] and m["state"] == state
                             and floor <= m["at"] <= began + MATCH_SLACK]
-                    move = fits[-1] if fits else None
+                    nearest = [m for m in fits if m["at"] <= began] or fits
+                    move = nearest[-1] if nearest else None
                     if move is not None:
                         move["matched"] = True
                         floor = max(floor, move["at"])
