@@ -15,13 +15,16 @@ Rules, per target (each ``--notify`` URL), per agent; posts ordered by their ``a
   post of its state made at or after it (``MATCH_SLACK``); unmatched: ``missed_error`` /
   ``missed_recovered``. A post matches the newest unmatched transition of its state at or
   before the moment its ``since`` says the state began (or its ``at``, if earlier or absent;
-  one up to ``MATCH_SLACK`` after it only if none is before), and none older than the one its agent's previous post matched (so a "recovered" posted
-  because a failing run is in progress matches nothing: it is false). Why the newest and not
-  the earliest: the product posts what the table's timeline recorded, and a transition the
-  table never showed (an error whose batch also held the next run's start, so the row went
-  from ok straight to a run in progress) is never posted; matching the earliest unmatched
-  one would pin every later post on an older transition, and every later transition of the
-  agent would look missed. A transition passed over stays unmatched (missed, if required).
+  one up to ``MATCH_SLACK`` after it only if none is before), and none older than the one its
+  agent's previous post matched (so a "recovered" posted because a failing run is in progress
+  matches nothing: it is false); of transitions within ``SIGNAL_SLACK`` of that newest one,
+  the earliest (flushes that began together record one ``since``: among close transitions
+  the posts' order tells). Why the newest and not the earliest: the product posts what the
+  table's timeline recorded, and a transition the table never showed (e.g. an error and a
+  success of two processes both in flight while the database hung) is never posted; matching
+  the earliest unmatched one pinned every later post on an older transition, and every later
+  transition of the agent looked missed. A transition passed over stays unmatched (missed,
+  if required).
   Required: both its verdict and the one that set the state before are certain and not within
   ``SIGNAL_SLACK`` of another verdict of the agent with another state; the state lasted at least
   ``MIN_STATE`` (shorter than serve's look interval is still required); it began after serve's
@@ -38,7 +41,10 @@ Rules, per target (each ``--notify`` URL), per agent; posts ordered by their ``a
   of the oracle at or before it (any, certain or not), or follows a true ``offline`` post of the
   agent (back from offline); an ``error`` post is false (``false_error``) unless it matches an
   ok -> error transition or re-enters a last outcome of ``error`` after ``offline``; a post that
-  only undoes the agent's previous, false, post is counted (``after_false``), not blamed twice.
+  only undoes the agent's previous, false, post is counted (``after_false``), not blamed twice;
+  nor is one of a run's end within ``SIGNAL_SLACK`` of an end of the other state, after the
+  previous post's transition (``reordered``: two processes' ends that close commit in either
+  order, and the oracle sorts them by their records).
   A post repeating the state of the agent's previous post under another or no ``event_id`` is a
   ``duplicate``. An ``offline`` post within a table lock, or ``offline_after`` + 2 looks after
   it, and the return from it, are excused from F (``excused``): the workers' writes waited while
@@ -76,6 +82,16 @@ def _since(post: dict[str, Any]) -> float:
         return datetime.fromisoformat(post["body"]["since"]).timestamp()
     except (KeyError, TypeError, ValueError):
         return float("inf")
+
+
+def _close_call(verdicts: list[Any], state: str, floor: float, began: float) -> bool:
+    """Did the agent end a run of ``state`` after ``floor`` and by ``began``, within
+    ``SIGNAL_SLACK`` of one of the other state? Two processes' ends that close commit in
+    either order, so a post of the one the oracle sorted first is no false post."""
+    mine = [v.lo for v in verdicts if STATE.get(v.status) == state
+            and floor - SIGNAL_SLACK <= v.lo <= began + MATCH_SLACK]
+    return any(abs(v.lo - lo) <= SIGNAL_SLACK for v in verdicts for lo in mine
+               if STATE.get(v.status, state) != state)
 
 
 def _transitions(oracle: Oracle, agent: str, verdicts: list[Any], begin: float, read: float,
@@ -171,7 +187,8 @@ def judge_posts(posts: list[dict[str, Any]], oracle: Oracle, *, targets: tuple[s
                     fits = [m for m in moves if not m["matched"] and m["state"] == state
                             and floor <= m["at"] <= began + MATCH_SLACK]
                     nearest = [m for m in fits if m["at"] <= began] or fits
-                    move = nearest[-1] if nearest else None
+                    move = next((m for m in nearest
+                                 if m["at"] >= nearest[-1]["at"] - SIGNAL_SLACK), None)
                     if move is not None:
                         move["matched"] = True
                         floor = max(floor, move["at"])
@@ -181,6 +198,8 @@ def judge_posts(posts: list[dict[str, Any]], oracle: Oracle, *, targets: tuple[s
                         problem = "duplicate"
                     elif after_false:
                         counts["after_false"] += 1  # back to the truth after a false post
+                    elif _close_call(verdicts.get(agent, []), state, floor, began):
+                        counts["reordered"] += 1
                     else:
                         problem = f"false_{'recovered' if state == 'ok' else 'error'}"
                 after_false = bool(problem)
@@ -188,8 +207,10 @@ def judge_posts(posts: list[dict[str, Any]], oracle: Oracle, *, targets: tuple[s
                     mismatches[problem] += 1
                     if len(examples) < 12:
                         examples.append(f"{target} {agent}: {problem} ({state} at "
-                                        f"{at - begin:.1f} s, previous "
-                                        f"{post['body'].get('previous')})")
+                                        f"{at - begin:.1f} s, since "
+                                        f"{_since(post) - begin:.2f} s, previous "
+                                        f"{post['body'].get('previous')}, event "
+                                        f"{post['event_id']})")
                 last_state = state
             for move in moves:
                 if move["required"]:
