@@ -44,7 +44,10 @@ Rules, per target (each ``--notify`` URL), per agent; posts ordered by their ``a
   only undoes the agent's previous, false, post is counted (``after_false``), not blamed twice;
   nor is one of a run's end within ``SIGNAL_SLACK`` of an end of the other state, after the
   previous post's transition (``reordered``: two processes' ends that close commit in either
-  order, and the oracle sorts them by their records).
+  order, and the oracle sorts them by their records), nor one whose ``since`` falls in a
+  database fault or ``RETRY_MAX`` after it (``excused``): the processes' backlogs land then
+  in the order their retries happen to take, so a post late by the fault may stand for any of
+  the transitions queued in it (those are not required either, rule M).
   A post repeating the state of the agent's previous post under another or no ``event_id`` is a
   ``duplicate``. An ``offline`` post within a table lock, or ``offline_after`` + 2 looks after
   it, and the return from it, are excused from F (``excused``): the workers' writes waited while
@@ -200,6 +203,8 @@ def judge_posts(posts: list[dict[str, Any]], oracle: Oracle, *, targets: tuple[s
                         counts["after_false"] += 1  # back to the truth after a false post
                     elif _close_call(verdicts.get(agent, []), state, floor, began):
                         counts["reordered"] += 1
+                    elif any(b <= began <= e + RETRY_MAX for b, e in faults):
+                        counts["excused"] += 1  # a backlog flushed after a database fault
                     else:
                         problem = f"false_{'recovered' if state == 'ok' else 'error'}"
                 after_false = bool(problem)
