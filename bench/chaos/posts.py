@@ -26,7 +26,10 @@ Rules, per target (each ``--notify`` URL), per agent; posts ordered by their ``a
   transition of the agent looked missed. A transition passed over stays unmatched (missed,
   if required).
   Required: both its verdict and the one that set the state before are certain and not within
-  ``SIGNAL_SLACK`` of another verdict of the agent with another state; the state lasted at least
+  ``SIGNAL_SLACK`` of another verdict of the agent with another state (a retry's warning
+  included if it ended within ``HIDES`` after: the row follows the newest end, and of two
+  processes' ends that close the later may be written first, so the row never shows the
+  other; a recovery hidden so also hides the next error); the state lasted at least
   ``MIN_STATE`` (shorter than serve's look interval is still required); it began after serve's
   first look (one look interval after serve was up) and ``SETTLE`` before the posts were read;
   no database fault or offline spell of the agent within a second of it.
@@ -57,6 +60,7 @@ Rules, per target (each ``--notify`` URL), per agent; posts ordered by their ``a
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections import Counter
 from datetime import datetime
 from typing import Any
@@ -68,6 +72,7 @@ __all__ = ["judge_posts", "MIN_STATE", "SETTLE"]
 
 MIN_STATE = 1.0  # seconds a state must last to be required
 MATCH_SLACK = 0.5  # a post's ``at`` may precede the record of its transition by this
+HIDES = 0.25  # a retry's warning this soon after an end may land first and hide it (flushes)
 SETTLE = 5.0  # seconds before the posts are read after which a transition is not yet required
 STATE = {"error": "error", "ok": "ok"}  # verdict status -> notified state (warning: none)
 
@@ -103,23 +108,30 @@ def _transitions(oracle: Oracle, agent: str, verdicts: list[Any], begin: float, 
     the state it finds, unposted), each marked required or not (from ``begin + grace`` on)."""
     state, certain_before = "ok", True
     out: list[dict[str, Any]] = []
-    moves = [v for v in sorted(verdicts, key=lambda v: v.lo) if v.status in STATE]
+    every = sorted(verdicts, key=lambda v: v.lo)
+    starts = [v.lo for v in every]
+    moves = [v for v in every if v.status in STATE]
     for i, v in enumerate(moves):
         new = STATE[v.status]
+        # a retry's warning counts too: whichever of two close ends lands last sets the row
+        near = every[bisect_left(starts, v.lo - 2 * SIGNAL_SLACK - 1.0):
+                     bisect_right(starts, v.hi + SIGNAL_SLACK)]
+        ambiguous = any(w.lo - SIGNAL_SLACK < v.hi and v.lo - SIGNAL_SLACK < w.hi
+                        and STATE.get(w.status, new) != new for w in near if w is not v)
+        hidden = any(w.status not in STATE and v.lo - 0.05 <= w.lo <= v.lo + HIDES
+                     for w in near)
         if v.lo < begin - grace:
-            state, certain_before = new, v.certain
+            state, certain_before = new, v.certain and not hidden
             continue
         if new != state:
             following = next((w.lo for w in moves[i + 1:] if STATE[w.status] != new), read)
-            ambiguous = any(w.lo - SIGNAL_SLACK < v.hi and v.lo - SIGNAL_SLACK < w.hi
-                            and STATE[w.status] != new
-                            for w in moves[max(0, i - 8):i + 9] if w is not v)
             near_fault = any(b - 1.0 <= following and e + 1.0 >= v.lo for b, e in faults)
             out.append({"state": new, "at": v.lo, "matched": False,
                         "required": (v.certain and certain_before and not ambiguous
+                                     and not hidden
                                      and not near_fault and following - v.lo >= MIN_STATE
                                      and begin + grace <= v.lo <= read - SETTLE)})
-        state, certain_before = new, v.certain
+        state, certain_before = new, v.certain and not hidden
     return out
 
 
