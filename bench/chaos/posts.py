@@ -32,7 +32,9 @@ Rules, per target (each ``--notify`` URL), per agent; posts ordered by their ``a
   other; a recovery hidden so also hides the next error); the state lasted at least
   ``MIN_STATE`` (shorter than serve's look interval is still required); it began after serve's
   first look (one look interval after serve was up) and ``SETTLE`` before the posts were read;
-  no database fault or offline spell of the agent within a second of it.
+  no database fault or offline spell of the agent within a second before it or ``RETRY_MAX``
+  after (a writer retries with back-off up to that long after a fault: the changes of that
+  time land as one batch, and the row never shows the states between).
 - **O (offline must be posted)**: an agent none of whose workers ran for the last ``2 x interval
   + 2`` s (a warm stop: the row says so at once, unless its last write met a database fault or a
   lock) or ``offline_after + 2 x interval + 2`` s (a kill: silence) before the posts were read,
@@ -125,7 +127,7 @@ def _transitions(oracle: Oracle, agent: str, verdicts: list[Any], begin: float, 
             continue
         if new != state:
             following = next((w.lo for w in moves[i + 1:] if STATE[w.status] != new), read)
-            near_fault = any(b - 1.0 <= following and e + 1.0 >= v.lo for b, e in faults)
+            near_fault = any(b - 1.0 <= following and e + RETRY_MAX >= v.lo for b, e in faults)
             out.append({"state": new, "at": v.lo, "matched": False,
                         "required": (v.certain and certain_before and not ambiguous
                                      and not hidden
