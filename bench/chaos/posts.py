@@ -13,16 +13,28 @@ Rules, per target (each ``--notify`` URL), per agent; posts ordered by their ``a
   own.
 - **M (must be posted)**: each *required* transition (ok -> error, error -> ok) is matched by a
   post of its state made at or after it (``MATCH_SLACK``); unmatched: ``missed_error`` /
-  ``missed_recovered``. A post with an ``event_id`` names an event: it matches the earliest
-  unmatched transition of its state before it (a timeline may post late, in order). A post
-  without one can only tell the state its look saw: it matches the newest transition of its
-  state before it, and none older than the one its agent's previous post matched (so a
-  "recovered" posted because a failing run is in progress matches nothing: it is false).
+  ``missed_recovered``. A post matches the newest unmatched transition of its state at or
+  before the moment its ``since`` says the state began (or its ``at``, if earlier or absent;
+  one up to ``MATCH_SLACK`` after it only if none is before), and none older than the one its
+  agent's previous post matched (so a "recovered" posted because a failing run is in progress
+  matches nothing: it is false); of transitions within ``SIGNAL_SLACK`` of that newest one,
+  the earliest (flushes that began together record one ``since``: among close transitions
+  the posts' order tells). Why the newest and not the earliest: the product posts what the
+  table's timeline recorded, and a transition the table never showed (e.g. an error and a
+  success of two processes both in flight while the database hung) is never posted; matching
+  the earliest unmatched one pinned every later post on an older transition, and every later
+  transition of the agent looked missed. A transition passed over stays unmatched (missed,
+  if required).
   Required: both its verdict and the one that set the state before are certain and not within
-  ``SIGNAL_SLACK`` of another verdict of the agent with another state; the state lasted at least
+  ``SIGNAL_SLACK`` of another verdict of the agent with another state (a retry's warning
+  included if it ended within ``HIDES`` after: the row follows the newest end, and of two
+  processes' ends that close the later may be written first, so the row never shows the
+  other; a recovery hidden so also hides the next error); the state lasted at least
   ``MIN_STATE`` (shorter than serve's look interval is still required); it began after serve's
   first look (one look interval after serve was up) and ``SETTLE`` before the posts were read;
-  no database fault or offline spell of the agent within a second of it.
+  no database fault or offline spell of the agent within a second before it or ``RETRY_MAX``
+  after (a writer retries with back-off up to that long after a fault: the changes of that
+  time land as one batch, and the row never shows the states between).
 - **O (offline must be posted)**: an agent none of whose workers ran for the last ``2 x interval
   + 2`` s (a warm stop: the row says so at once, unless its last write met a database fault or a
   lock) or ``offline_after + 2 x interval + 2`` s (a kill: silence) before the posts were read,
@@ -34,7 +46,13 @@ Rules, per target (each ``--notify`` URL), per agent; posts ordered by their ``a
   of the oracle at or before it (any, certain or not), or follows a true ``offline`` post of the
   agent (back from offline); an ``error`` post is false (``false_error``) unless it matches an
   ok -> error transition or re-enters a last outcome of ``error`` after ``offline``; a post that
-  only undoes the agent's previous, false, post is counted (``after_false``), not blamed twice.
+  only undoes the agent's previous, false, post is counted (``after_false``), not blamed twice;
+  nor is one of a run's end within ``SIGNAL_SLACK`` of an end of the other state, after the
+  previous post's transition (``reordered``: two processes' ends that close commit in either
+  order, and the oracle sorts them by their records), nor one whose ``since`` falls in a
+  database fault or ``RETRY_MAX`` after it (``excused``): the processes' backlogs land then
+  in the order their retries happen to take, so a post late by the fault may stand for any of
+  the transitions queued in it (those are not required either, rule M).
   A post repeating the state of the agent's previous post under another or no ``event_id`` is a
   ``duplicate``. An ``offline`` post within a table lock, or ``offline_after`` + 2 looks after
   it, and the return from it, are excused from F (``excused``): the workers' writes waited while
@@ -44,6 +62,7 @@ Rules, per target (each ``--notify`` URL), per agent; posts ordered by their ``a
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections import Counter
 from datetime import datetime
 from typing import Any
@@ -55,6 +74,7 @@ __all__ = ["judge_posts", "MIN_STATE", "SETTLE"]
 
 MIN_STATE = 1.0  # seconds a state must last to be required
 MATCH_SLACK = 0.5  # a post's ``at`` may precede the record of its transition by this
+HIDES = 0.25  # a retry's warning this soon after an end may land first and hide it (flushes)
 SETTLE = 5.0  # seconds before the posts are read after which a transition is not yet required
 STATE = {"error": "error", "ok": "ok"}  # verdict status -> notified state (warning: none)
 
@@ -66,29 +86,54 @@ def _at(post: dict[str, Any]) -> float:
         return float(post["received"])
 
 
+def _since(post: dict[str, Any]) -> float:
+    """When the post says its state began (the period's start, the database's clock)."""
+    try:
+        return datetime.fromisoformat(post["body"]["since"]).timestamp()
+    except (KeyError, TypeError, ValueError):
+        return float("inf")
+
+
+def _close_call(verdicts: list[Any], state: str, floor: float, began: float) -> bool:
+    """Did the agent end a run of ``state`` after ``floor`` and by ``began``, within
+    ``SIGNAL_SLACK`` of one of the other state? Two processes' ends that close commit in
+    either order, so a post of the one the oracle sorted first is no false post."""
+    mine = [v.lo for v in verdicts if STATE.get(v.status) == state
+            and floor - SIGNAL_SLACK <= v.lo <= began + MATCH_SLACK]
+    return any(abs(v.lo - lo) <= SIGNAL_SLACK for v in verdicts for lo in mine
+               if STATE.get(v.status, state) != state)
+
+
 def _transitions(oracle: Oracle, agent: str, verdicts: list[Any], begin: float, read: float,
                  faults: list[tuple[float, float]], *, grace: float) -> list[dict[str, Any]]:
     """The agent's ok/error transitions from ``begin - grace`` on (serve's first look records
     the state it finds, unposted), each marked required or not (from ``begin + grace`` on)."""
     state, certain_before = "ok", True
     out: list[dict[str, Any]] = []
-    moves = [v for v in sorted(verdicts, key=lambda v: v.lo) if v.status in STATE]
+    every = sorted(verdicts, key=lambda v: v.lo)
+    starts = [v.lo for v in every]
+    moves = [v for v in every if v.status in STATE]
     for i, v in enumerate(moves):
         new = STATE[v.status]
+        # a retry's warning counts too: whichever of two close ends lands last sets the row
+        near = every[bisect_left(starts, v.lo - 2 * SIGNAL_SLACK - 1.0):
+                     bisect_right(starts, v.hi + SIGNAL_SLACK)]
+        ambiguous = any(w.lo - SIGNAL_SLACK < v.hi and v.lo - SIGNAL_SLACK < w.hi
+                        and STATE.get(w.status, new) != new for w in near if w is not v)
+        hidden = any(w.status not in STATE and v.lo - 0.05 <= w.lo <= v.lo + HIDES
+                     for w in near)
         if v.lo < begin - grace:
-            state, certain_before = new, v.certain
+            state, certain_before = new, v.certain and not hidden
             continue
         if new != state:
             following = next((w.lo for w in moves[i + 1:] if STATE[w.status] != new), read)
-            ambiguous = any(w.lo - SIGNAL_SLACK < v.hi and v.lo - SIGNAL_SLACK < w.hi
-                            and STATE[w.status] != new
-                            for w in moves[max(0, i - 8):i + 9] if w is not v)
-            near_fault = any(b - 1.0 <= following and e + 1.0 >= v.lo for b, e in faults)
+            near_fault = any(b - 1.0 <= following and e + RETRY_MAX >= v.lo for b, e in faults)
             out.append({"state": new, "at": v.lo, "matched": False,
                         "required": (v.certain and certain_before and not ambiguous
+                                     and not hidden
                                      and not near_fault and following - v.lo >= MIN_STATE
                                      and begin + grace <= v.lo <= read - SETTLE)})
-        state, certain_before = new, v.certain
+        state, certain_before = new, v.certain and not hidden
     return out
 
 
@@ -155,11 +200,12 @@ def judge_posts(posts: list[dict[str, Any]], oracle: Oracle, *, targets: tuple[s
                     problem = None if offline_true else "false_offline"
                     counts["excused"] += locked
                 elif state in ("ok", "error"):
+                    began = min(at, _since(post))
                     fits = [m for m in moves if not m["matched"] and m["state"] == state
-                            and m["at"] <= at + MATCH_SLACK]
-                    if post["event_id"] is None:
-                        fits = [m for m in fits if m["at"] >= floor][-1:]
-                    move = fits[0] if fits else None
+                            and floor <= m["at"] <= began + MATCH_SLACK]
+                    nearest = [m for m in fits if m["at"] <= began] or fits
+                    move = next((m for m in nearest
+                                 if m["at"] >= nearest[-1]["at"] - SIGNAL_SLACK), None)
                     if move is not None:
                         move["matched"] = True
                         floor = max(floor, move["at"])
@@ -169,6 +215,10 @@ def judge_posts(posts: list[dict[str, Any]], oracle: Oracle, *, targets: tuple[s
                         problem = "duplicate"
                     elif after_false:
                         counts["after_false"] += 1  # back to the truth after a false post
+                    elif _close_call(verdicts.get(agent, []), state, floor, began):
+                        counts["reordered"] += 1
+                    elif any(b <= began <= e + RETRY_MAX for b, e in faults):
+                        counts["excused"] += 1  # a backlog flushed after a database fault
                     else:
                         problem = f"false_{'recovered' if state == 'ok' else 'error'}"
                 after_false = bool(problem)
@@ -176,8 +226,10 @@ def judge_posts(posts: list[dict[str, Any]], oracle: Oracle, *, targets: tuple[s
                     mismatches[problem] += 1
                     if len(examples) < 12:
                         examples.append(f"{target} {agent}: {problem} ({state} at "
-                                        f"{at - begin:.1f} s, previous "
-                                        f"{post['body'].get('previous')})")
+                                        f"{at - begin:.1f} s, since "
+                                        f"{_since(post) - begin:.2f} s, previous "
+                                        f"{post['body'].get('previous')}, event "
+                                        f"{post['event_id']})")
                 last_state = state
             for move in moves:
                 if move["required"]:

@@ -13,6 +13,9 @@ during an outage proves nothing. After this replica could not read, or after Pos
 restarted, silence counts from the moment the database answered again: nobody is called
 offline before ``office_offline_after`` (at least a heartbeat interval) and a look have passed
 since, time enough for every live worker to write (its retries back off to a few seconds).
+A look that waited on the database (``SLOW_LOOK`` or longer) counts as an outage too: a
+database, or a path to it, that stopped answering for a while and then went on answers this
+replica's look late but answers it, while the workers' writes timed out and back off.
 """
 
 from __future__ import annotations
@@ -39,11 +42,12 @@ from .reader import MIGRATE_HINT
 from .targets import Target
 from .transitions import Event, events, message
 
-__all__ = ["Notifier", "LOOK_LOCK_KEY"]
+__all__ = ["Notifier", "LOOK_LOCK_KEY", "SLOW_LOOK"]
 
 LOOK_LOCK_KEY = int.from_bytes(hashlib.sha256(b"celery-office notify looks").digest()[:8], "big",
                                signed=True)
 FORGET_EVERY = 3600.0  # seconds between two deletions of periods past office_timeline_days
+SLOW_LOOK = 1.0  # seconds: a look that took longer waited on a database that did not answer
 
 
 class Notifier:
@@ -79,6 +83,7 @@ class Notifier:
         self._failing = False
         self._resumed_at: float | None = None  # monotonic: the first good look after a bad one
         self._forgot_at: float | None = None
+        self._look_began = time.monotonic()
 
     def start(self) -> None:
         for courier in self.couriers:
@@ -109,6 +114,7 @@ class Notifier:
     def look(self) -> list[Event]:
         """One look: the events found and stored by this replica (none when another replica
         is looking at the same moment)."""
+        self._look_began = time.monotonic()
         try:
             with self.engine.begin() as conn:
                 found = self._look(conn) if self._take_turn(conn) else []
@@ -123,6 +129,11 @@ class Notifier:
             self._failing, self._resumed_at = False, time.monotonic()
             logger.info("celery-office: notifications look at %s again; silence counts again "
                         "in %g s", safe_url(self.engine), self.grace)
+        elif self._waited():
+            self._resumed_at = time.monotonic()
+            log_once("notifier-slow", "celery-office: a notifications look waited %.1f s on %s; "
+                     "silence counts again in %g s", time.monotonic() - self._look_began,
+                     safe_url(self.engine), self.grace)
         if found:
             for courier in self.couriers:
                 courier.wake()
@@ -153,7 +164,7 @@ class Notifier:
 
     def _may_judge_silence(self, conn: Connection) -> bool:
         """Has silence had time to mean something since the last outage we know of?"""
-        if self._failing:  # the first look since the database answered again
+        if self._failing or self._waited():  # the database answers again, or only now
             return False
         if self._resumed_at is not None and time.monotonic() - self._resumed_at < self.grace:
             return False
@@ -162,6 +173,11 @@ class Notifier:
             if up is not None and float(up) < self.grace:
                 return False
         return True
+
+    def _waited(self) -> bool:
+        """Has this look waited on the database (a hang that ended: the workers' writes of
+        that time failed and are retried, so their silence proves nothing yet)?"""
+        return time.monotonic() - self._look_began >= SLOW_LOOK
 
     def _forget_old_periods(self, conn: Connection) -> None:
         now = time.monotonic()

@@ -5,9 +5,12 @@ start), ``overlong`` (a run past its limit), or ``ok``. Each period of its timel
 (:mod:`celery_office.db.timeline`) is read in order, so a state entered and left between two
 looks is announced too. Entering any of the first four is announced, and so is ``ok`` after
 them (a recovery), but only an ``ok`` that began with a successful end: a new run starting
-after a failure is not a recovery. A retry's warning, a run after a failure, or a status a
-team added to the enum announce nothing: the last announced state stands. An agent's first
-state is announced unless it is ``ok``.
+after a failure is not a recovery. A run in progress whose agent's last finished run failed
+(the period's alert ``error``: a failure while another run goes on, or in the same batch as
+the next run's start, which the row shows as the run) is ``error``: the agent failed though
+the row never said so. A retry's warning, a run after a retry, or a status a team added to
+the enum announce nothing: the last announced state stands. An agent's first state is
+announced unless it is ``ok``.
 
 Offline comes from the table's own ``offline`` (a worker retired the agent) or from silence
 (``last_activity`` older than ``office_offline_after``): silence is judged only when the
@@ -50,6 +53,8 @@ def state_of(period: Period) -> str | None:
     if period.status == AgentStatus.warning.value:
         return period.alert if period.alert in (OVERLONG, MISSED) else None
     if period.status == AgentStatus.ok.value:
+        if period.alert == ERROR:  # a run in progress after a failure: still failed
+            return ERROR
         return OK if period.last_run_ok else None
     return None  # a status a team added: shown on the page, not announced
 

@@ -456,20 +456,20 @@ CREATE TABLE office_notify_target (
 
 ALTER TABLE office_agent_notice ADD COLUMN period_id BIGINT;
 
-INSERT INTO office_agent_timeline (agent_id, status, alert, last_run_ok, task, since) SELECT s.agent_id, s.status::text, CASE WHEN s.status = 'warning' THEN (SELECT a.kind FROM office_agent_alert a WHERE a.agent_id = s.agent_id AND a.kind IN ('overlong', 'missed') ORDER BY a.kind = 'overlong' DESC, a.since IS NULL, a.since LIMIT 1) END, (s.status = 'ok' AND (s.task IS NULL OR EXISTS (SELECT 1 FROM office_agent_outcome o WHERE o.agent_id = s.agent_id AND o.status = 'ok' AND o.finished_at > 0))), s.task, coalesce(s.last_activity, now()) FROM office_agent_status s;
+INSERT INTO office_agent_timeline (agent_id, status, alert, last_run_ok, task, since) SELECT s.agent_id, s.status::text, CASE WHEN s.status = 'warning' THEN (SELECT a.kind FROM office_agent_alert a WHERE a.agent_id = s.agent_id AND a.kind IN ('overlong', 'missed') ORDER BY a.kind = 'overlong' DESC, a.since IS NULL, a.since LIMIT 1) WHEN s.status = 'ok' AND s.task IS NOT NULL THEN (SELECT 'error' FROM office_agent_outcome o WHERE o.agent_id = s.agent_id AND o.status = 'error') END, (s.status = 'ok' AND (s.task IS NULL OR EXISTS (SELECT 1 FROM office_agent_outcome o WHERE o.agent_id = s.agent_id AND o.status = 'ok' AND o.finished_at > 0))), CASE WHEN s.status = 'ok' AND s.task IS NOT NULL AND EXISTS (SELECT 1 FROM office_agent_outcome o WHERE o.agent_id = s.agent_id AND o.status = 'error') THEN (SELECT o.task FROM office_agent_outcome o WHERE o.agent_id = s.agent_id) ELSE s.task END, coalesce(s.last_activity, now()) FROM office_agent_status s;
 
 CREATE OR REPLACE FUNCTION office_record_period() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
     st text := NEW.status::text;
-    al text := CASE WHEN NEW.status = 'warning' THEN (SELECT a.kind FROM office_agent_alert a WHERE a.agent_id = NEW.agent_id AND a.kind IN ('overlong', 'missed') ORDER BY a.kind = 'overlong' DESC, a.since IS NULL, a.since LIMIT 1) END;
+    al text := CASE WHEN NEW.status = 'warning' THEN (SELECT a.kind FROM office_agent_alert a WHERE a.agent_id = NEW.agent_id AND a.kind IN ('overlong', 'missed') ORDER BY a.kind = 'overlong' DESC, a.since IS NULL, a.since LIMIT 1) WHEN NEW.status = 'ok' AND NEW.task IS NOT NULL THEN (SELECT 'error' FROM office_agent_outcome o WHERE o.agent_id = NEW.agent_id AND o.status = 'error') END;
     good boolean := (NEW.status = 'ok' AND (NEW.task IS NULL OR EXISTS (SELECT 1 FROM office_agent_outcome o WHERE o.agent_id = NEW.agent_id AND o.status = 'ok' AND o.finished_at > 0)));
 BEGIN
     UPDATE office_agent_timeline SET until = now()
     WHERE agent_id = NEW.agent_id AND until IS NULL
       AND NOT (status = st AND alert IS NOT DISTINCT FROM al AND last_run_ok = good);
     INSERT INTO office_agent_timeline (agent_id, status, alert, last_run_ok, task, since)
-    SELECT NEW.agent_id, st, al, good, NEW.task, now()
+    SELECT NEW.agent_id, st, al, good, CASE WHEN NEW.status = 'ok' AND NEW.task IS NOT NULL AND EXISTS (SELECT 1 FROM office_agent_outcome o WHERE o.agent_id = NEW.agent_id AND o.status = 'error') THEN (SELECT o.task FROM office_agent_outcome o WHERE o.agent_id = NEW.agent_id) ELSE NEW.task END, now()
     WHERE NOT EXISTS (SELECT 1 FROM office_agent_timeline
                       WHERE agent_id = NEW.agent_id AND until IS NULL);
     RETURN NULL;
@@ -478,7 +478,7 @@ $$;
 
 CREATE TRIGGER office_agent_timeline_insert AFTER INSERT ON office_agent_status FOR EACH ROW EXECUTE FUNCTION office_record_period();
 
-CREATE TRIGGER office_agent_timeline_update AFTER UPDATE OF status, task ON office_agent_status FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status OR OLD.task IS DISTINCT FROM NEW.task) EXECUTE FUNCTION office_record_period();
+CREATE TRIGGER office_agent_timeline_update AFTER UPDATE OF status, task ON office_agent_status FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status OR OLD.task IS DISTINCT FROM NEW.task OR (NEW.status = 'ok' AND NEW.task IS NOT NULL)) EXECUTE FUNCTION office_record_period();
 
 UPDATE office_alembic_version SET version_num='0008_timeline' WHERE office_alembic_version.version_num = '0007_writers';
 

@@ -11,7 +11,12 @@ same transaction, and notifications read every state an agent entered, not the o
 happens to find. The table itself gets no column: only triggers, which an adopted table gets
 too. A period is recorded when the status changes, or, for a warning, its alert (overlong
 before missed), or, for ``ok``, whether it began with a successful end (``last_run_ok``: the
-task is empty, or the last finished run succeeded) rather than with a new run after a failure.
+task is empty, or the last finished run succeeded) rather than with a new run after a failure,
+and, for a run in progress, whether the last finished run failed (alert ``error``, the task
+then the failure's text): a failure while another run of the agent goes on, or whose batch
+also held the next run's start, never shows ``error`` in the row, yet the agent failed. So the
+update trigger also runs while a run is in progress: the outcome may change under an
+unchanged status and task.
 The outbox: an event once per announcement, and its delivery per target with tries, next try
 and a lease. Frozen like every revision: names, types and lengths are spelled out here.
 """
@@ -31,7 +36,13 @@ depends_on: str | Sequence[str] | None = None
 # The period a row is in, spelled once per dialect; {row} is NEW in a trigger, s in the seed.
 ALERT = ("CASE WHEN {row}.status = 'warning' THEN (SELECT a.kind FROM office_agent_alert a "
          "WHERE a.agent_id = {row}.agent_id AND a.kind IN ('overlong', 'missed') "
-         "ORDER BY a.kind = 'overlong' DESC, a.since IS NULL, a.since LIMIT 1) END")
+         "ORDER BY a.kind = 'overlong' DESC, a.since IS NULL, a.since LIMIT 1) "
+         "WHEN {row}.status = 'ok' AND {row}.task IS NOT NULL THEN (SELECT 'error' FROM "
+         "office_agent_outcome o WHERE o.agent_id = {row}.agent_id AND o.status = 'error') END")
+TASK = ("CASE WHEN {row}.status = 'ok' AND {row}.task IS NOT NULL AND EXISTS (SELECT 1 FROM "
+        "office_agent_outcome o WHERE o.agent_id = {row}.agent_id AND o.status = 'error') "
+        "THEN (SELECT o.task FROM office_agent_outcome o WHERE o.agent_id = {row}.agent_id) "
+        "ELSE {row}.task END")
 LAST_RUN_OK = ("({row}.status = 'ok' AND ({row}.task IS NULL OR EXISTS (SELECT 1 FROM "
                "office_agent_outcome o WHERE o.agent_id = {row}.agent_id AND o.status = 'ok' "
                "AND o.finished_at > 0)))")
@@ -49,7 +60,7 @@ BEGIN
     WHERE agent_id = NEW.agent_id AND until IS NULL
       AND NOT (status = st AND alert IS NOT DISTINCT FROM al AND last_run_ok = good);
     INSERT INTO office_agent_timeline (agent_id, status, alert, last_run_ok, task, since)
-    SELECT NEW.agent_id, st, al, good, NEW.task, now()
+    SELECT NEW.agent_id, st, al, good, {TASK.format(row="NEW")}, now()
     WHERE NOT EXISTS (SELECT 1 FROM office_agent_timeline
                       WHERE agent_id = NEW.agent_id AND until IS NULL);
     RETURN NULL;
@@ -61,7 +72,8 @@ PG_TRIGGERS = [
     "FOR EACH ROW EXECUTE FUNCTION office_record_period()",
     "CREATE TRIGGER office_agent_timeline_update AFTER UPDATE OF status, task "
     "ON office_agent_status FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status "
-    "OR OLD.task IS DISTINCT FROM NEW.task) EXECUTE FUNCTION office_record_period()",
+    "OR OLD.task IS DISTINCT FROM NEW.task OR (NEW.status = 'ok' AND NEW.task IS NOT NULL)) "
+    "EXECUTE FUNCTION office_record_period()",
 ]
 
 
@@ -74,7 +86,7 @@ BEGIN
     WHERE agent_id = NEW.agent_id AND until IS NULL
       AND NOT (status = NEW.status AND alert IS ({alert}) AND last_run_ok = ({good}));
     INSERT INTO office_agent_timeline (agent_id, status, alert, last_run_ok, task, since)
-    SELECT NEW.agent_id, NEW.status, {alert}, {good}, NEW.task, {SQLITE_NOW}
+    SELECT NEW.agent_id, NEW.status, {alert}, {good}, {TASK.format(row="NEW")}, {SQLITE_NOW}
     WHERE NOT EXISTS (SELECT 1 FROM office_agent_timeline
                       WHERE agent_id = NEW.agent_id AND until IS NULL);
 END
@@ -84,7 +96,8 @@ END
 SQLITE_TRIGGERS = [
     _sqlite_trigger("office_agent_timeline_insert", "INSERT", ""),
     _sqlite_trigger("office_agent_timeline_update", "UPDATE OF status, task",
-                    "WHEN OLD.status IS NOT NEW.status OR OLD.task IS NOT NEW.task"),
+                    "WHEN OLD.status IS NOT NEW.status OR OLD.task IS NOT NEW.task "
+                    "OR (NEW.status = 'ok' AND NEW.task IS NOT NULL)"),
 ]
 
 
@@ -94,7 +107,8 @@ def _seed(dialect: str) -> str:
     now = "now()" if dialect == "postgresql" else SQLITE_NOW
     return (f"INSERT INTO office_agent_timeline (agent_id, status, alert, last_run_ok, task, "
             f"since) SELECT s.agent_id, {status}, {ALERT.format(row='s')}, "
-            f"{LAST_RUN_OK.format(row='s')}, s.task, coalesce(s.last_activity, {now}) "
+            f"{LAST_RUN_OK.format(row='s')}, {TASK.format(row='s')}, "
+            f"coalesce(s.last_activity, {now}) "
             "FROM office_agent_status s")
 
 

@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import Engine, text
 
-from celery_office import OfficeReporter, create_office_engine
-from celery_office.web.notifier import Notifier
+from celery_office import AgentStatus, OfficeReporter, create_office_engine
+from celery_office.core.changes import Batch, Outcome, RunChange
+from celery_office.db.batches import apply_batch
+from celery_office.web.notifier import SLOW_LOOK, Notifier
 from celery_office.web.targets import check_targets
 
 SECRET = "s3cret-pw"
@@ -102,6 +105,31 @@ def test_a_new_run_after_a_failure_is_no_recovery(engine: Engine) -> None:
     assert states(engine) == [("reputation_wb", "error"), ("reputation_wb", "ok")]
 
 
+def test_a_failure_while_another_run_goes_on_is_an_error(engine: Engine) -> None:
+    """The row shows the run still in progress (same status, same text), yet the agent
+    failed: announced, with the failure's text; the other run's successful end recovers."""
+    agent = reporter(engine)
+    agent.report_idle()
+    watch = notifier(engine)
+    watch.look()
+
+    def flush(**changes: object) -> None:
+        with engine.begin() as conn:
+            apply_batch(conn, Batch(touched={agent.agent_id}, **changes),  # type: ignore[arg-type]
+                        {agent.agent_id: agent}, "w1@host")
+
+    now = time.time()
+    flush(runs={"a": RunChange(agent.agent_id, "Обработка отзывов", now),
+                "b": RunChange(agent.agent_id, "Обработка отзывов", now)})
+    assert watch.look() == []  # runs starting: nothing to say
+    flush(runs={"a": RunChange(agent.agent_id, "Обработка отзывов", now, ended=True)},
+          outcomes={agent.agent_id: Outcome(AgentStatus.error, "Ошибка: API timeout", now + 1)})
+    assert [(e.state, e.task) for e in watch.look()] == [("error", "Ошибка: API timeout")]
+    flush(runs={"b": RunChange(agent.agent_id, "Обработка отзывов", now, ended=True)},
+          outcomes={agent.agent_id: Outcome(AgentStatus.ok, None, now + 2)})
+    assert [e.state for e in watch.look()] == ["ok"]
+
+
 def _silence(engine: Engine, minutes: int) -> None:
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
@@ -153,6 +181,38 @@ def test_after_an_outage_silence_counts_from_the_databases_return(engine: Engine
     assert watch.look() == []  # nobody was offline, so nobody recovered
     _silence(engine, 6)
     assert [e.state for e in watch.look()] == ["offline"]  # real silence still counts
+
+
+def _hold(engine: Engine, seconds: float, taken: threading.Event) -> None:
+    """Keep the notifier's look waiting, as a database that stopped answering for a while and
+    then went on does: the look is answered, late (on SQLite, the write lock held)."""
+    with engine.connect() as conn:
+        conn.begin()  # SQLite: BEGIN IMMEDIATE, the database's write lock
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("LOCK TABLE office_notify_target IN ACCESS EXCLUSIVE MODE"))
+        taken.set()
+        time.sleep(seconds)
+        conn.rollback()
+
+
+def test_a_look_that_waited_on_the_database_judges_no_silence_yet(engine: Engine) -> None:
+    """A hang that ended answers serve's look late while the workers' writes of that time
+    failed: their silence proves nothing until they had time to write again."""
+    reporter(engine).report_idle()
+    watch = notifier(engine, heartbeat_interval=0.5, interval=0.1, offline_after=1.0)
+    watch.look()
+    _silence(engine, 6)  # the workers' writes are cut off by the same hang
+    taken = threading.Event()
+    holder = threading.Thread(target=_hold, args=(engine, SLOW_LOOK + 0.5, taken))
+    holder.start()
+    assert taken.wait(10)
+    try:
+        assert watch.look() == []  # answered late: no false offline
+    finally:
+        holder.join()
+    assert watch.look() == []  # nor right after it
+    time.sleep(1.3)  # past offline_after and a look since: silence counts again
+    assert [e.state for e in watch.look()] == ["offline"]
 
 
 def test_a_database_that_is_down_is_said_once_without_its_password(
