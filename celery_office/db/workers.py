@@ -10,7 +10,7 @@ aloud (:class:`WriterRefused`, SQLSTATE ``OF001`` from ``office_apply_batch``), 
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Connection, Table, bindparam, delete, insert, select, update
@@ -25,7 +25,7 @@ from .statements import RUN, STATUS, WORKER, agent_values, insert_into, seconds_
 
 __all__ = ["register_worker", "retire_worker", "node_runs", "live_workers", "upsert_worker",
            "FlushId", "WriterRefused", "is_writer_refusal", "new_writer", "claim_flush",
-           "live_namesakes", "forget_writers", "waiting_elsewhere"]
+           "live_namesakes", "forget_writers"]
 
 WRITER = cast(Table, OfficeWriter.__table__)
 WRITER_REFUSED = "OF001"  # the SQLSTATE office_apply_batch raises (revision 0007)
@@ -110,18 +110,6 @@ def live_workers(conn: Connection, offline_after: float) -> Any:
 
 
 
-def waiting_elsewhere(conn: Connection, *, writer: int | None, offline_after: float) -> set[str]:
-    """The agents whose changes wait in another writer that beat within ``offline_after``
-    (a writer silent longer is dead: what waited in it is lost, not waiting)."""
-    rows = conn.execute(
-        select(WRITER.c.waiting)
-        .where(WRITER.c.waiting.is_not(None))
-        .where(WRITER.c.writer_id != (writer if writer is not None else -1))
-        .where(WRITER.c.last_seen >= seconds_ago(conn, offline_after))
-    ).scalars()
-    return {agent for waiting in rows for agent in (waiting or ()) if isinstance(agent, str)}
-
-
 def register_worker(
     conn: Connection,
     *,
@@ -130,8 +118,6 @@ def register_worker(
     pid: int | None,
     agents: Sequence[AgentInfo],
     since: float | None = None,
-    offline_after: float | None = None,
-    waiting: Collection[str] = (),
 ) -> None:
     """A worker starts: (re)register its agents and itself, forget its former self's runs.
 
@@ -139,17 +125,12 @@ def register_worker(
     progress, its last outcome and its alerts: an offline agent comes back idle, or in error
     when its last run failed (a restart is not a success: the error stays until the agent's
     next successful run). ``since`` is when this worker started: its own runs, which pool
-    processes may write before this registration, are kept. Liveness follows status writes:
-    ``last_activity`` is left alone for the agents ``waiting`` in this process (a solo pool
-    runs tasks before it registers) and, given ``offline_after``, in any other live writer.
+    processes may write before this registration, are kept.
     """
     agents = sorted(agents, key=lambda a: a.agent_id)
     agent_ids = [a.agent_id for a in agents]
     ensure_agents(conn, agents)
     read_locked(conn, agent_ids)
-    quiet = set(waiting)
-    if offline_after is not None:
-        quiet |= waiting_elsewhere(conn, writer=None, offline_after=offline_after)
     if agents:  # an executemany needs rows: a worker may serve no agent at all
         conn.execute(
             update(STATUS)
@@ -160,18 +141,17 @@ def register_worker(
                 brand=bindparam("brand"),
                 salary_equivalent=bindparam("salary_equivalent"),
                 fte_coefficient=bindparam("fte_coefficient"),
+                last_activity=db_now(),
                 updated_at=db_now(),
             ),
             [{**agent_values(a), "a": a.agent_id} for a in agents],
         )
-        conn.execute(update(STATUS).where(STATUS.c.agent_id.in_(sorted(set(agent_ids) - quiet)))
-                     .values(last_activity=db_now()))
     former = delete(RUN).where(RUN.c.node_name == node_name)
     if since is not None:
         former = former.where(RUN.c.started_at < since)
     conn.execute(former)
     upsert_worker(conn, node_name=node_name, hostname=hostname, pid=pid, agent_ids=agent_ids)
-    recompute(conn, agent_ids, quiet=quiet)
+    recompute(conn, agent_ids)
 
 
 def upsert_worker(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from typing import Any
 
 from ..core.errors import NewerSchemaError
@@ -72,17 +72,15 @@ class Registration:
             # child holds would stay open on the server after this process closes it
             self.db.engine.dispose()
 
-    def ensure(self, *, waiting: Callable[[], Collection[str]] = lambda: ()) -> bool:
-        """Migrated (with ``office_auto_migrate``) and registered: True once both are done.
-        ``waiting``: the agents whose changes wait in this process, asked only to register."""
+    def ensure(self) -> bool:
+        """Migrated (with ``office_auto_migrate``) and registered: True once both are done."""
         if self.registered:
             return True
         if self.settings.auto_migrate and not self.migrated:
             self.migrated = self.db.run("migration", self.duties.migrate, transaction=False)
             if not self.migrated:
                 return False
-        self.registered = self.db.run(
-            "registration", lambda conn: self.duties.register(conn, waiting=waiting()))
+        self.registered = self.db.run("registration", self.duties.register)
         return self.registered
 
     def beat(self, *, waiting: Collection[str] = ()) -> bool:

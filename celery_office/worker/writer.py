@@ -71,7 +71,7 @@ class Writer:
     def cycle(self) -> None:
         """Register first (a main process), send again what may have landed, then one flush
         (with a writer number taken first if this process has none)."""
-        if self.duties_here() and not self.registration.ensure(waiting=self.waiting_agents):
+        if self.duties_here() and not self.registration.ensure():
             return
         if not self._resolve_doubts():
             return
