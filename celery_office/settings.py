@@ -52,6 +52,8 @@ class OfficeSettings:
             (checked by :mod:`celery_office.web.access`; never in a repr).
         allowed_hosts: host names ``celery office serve`` answers besides the loopback names,
             comma-separated (``office.example.com,*.internal``).
+        state_dir: where a worker that stops while the database is away keeps what it could
+            not write, for its next start (default: a private directory in the temp dir).
     """
 
     database_url: str = DEFAULT_DATABASE_URL
@@ -70,6 +72,7 @@ class OfficeSettings:
     enabled: bool = True
     basic_auth: str = field(default="", repr=False)
     allowed_hosts: str = ""
+    state_dir: str = ""
 
     def __post_init__(self) -> None:
         for name in ("heartbeat_interval", "offline_after", "flush_interval", "shutdown_timeout",

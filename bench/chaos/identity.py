@@ -17,8 +17,8 @@ the worker the fault touched; its metrics name it (``{"probe": seq}``). Once its
 recorded, the fault waits ``PROBE_WAIT`` and reads the agent's row. Judged at the end of the
 run (:func:`judge_probes`), with the oracle's knowledge of every fault: the row must show this
 probe or one that ended later, at the first read (``PROBE_WAIT``, then ``LATER_READS`` after
-its end) that came after the database could take it (the oracle's ``written_by``, which knows
-every database fault); a probe whose verdict the oracle holds uncertain (its worker killed by
+its end) that came after the database could take it (the oracle's ``written_by_on``, which
+knows every database fault and every pause of the worker's main process); a probe whose verdict the oracle holds uncertain (its worker killed by
 another fault, say), or with no such read, is excused; a probe that never ran is counted.
 """
 
@@ -136,7 +136,7 @@ def judge_probes(injected: list[Any], oracle: Oracle) -> dict[str, dict[str, Any
             if p.get("end_t") is None or not p.get("reads"):
                 continue
             kind["ran"] += 1
-            due = oracle.written_by(p["end_t"])
+            due = oracle.written_by_on(p["end_t"], entry.target)
             read = next((r for r in sorted(p["reads"]) if r[0] >= due), None)
             shown = ends.get(("chaos_app.probe", read[1])) if read else None
             if shown is not None and shown >= p["end_t"] - SIGNAL_SLACK:

@@ -175,6 +175,15 @@ class Oracle:
             x = max(x, end) + RETRY_MAX + WRITE_SLACK
         return x + WRITE_SLACK
 
+    def written_by_on(self, t: float, worker: str | None) -> float:
+        """:meth:`written_by` for a change made at ``t`` on ``worker``, whose main process
+        may have been paused (SIGSTOP) meanwhile: it writes nothing until it runs again."""
+        due = self.written_by(t)
+        for begin, end in sorted(self.pauses.get(worker or "", ())):
+            if begin <= due and end + FAULT_SLACK >= t:
+                due = max(due, self.written_by(end + FAULT_SLACK))
+        return due
+
     def _db_fault_during(self, a: float, b: float) -> bool:
         return any(begin <= b and end >= a for begin, end in self.db_faults)
 

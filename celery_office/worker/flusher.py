@@ -33,6 +33,7 @@ from .duties import WorkerDuties
 from .forwarder import END_HANDOVER_GAP, EXIT_HANDOVER_WAIT, HANDOVER_SHARE, Forwarder
 from .guard import GuardedDatabase
 from .handover import Handover
+from .leftovers import Leftovers
 from .loop import Loop
 from .registration import Registration
 from .watch import Watch
@@ -76,6 +77,8 @@ class _ProcessWiring(abc.ABC):
                              registration=self.registration, node_name=node_name,
                              duties_here=lambda: self.has_worker_duties)
         self.forwarder: Forwarder | None = None
+        self.leftovers = Leftovers(node_name=node_name, database_url=settings.database_url,
+                                   state_dir=settings.state_dir) if node_name else None
         self.loop = Loop(self._turn, self._last_cycle, wait=self._wait, hold=self._hold)
         self._reset()
 
@@ -112,6 +115,11 @@ class _ProcessWiring(abc.ABC):
             self.forwarder = Forwarder(self.buffer, self.handover)
             self.buffer.remember_own_ends = True
         self.registration.migrate_before_fork()
+        if self.leftovers is not None:
+            agents = self.writer.take_leftovers(self.leftovers.take())
+            if agents:
+                logger.info("celery-office: the statuses of %s left unwritten by the last stop "
+                            "of this worker go first", counted(agents, "agent"))
 
     @property
     def has_worker_duties(self) -> bool:
@@ -198,8 +206,11 @@ class Flusher(_ProcessWiring):
         retire_failed = self._retire_requested and "shutdown" in self.db.failing_kinds
         if finished and not left and not retire_failed:
             return True
+        kept = None
+        if self.leftovers is not None and self.has_worker_duties:
+            kept = self.leftovers.keep(self.writer.unwritten())
         say_what_is_lost(self.settings, forwards=forwards, hung=not finished, left=left,
-                         timeout=timeout)
+                         timeout=timeout, kept=kept)
         return False
 
     # ------------------------------------------------------------------ the thread
@@ -260,11 +271,19 @@ class Flusher(_ProcessWiring):
 
 
 def say_what_is_lost(
-    settings: OfficeSettings, *, forwards: bool, hung: bool, left: int, timeout: float
+    settings: OfficeSettings, *, forwards: bool, hung: bool, left: int, timeout: float,
+    kept: str | None = None,
 ) -> None:
     """One line on what a process that stops leaves unwritten, and why."""
     where = safe_url(settings.database_url)
-    if forwards:
+    if kept is not None:
+        logger.warning(
+            "celery-office: the database at %s %s; the last statuses of this worker are kept "
+            "in %s and written first by its next start", where,
+            f"did not answer within {timeout:.1f} s (office_shutdown_timeout)" if hung
+            else "cannot be written now", kept,
+        )
+    elif forwards:
         # info: with max_tasks_per_child a warning here would be a line per few tasks
         logger.info(
             "celery-office: the worker's main process did not take the last statuses of "

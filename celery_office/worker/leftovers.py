@@ -1,0 +1,123 @@
+"""What a worker could not write when it stopped, kept on disk for its next start.
+
+A warm shutdown waits at most ``office_shutdown_timeout`` for the main process's last write.
+When the database is away, hung or locked then, the changes still in memory (the ends and
+outcomes of the last runs, their day numbers) would go with the process, and the rows would
+show an older run until each agent runs again: a worker restarted during an outage (a deploy,
+a ``--max-memory-per-child`` of the main process, a supervisor's restart) would lose them
+even though the database comes back. So they are kept in a file of this node and this
+database, as Celery's ``--statedb`` keeps revoked ids, and the next start of the same node
+writes them first.
+
+Flushes that may have landed (sent, the answer lost) keep their numbers: sent again under
+them, they land exactly once. Runs still in progress at the stop are left out: the next start
+ends its former self's runs anyway. The file is read once and deleted at once; a directory or
+file that another user could have written is refused (the file is a pickle).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import re
+import stat
+import tempfile
+from dataclasses import dataclass
+
+from ..core.changes import Batch
+from ..db.engine import safe_url
+from ..db.workers import FlushId
+from ..logs import logger
+from ..render import first_line
+
+__all__ = ["Leftovers", "Unwritten", "default_state_dir"]
+
+FORMAT = 1  # of the file; a file of another format is left alone (an older or newer release)
+
+
+@dataclass
+class Unwritten:
+    """A batch a stopping process could not write, and its flush number when it was sent
+    (``None``: never sent, so it cannot have landed)."""
+
+    batch: Batch
+    flush: FlushId | None = None
+
+
+def default_state_dir() -> str:
+    """A private directory in the temporary directory: it outlives a worker's restart."""
+    return os.path.join(tempfile.gettempdir(), f"celery-office-{os.getuid()}")
+
+
+class Leftovers:
+    """The file where worker ``node_name`` keeps what it could not write to ``database_url``."""
+
+    def __init__(self, *, node_name: str, database_url: str, state_dir: str = "") -> None:
+        self.directory = state_dir or default_state_dir()
+        where = hashlib.sha256(safe_url(database_url).encode()).hexdigest()[:12]
+        node = re.sub(r"[^\w.@-]", "_", node_name)
+        self.path = os.path.join(self.directory, f"{node}.{where}.unwritten")
+
+    def keep(self, unwritten: list[Unwritten]) -> str | None:
+        """Write ``unwritten`` (oldest first) to the file; the file's path, or None when it
+        could not be written (said in one line)."""
+        entries = [_without_starts(u) for u in unwritten]
+        entries = [u for u in entries if u.batch]
+        if not entries:
+            return None
+        try:
+            os.makedirs(self.directory, mode=0o700, exist_ok=True)
+            self._check_directory()
+            partial = f"{self.path}.{os.getpid()}.part"
+            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as out:
+                pickle.dump((FORMAT, entries), out, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(partial, self.path)  # a newer stop's leftovers hold all of the older's
+            return self.path
+        except (OSError, pickle.PicklingError, ValueError) as exc:
+            logger.warning(
+                "celery-office: the unwritten statuses could not be kept in %s (%s); set "
+                "office_state_dir to a directory this worker may write", self.path,
+                first_line(exc),
+            )
+            return None
+
+    def take(self) -> list[Unwritten]:
+        """What the last stop of this node kept, oldest first; the file is deleted (its
+        content is this process's now, kept again if this process too stops unwritten)."""
+        if not os.path.exists(self.path):
+            return []
+        try:
+            self._check_directory()
+            with open(self.path, "rb") as file:
+                if os.fstat(file.fileno()).st_uid != os.getuid():
+                    raise ValueError("the file belongs to another user")
+                os.unlink(self.path)
+                version, entries = pickle.load(file)
+        except Exception as exc:  # a damaged or foreign file must never stop a worker's start
+            logger.warning(
+                "celery-office: the statuses left unwritten by this worker's last stop, in %s, "
+                "could not be read (%s); delete the file", self.path, first_line(exc),
+            )
+            return []
+        if version != FORMAT:
+            return []
+        return [u for u in entries if isinstance(u, Unwritten)]
+
+    def _check_directory(self) -> None:
+        info = os.stat(self.directory)
+        if info.st_uid != os.getuid() or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            raise ValueError(f"{self.directory} may be written by another user; give "
+                             "office_state_dir a directory of this worker's user alone")
+
+
+def _without_starts(unwritten: Unwritten) -> Unwritten:
+    """The batch without its runs still in progress (the next start ends them)."""
+    batch = unwritten.batch
+    runs = {task_id: run for task_id, run in batch.runs.items() if run.ended}
+    if len(runs) == len(batch.runs):
+        return unwritten
+    kept = Batch(runs=runs, outcomes=batch.outcomes, metrics=batch.metrics,
+                 touched=batch.touched, counts=batch.counts, started=batch.started)
+    return Unwritten(kept, unwritten.flush)
