@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from . import validation
 from .core.errors import OfficeError, invalid_url
 from .core.statuses import AgentStatus
-from .core.texts import error_text
+from .core.texts import LANGUAGES, words_for
 from .db.engine import create_office_engine
 from .db.upserts import touch_agents, upsert_status
 from .jsonsafe import fit_text, metrics_dict
@@ -54,6 +54,8 @@ class OfficeReporter:
             decimals.
         engine: where to write; default: the process's engine from ``OFFICE_DATABASE_URL``
             (``sqlite:///office.db`` when unset).
+        language: of the error text's prefix, ``ru`` (``Ошибка: ``) or ``en`` (``Error: ``);
+            default ``OFFICE_LANGUAGE``, else ``ru``.
 
     A field breaking these rules raises :class:`~celery_office.core.errors.FieldError` (a
     ``ValueError``) naming the field and the limit, the same rules as ``agents.yaml``.
@@ -69,6 +71,7 @@ class OfficeReporter:
         fte_coefficient: float | Decimal = 1.0,
         *,
         engine: Engine | None = None,
+        language: str | None = None,
     ) -> None:
         self.agent_id: str = validation.check("agent_id", agent_id)
         self.department: str = validation.check("department", department)
@@ -77,6 +80,10 @@ class OfficeReporter:
         self.salary_equivalent: int = validation.check("salary_equivalent", salary_equivalent)
         self.fte_coefficient: Decimal = validation.check("fte_coefficient", fte_coefficient)
         self._engine = engine
+        language = language or os.environ.get("OFFICE_LANGUAGE") or "ru"
+        if language not in LANGUAGES:
+            raise ValueError(f"language must be one of {', '.join(LANGUAGES)}, got {language!r}")
+        self._words = words_for(language)
 
     def __repr__(self) -> str:
         return f"OfficeReporter({self.agent_id!r}, {self.department!r}, {self.name!r})"
@@ -102,8 +109,9 @@ class OfficeReporter:
     def report_error(
         self, error_message: str, metrics: dict[str, Any] | None = None, db: DbArg = None
     ) -> None:
-        """Status ``error``, task ``"Ошибка: <message>"``."""
-        self._upsert(db, AgentStatus.error, fit_text(error_text(error_message)), metrics)
+        """Status ``error``, task ``"Ошибка: <message>"`` (``"Error: <message>"`` in English)."""
+        self._upsert(db, AgentStatus.error, fit_text(self._words.error_text(error_message)),
+                     metrics)
 
     def report_offline(self, db: DbArg = None) -> None:
         """Status ``offline``, task NULL and metrics emptied (as the spec does)."""

@@ -15,6 +15,7 @@ from typing import Any
 
 from .core.errors import OfficeConfigError
 from .core.statuses import DASHBOARD_OFFLINE_AFTER
+from .core.texts import LANGUAGES
 from .logs import logger
 
 __all__ = ["OfficeSettings", "DEFAULT_DATABASE_URL", "misnamed_settings"]
@@ -52,6 +53,9 @@ class OfficeSettings:
             (checked by :mod:`celery_office.web.access`; never in a repr).
         allowed_hosts: host names ``celery office serve`` answers besides the loopback names,
             comma-separated (``office.example.com,*.internal``).
+        language: ``ru`` (the ADOLF office's) or ``en``: everything celery-office writes into
+            the table (task texts), shows on the page and sends as notifications.
+        title, currency: the page's title and the currency of salary equivalents.
         state_dir: where a worker that stops while the database is away keeps what it could
             not write, for its next start (default: a private directory in the temp dir).
     """
@@ -73,6 +77,9 @@ class OfficeSettings:
     basic_auth: str = field(default="", repr=False)
     allowed_hosts: str = ""
     state_dir: str = ""
+    language: str = "ru"
+    title: str = "ADOLF Office"
+    currency: str = "₽"
 
     def __post_init__(self) -> None:
         for name in ("heartbeat_interval", "offline_after", "flush_interval", "shutdown_timeout",
@@ -99,6 +106,11 @@ class OfficeSettings:
             raise OfficeConfigError(
                 f"office_timeline_days must be a number of days, 0 or more, got "
                 f"{self.timeline_days!r}"
+            )
+        if self.language not in LANGUAGES:
+            raise OfficeConfigError(
+                f"office_language (OFFICE_LANGUAGE) must be one of {', '.join(LANGUAGES)}, "
+                f"got {self.language!r}"
             )
         _check_timezone(self.timezone)
         if self.heartbeat_interval >= self.offline_after:

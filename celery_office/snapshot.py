@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from .core.statuses import AgentStatus
-from .core.texts import MISSED_PREFIX, OVERLONG_PREFIX, RETRY_PREFIX, human_duration
+from .core.texts import PREFIXES, human_duration
 from .db.daily import DayNumbers
 from .db.read import AgentRow
 from .jsonsafe import json_safe
@@ -60,7 +60,7 @@ def by_department(rows: Iterable[AgentRow]) -> dict[str, dict[str, Any]]:
 
 
 # the kinds a warning's task text names (the worker writes them: core.texts), first match wins
-_PREFIXES = (("overlong", OVERLONG_PREFIX), ("missed", MISSED_PREFIX), ("retry", RETRY_PREFIX))
+_PREFIXES = tuple((kind, PREFIXES[kind]) for kind in ("overlong", "missed", "retry"))
 
 
 def alert_of(row: AgentRow, alerts: Sequence[str] = ()) -> str | None:
@@ -71,7 +71,7 @@ def alert_of(row: AgentRow, alerts: Sequence[str] = ()) -> str | None:
     if alerts:
         return alerts[0]
     for kind, prefix in _PREFIXES:
-        if row.task and row.task.startswith(prefix):
+        if row.task and row.task.startswith(prefix):  # a tuple: any language's
             return kind
     return None
 
@@ -182,8 +182,9 @@ def failing(rows: Iterable[AgentRow], fail_on: Sequence[str]) -> list[AgentRow]:
     return [row for row in rows if status_name(row.effective_status) in fail_on]
 
 
-def stale_json(*, age: float, reason: str) -> dict[str, Any]:
+def stale_json(*, age: float, reason: str, language: str = "ru") -> dict[str, Any]:
     """``"stale"`` of the office page's ``/api/agents`` while the database does not answer:
     how old the snapshot shown is (seconds, and as people read it) and why it is not newer
     (no secret)."""
-    return {"age_s": round(age, 3), "reason": reason, "age": human_duration(age, style="long")}
+    return {"age_s": round(age, 3), "reason": reason, "age": human_duration(age, style="long",
+                                                                      language=language)}

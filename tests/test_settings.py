@@ -40,3 +40,10 @@ def test_every_duration_setting_is_finite_and_bounded(name: str, raw: str) -> No
     with pytest.raises(OfficeConfigError) as info:
         OfficeSettings.from_sources({name: raw}, environ={})
     assert name in str(info.value) and "finite" in str(info.value)
+
+
+def test_an_unknown_language_is_one_line_naming_the_setting_and_the_choices() -> None:
+    with pytest.raises(OfficeConfigError) as info:
+        OfficeSettings.from_sources({}, {"OFFICE_LANGUAGE": "de"})
+    assert str(info.value) == "office_language (OFFICE_LANGUAGE) must be one of ru, en, got 'de'"
+    assert OfficeSettings.from_sources({"office_language": "en"}, {}).language == "en"

@@ -18,8 +18,9 @@ recorded, the fault waits ``PROBE_WAIT`` and reads the agent's row. Judged at th
 run (:func:`judge_probes`), with the oracle's knowledge of every fault: the row must show this
 probe or one that ended later, at the first read (``PROBE_WAIT``, then ``LATER_READS`` after
 its end) that came after the database could take it (the oracle's ``written_by_on``, which
-knows every database fault and every pause of the worker's main process); a probe whose verdict the oracle holds uncertain (its worker killed by
-another fault, say), or with no such read, is excused; a probe that never ran is counted.
+knows every database fault and every pause of the worker's main process); a probe whose
+verdict the oracle holds uncertain (its worker killed by another fault, say), or with no such
+read, is excused; a probe that never ran is counted.
 """
 
 from __future__ import annotations

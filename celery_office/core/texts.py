@@ -2,83 +2,163 @@
 notifications' words, the durations and the counts (the page's words live beside the page, in
 :mod:`celery_office.web.texts`).
 
-The task texts say why an agent is not simply working or idle, in the ADOLF spec's words
-(``report_error`` writes ``Ошибка: ...``); the dashboard and ``status --fail-on`` read them.
-The page's words are the spec's own too (``report_working``: "работает над задачей",
-``report_idle``: "ожидает задачу", ``report_warning``: "требует внимания", ``report_error``:
-"ошибка", ``report_offline``: "не в сети"); notifications are built from :data:`NOTIFY`.
+The task texts say why an agent is not simply working or idle, in ``office_language``: the
+ADOLF spec's Russian by default (``report_error`` writes ``Ошибка: ...``), or English
+(``Error: ...``); the dashboard and ``status --fail-on`` read them, and readers know the
+prefixes of every language (:data:`PREFIXES`), as a fleet may mix them. Notifications are built
+from each language's :attr:`Words.notify`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 __all__ = [
+    "LANGUAGES", "Words", "RU", "EN", "words_for", "PREFIXES",
     "ERROR_PREFIX", "RETRY_PREFIX", "MISSED_PREFIX", "OVERLONG_PREFIX", "EMPTY",
     "error_text", "retry_text", "retry_due", "missed_text", "overlong_text",
     "human_duration", "counted", "plural", "NOTIFY",
 ]
 
-# ---------------------------------------------------------------------- the table's task texts
-
-ERROR_PREFIX = "Ошибка: "
-RETRY_PREFIX = "Повтор: "
-MISSED_PREFIX = "Пропущен запуск: "
-OVERLONG_PREFIX = "Выполняется дольше лимита: "
 EMPTY = "—"  # a cell with nothing to show
 
-
-def error_text(described: str) -> str:
-    """``Ошибка: ScanError: Wildberries API timeout``."""
-    return f"{ERROR_PREFIX}{described}"
+# ---------------------------------------------------------------------- the table's task texts
 
 
-def retry_due(when: Any) -> str:
-    """When the next try is due, as the retry's text says it (seconds, or a moment)."""
-    if isinstance(when, (int, float)) and not isinstance(when, bool):
-        return f"следующая попытка через {when:g} с"
-    if isinstance(when, datetime):
-        return f"следующая попытка в {when.strftime('%H:%M:%S')}"
-    return ""
+@dataclass(frozen=True)
+class Words:
+    """What celery-office writes in one language (``office_language``): the task texts, the
+    long durations, the notifications."""
+
+    language: str
+    error: str  # the prefixes of the task texts: readers tell the kind by them
+    retry: str
+    missed: str
+    overlong: str
+    next_try_in: str
+    next_try_at: str
+    expected: str
+    running: str
+    units: tuple[str, str, str]  # seconds, minutes, hours (long durations)
+    notify: dict[str, Any] = field(hash=False)
+
+    def error_text(self, described: str) -> str:
+        """``Error: ScanError: Wildberries API timeout``."""
+        return f"{self.error}{described}"
+
+    def retry_due(self, when: Any) -> str:
+        """When the next try is due, as the retry's text says it (seconds, or a moment)."""
+        if isinstance(when, (int, float)) and not isinstance(when, bool):
+            return self.next_try_in.format(f"{when:g}")
+        if isinstance(when, datetime):
+            return self.next_try_at.format(when.strftime("%H:%M:%S"))
+        return ""
+
+    def retry_text(self, text: str | None, reason: str) -> str:
+        """``Retry: <the run's text> — RateLimitError: 429 (next try in 30 s)``."""
+        return f"{self.retry}{text} — {reason}"
+
+    def missed_text(self, text: str, due: str, zone: str) -> str:
+        """``Missed run: Report — expected 2026-11-25 03:00:00 (Europe/Moscow)``."""
+        return f"{self.missed}{text} — {self.expected.format(due, zone)}"
+
+    def overlong_text(self, text: str | None, took: float, limit: float) -> str:
+        """``Running over its limit: Report — running 2 h 05 min, limit 1 h``."""
+        return f"{self.overlong}{text} — " + self.running.format(
+            self.duration(took), self.duration(limit))
+
+    def duration(self, seconds: float | None) -> str:
+        """``45 s``, ``12 min``, ``2 h 05 min``; ``None`` is ``—``."""
+        return human_duration(seconds, style="long", language=self.language)
 
 
-def retry_text(text: str | None, reason: str) -> str:
-    """``Повтор: <the run's text> — RateLimitError: 429 (следующая попытка через 30 с)``."""
-    return f"{RETRY_PREFIX}{text} — {reason}"
+RU = Words(
+    "ru", error="Ошибка: ", retry="Повтор: ", missed="Пропущен запуск: ",
+    overlong="Выполняется дольше лимита: ", next_try_in="следующая попытка через {0} с",
+    next_try_at="следующая попытка в {0}", expected="ожидался {0} ({1})",
+    running="идёт {0}, лимит {1}", units=("с", "мин", "ч"),
+    notify={
+        "icons": {"error": "🔴", "offline": "⚫", "missed": "🟡", "overlong": "🟡", "ok": "🟢"},
+        "states": {
+            "error": "ошибка",
+            "offline": "не в сети",
+            "missed": "пропущен запуск",
+            "overlong": "выполняется дольше лимита",
+            "ok": "снова в порядке",
+        },
+        "headline": "{icon} {name} ({agent_id}, {department}): {state}",
+        "detail": " — {detail}",
+        "previous": " (было: {state})",
+        "since": " с {since}",  # appended to the headline: when the state began (UTC)
+        "last_seen": "последняя активность {ago} назад",
+    },
+)
+EN = Words(
+    "en", error="Error: ", retry="Retry: ", missed="Missed run: ",
+    overlong="Running over its limit: ", next_try_in="next try in {0} s",
+    next_try_at="next try at {0}", expected="expected {0} ({1})",
+    running="running {0}, limit {1}", units=("s", "min", "h"),
+    notify={
+        "icons": RU.notify["icons"],
+        "states": {
+            "error": "error",
+            "offline": "offline",
+            "missed": "missed a run",
+            "overlong": "running over its limit",
+            "ok": "back to normal",
+        },
+        "headline": "{icon} {name} ({agent_id}, {department}): {state}",
+        "detail": " — {detail}",
+        "previous": " (was: {state})",
+        "since": " since {since}",
+        "last_seen": "last active {ago} ago",
+    },
+)
+LANGUAGES: dict[str, Words] = {"ru": RU, "en": EN}
 
 
-def missed_text(text: str, due: str, zone: str) -> str:
-    """``Пропущен запуск: Отчёт — ожидался 2026-11-25 03:00:00 (Europe/Moscow)``."""
-    return f"{MISSED_PREFIX}{text} — ожидался {due} ({zone})"
+def words_for(language: str) -> Words:
+    """The words of ``language`` (checked by the settings: ``ru`` or ``en``)."""
+    return LANGUAGES[language]
 
 
-def overlong_text(text: str | None, took: float, limit: float) -> str:
-    """``Выполняется дольше лимита: Отчёт — идёт 2 ч 05 мин, лимит 1 ч``."""
-    return (f"{OVERLONG_PREFIX}{text} — идёт {human_duration(took, style='long')}, "
-            f"лимит {human_duration(limit, style='long')}")
+# every language's prefix of each kind: a fleet may mix languages, readers know them all
+PREFIXES: dict[str, tuple[str, ...]] = {
+    kind: tuple(getattr(words, kind) for words in LANGUAGES.values())
+    for kind in ("error", "retry", "missed", "overlong")
+}
+
+# the default language's, under their 0.2 names
+ERROR_PREFIX, RETRY_PREFIX = RU.error, RU.retry
+MISSED_PREFIX, OVERLONG_PREFIX = RU.missed, RU.overlong
+error_text, retry_due, retry_text = RU.error_text, RU.retry_due, RU.retry_text
+missed_text, overlong_text = RU.missed_text, RU.overlong_text
+NOTIFY = RU.notify
 
 
 # ---------------------------------------------------------------------- durations and counts
 
 
-def human_duration(seconds: float | None, *, style: str = "short") -> str:
+def human_duration(seconds: float | None, *, style: str = "short", language: str = "ru") -> str:
     """A duration as people read it; ``None`` is ``—``.
 
     ``short`` (the CLI's table): the largest whole unit, rounded down: ``5s``, ``3m``, ``2h``,
-    ``4d``. ``long`` (the dashboard's texts, in its Russian): ``45 с``, ``12 мин``,
-    ``2 ч 05 мин``.
+    ``4d``. ``long`` (the dashboard's texts, in ``language``): ``45 с``, ``12 мин``,
+    ``2 ч 05 мин`` (``45 s``, ``12 min``, ``2 h 05 min``).
     """
     if seconds is None:
         return EMPTY
     seconds = max(0, int(seconds))
     if style == "long":
+        sec, mins, hours = LANGUAGES[language].units
         if seconds < 60:
-            return f"{seconds} с"
+            return f"{seconds} {sec}"
         minutes = seconds // 60
         if minutes < 60:
-            return f"{minutes} мин"
-        return f"{minutes // 60} ч {minutes % 60:02d} мин"
+            return f"{minutes} {mins}"
+        return f"{minutes // 60} {hours} {minutes % 60:02d} {mins}"
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size:
             return f"{seconds // size}{unit}"
@@ -101,22 +181,3 @@ def plural(number: int, forms: tuple[str, str, str] | list[str]) -> str:
     else:
         form = forms[2]
     return f"{number} {form}"
-
-
-# ---------------------------------------------------------------------- notifications
-
-NOTIFY: dict[str, Any] = {
-    "icons": {"error": "🔴", "offline": "⚫", "missed": "🟡", "overlong": "🟡", "ok": "🟢"},
-    "states": {
-        "error": "ошибка",
-        "offline": "не в сети",
-        "missed": "пропущен запуск",
-        "overlong": "выполняется дольше лимита",
-        "ok": "снова в порядке",
-    },
-    "headline": "{icon} {name} ({agent_id}, {department}): {state}",
-    "detail": " — {detail}",
-    "previous": " (было: {state})",
-    "since": " с {since}",  # appended to the headline: when the state began (UTC)
-    "last_seen": "последняя активность {ago} назад",
-}

@@ -16,6 +16,8 @@ import hashlib
 import json
 import threading
 from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -25,6 +27,7 @@ from ..settings import OfficeSettings
 from ..snapshot import stale_json, status_counts, status_json, status_name
 from .query import AgentQuery, QueryError, parse_query
 from .reader import Snapshot, View
+from .texts import PAGE
 from .view import add_shown
 
 __all__ = ["AgentsAnswer", "NO_STORE", "NOT_YET"]
@@ -49,8 +52,9 @@ def _matches(header: str | None, etag: str) -> bool:
 class AgentsAnswer:
     """The bodies of the current snapshot, by query, and the answer to one request."""
 
-    def __init__(self, settings: OfficeSettings) -> None:
+    def __init__(self, settings: OfficeSettings, *, texts: Mapping[str, Any] = PAGE) -> None:
         self.settings = settings
+        self.texts = texts
         self._lock = threading.Lock()
         self._of: Snapshot | None = None
         # query -> (the body without its closing ``"stale":...}``, the fresh body's ETag)
@@ -89,7 +93,8 @@ class AgentsAnswer:
                     self._bodies.popitem(last=False)
         if view.fresh:
             return cached[0] + b"null}", cached[1]
-        stale = stale_json(age=view.age() or 0.0, reason=view.problem or NOT_YET)
+        stale = stale_json(age=view.age() or 0.0, reason=view.problem or NOT_YET,
+                           language=self.settings.language)
         suffix = json.dumps(stale, ensure_ascii=False).encode("utf-8") + b"}"
         return cached[0] + suffix, etag_of(cached[1].encode() + suffix)  # the rest hashed once
 
@@ -107,7 +112,7 @@ class AgentsAnswer:
                   office_total=len(snapshot.rows), filtered=query.filtered,
                   departments=sorted({row.department for row in snapshot.rows}),
                   brands=sorted({row.brand for row in snapshot.rows if row.brand}),
-                  zone=self.settings.timezone, now=snapshot.taken_at)
+                  zone=self.settings.timezone, now=snapshot.taken_at, texts=self.texts)
         clock = [agent.pop("silent_for") for agent in payload["agents"]]
         generated = payload["summary"].pop("generated_at")
         etag = etag_of(_encoded(payload))

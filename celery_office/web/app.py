@@ -33,6 +33,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..core.texts import words_for
 from ..db.engine import create_office_engine, create_read_engine
 from ..logs import logger
 from ..settings import OfficeSettings
@@ -44,6 +45,7 @@ from .page import STATIC, render_page
 from .prometheus import exposition
 from .reader import OfficeReader
 from .targets import check_targets
+from .texts import page_texts
 from .timeline_api import timeline_route
 
 __all__ = ["create_app", "OfficeWeb"]
@@ -74,7 +76,9 @@ class OfficeWeb:
             statement_timeout=min(settings.statement_timeout, deadline))
         self.reader = OfficeReader(self.engine, offline_after=settings.offline_after,
                                    timezone=settings.timezone, deadline=deadline)
-        self.page = render_page(refresh=refresh)
+        self.texts = page_texts(language=settings.language, title=settings.title,
+                                currency=settings.currency)
+        self.page = render_page(refresh=refresh, texts=self.texts)
         self.notifier: Notifier | None = None
         if notify:
             claims = create_office_engine(
@@ -82,8 +86,9 @@ class OfficeWeb:
                 statement_timeout=settings.statement_timeout)
             self.notifier = Notifier(claims, targets, offline_after=settings.offline_after,
                                      heartbeat_interval=settings.heartbeat_interval,
-                                     interval=notify_interval, keep_days=settings.timeline_days)
-        self.agents = AgentsAnswer(settings)
+                                     interval=notify_interval, keep_days=settings.timeline_days,
+                                     words=words_for(settings.language))
+        self.agents = AgentsAnswer(settings, texts=self.texts)
         self._started = False
         self._lock = threading.Lock()
 

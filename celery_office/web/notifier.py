@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from ..core.texts import RU, Words
 from ..db.engine import db_error_reason, is_missing_table, safe_url
 from ..db.notices import read_notices, save_notices
 from ..db.outbox import add_events, register_targets
@@ -62,14 +63,16 @@ class Notifier:
         interval: seconds between two looks.
         timeout: seconds one send may take.
         keep_days: ``office_timeline_days``: periods and events kept.
+        words: the messages' language (``office_language``).
     """
 
     def __init__(
         self, engine: Engine, targets: Sequence[Target], *, offline_after: float,
         heartbeat_interval: float = 60.0, interval: float = 5.0, timeout: float = 10.0,
-        keep_days: float = 7.0, backoff: float = 2.0,
+        keep_days: float = 7.0, backoff: float = 2.0, words: Words = RU,
     ) -> None:
         self.engine = engine
+        self.words = words
         self.targets = list(targets)
         self.offline_after = offline_after
         self.interval = interval
@@ -149,8 +152,9 @@ class Notifier:
         found, moved = events(periods, notices, rows, current,
                               judge_silence=self._may_judge_silence(conn))
         by_agent = {row.agent_id: row for row in rows}
-        add_events(conn, [(e.key, e.agent_id, e.state, message(e, by_agent.get(e.agent_id)))
-                          for e in found], keys)
+        said = [(e.key, e.agent_id, e.state,
+                 message(e, by_agent.get(e.agent_id), words=self.words)) for e in found]
+        add_events(conn, said, keys)
         save_notices(conn, moved)
         self._forget_old_periods(conn)
         return found

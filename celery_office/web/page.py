@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from .texts import LANG, PAGE
+from .texts import PAGE
 
 __all__ = ["STATIC", "COMPACT_FROM", "render_page"]
 
@@ -28,16 +30,17 @@ def _script_json(value: object) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def render_page(*, refresh: float) -> str:
-    """The page, its script polling ``api/agents`` every ``refresh`` seconds."""
+def render_page(*, refresh: float, texts: Mapping[str, Any] = PAGE) -> str:
+    """The page in ``texts``' words, its script polling ``api/agents`` every ``refresh``
+    seconds."""
     config = {
-        "texts": PAGE,
+        "texts": texts,
         "refresh_ms": max(250, int(refresh * 1000)),
         "api": "api/agents",
         "compact_from": COMPACT_FROM,
     }
     page = (STATIC / "index.html").read_text(encoding="utf-8")
-    for name, value in (("lang", LANG), ("title", str(PAGE["title"])),
-                        ("noscript", str(PAGE["noscript"]))):
+    for name, value in (("lang", str(texts["language"])), ("title", str(texts["title"])),
+                        ("noscript", str(texts["noscript"]))):
         page = page.replace("{{" + name + "}}", html.escape(value))
     return page.replace("{{config}}", _script_json(config))

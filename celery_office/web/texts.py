@@ -6,18 +6,24 @@ The statuses are the ADOLF spec's words (``report_working``: "работает �
 ``report_idle``: "ожидает задачу", ``report_warning``: "требует внимания", ``report_error``:
 "ошибка", ``report_offline``: "не в сети"), the departments its modules' names (its table
 "Модули для интеграции"). Counts take three forms, for 1, 2 and 5
-(:func:`celery_office.core.texts.plural`).
+(:func:`celery_office.core.texts.plural`); English's two fill the same three places (1, many,
+many). ``office_language`` picks the words, ``office_title`` and ``office_currency`` the title
+and the money's unit (:func:`page_texts`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["LANG", "PAGE"]
+from ..core.texts import plural
+
+__all__ = ["LANG", "PAGE", "PAGES", "page_texts", "counted_in"]
 
 LANG = "ru"
 
 PAGE: dict[str, Any] = {
+    "language": "ru",
     "title": "ADOLF Office",
     "subtitle": "Офис агентов ADOLF",
     "noscript": "Для этой страницы нужен JavaScript: она обновляет статусы агентов сама.",
@@ -62,6 +68,7 @@ PAGE: dict[str, Any] = {
     "salary_note": "агенты не в сети не считаются",
     "total": "всего",
     "per_month": "₽/мес",
+    "per_month_unit": "{0}/мес",
     "fte": "FTE",
     "updated": "обновлено {0}",
     "shown": "показано {0} из {1}",
@@ -81,3 +88,79 @@ PAGE: dict[str, Any] = {
     "close": "закрыть",
     "query": "Фильтр не понят: {0}",
 }
+
+EN: dict[str, Any] = {
+    "language": "en",
+    "title": "ADOLF Office",
+    "subtitle": "The agents' office",
+    "noscript": "This page needs JavaScript: it updates the agents' statuses by itself.",
+    "status": {
+        "working": "working on a task",
+        "idle": "waiting for a task",
+        "warning": "needs attention",
+        "error": "error",
+        "offline": "offline",
+    },
+    "counts": {
+        "ok": ["agent ok", "agents ok", "agents ok"],
+        "warning": ["needs attention", "need attention", "need attention"],
+        "error": ["error", "errors", "errors"],
+        "offline": ["agent offline", "agents offline", "agents offline"],
+    },
+    "agents": ["agent", "agents", "agents"],
+    "departments": PAGE["departments"],
+    "badges": {"missed": "missed run", "overlong": "over its limit", "retry": "retry"},
+    "since": "since {0} ({1})",
+    "under_minute": "< 1 min",
+    "last_error": "last error",
+    "last_seen": "active",
+    "ago": "{0} ago",
+    "never": "never active",
+    "just_now": "just now",
+    "today": "today",
+    "runs": "runs",
+    "failed": "failures",
+    "runtime": "time working",
+    "salary": "salary equivalent",
+    "salary_note": "agents offline are not counted",
+    "total": "total",
+    "per_month": "₽/month",
+    "per_month_unit": "{0}/month",
+    "fte": "FTE",
+    "updated": "updated {0}",
+    "shown": "{0} of {1} shown",
+    "empty": "No agent has reported yet.",
+    "nothing_found": "No agent matches the filter.",
+    "loading": "Loading…",
+    "lost": "No connection to the office server: showing the state at {0}.",
+    "database": "The office database is unavailable: {0}",
+    "stale": "The office database does not answer ({1}): showing the state of {0} ago.",
+    "filters": {"all": "all", "search": "Search: name, id, task", "department": "department",
+                "brand": "brand", "status": "status", "reset": "reset"},
+    "columns": {"status": "status", "name": "agent", "department": "department",
+                "since": "since", "task": "task", "seen": "active", "runs": "runs"},
+    "day": "Day",
+    "strip_empty": "No periods today.",
+    "strip_unavailable": "The status history is unavailable: {0}",
+    "close": "close",
+    "query": "The filter is not understood: {0}",
+}
+
+PAGES: dict[str, dict[str, Any]] = {"ru": PAGE, "en": EN}
+
+
+def page_texts(*, language: str = "ru", title: str = "ADOLF Office",
+               currency: str = "₽") -> dict[str, Any]:
+    """The page's words in ``language``, with the office's title and currency."""
+    texts = dict(PAGES[language])
+    texts["title"] = title
+    texts["per_month"] = str(texts["per_month_unit"]).format(currency)
+    return texts
+
+
+def counted_in(texts: Mapping[str, Any], number: int, forms: Sequence[str]) -> str:
+    """A count with its noun in the page's language: Russian's three forms, English's two
+    (the first for 1, the last for any other number)."""
+    if texts.get("language", "ru") == "ru":
+        return plural(number, list(forms))
+    return f"{number} {forms[0] if number == 1 else forms[-1]}"

@@ -25,7 +25,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..core.statuses import MISSED, OVERLONG, AgentStatus
-from ..core.texts import ERROR_PREFIX, MISSED_PREFIX, NOTIFY, OVERLONG_PREFIX, human_duration
+from ..core.texts import PREFIXES, RU, Words
 from ..db.notices import Notice
 from ..db.read import AgentRow
 from ..db.timeline import Period
@@ -40,8 +40,9 @@ OK = "ok"
 ERROR = "error"
 OFFLINE = "offline"
 
-# What the task text of a state starts with, cut from the message's detail (the state says it)
-_PREFIXES = {ERROR: ERROR_PREFIX, MISSED: MISSED_PREFIX, OVERLONG: OVERLONG_PREFIX}
+# What the task text of a state starts with (in any language), cut from the message's detail
+# (the state says it)
+_PREFIXES = {ERROR: PREFIXES["error"], MISSED: PREFIXES["missed"], OVERLONG: PREFIXES["overlong"]}
 
 
 def state_of(period: Period) -> str | None:
@@ -140,21 +141,26 @@ def chat_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _detail(event: Event) -> str:
+def _detail(event: Event, words: Words) -> str:
     if event.state == OFFLINE:
         if event.silent_for is None:
             return ""
-        return str(NOTIFY["last_seen"]).format(ago=human_duration(event.silent_for, style="long"))
+        return str(words.notify["last_seen"]).format(ago=words.duration(event.silent_for))
     if event.state == OK:
         return ""
     task = event.task or ""
-    prefix = _PREFIXES.get(event.state, "")
-    return task[len(prefix):] if prefix and task.startswith(prefix) else task
+    for prefix in _PREFIXES.get(event.state, ()):
+        if task.startswith(prefix):
+            return task[len(prefix):]
+    return task
 
 
-def message(event: Event, row: AgentRow | None, *, now: datetime | None = None) -> dict[str, Any]:
-    """The JSON sent for an event: ``text`` for chat webhooks (escaped for them), and the same
-    facts as plain fields (``event_id`` for receivers to drop a duplicate)."""
+def message(event: Event, row: AgentRow | None, *, now: datetime | None = None,
+            words: Words = RU) -> dict[str, Any]:
+    """The JSON sent for an event, in ``words``' language: ``text`` for chat webhooks (escaped
+    for them), and the same facts as plain fields (``event_id`` for receivers to drop a
+    duplicate)."""
+    NOTIFY = words.notify  # noqa: N806 (the texts' table, as in core.texts)
     state = event.state
     text = str(NOTIFY["headline"]).format(
         icon=NOTIFY["icons"][state], name=row.name if row else event.agent_id,
@@ -164,7 +170,7 @@ def message(event: Event, row: AgentRow | None, *, now: datetime | None = None) 
     if event.since is not None:
         since = event.since.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
         text += str(NOTIFY["since"]).format(since=since)
-    detail = _detail(event)
+    detail = _detail(event, words)
     if detail:
         text += str(NOTIFY["detail"]).format(detail=detail)
     if state == OK and event.previous:

@@ -19,7 +19,7 @@ from typing import Any
 from celery import bootsteps
 
 from ..core.errors import OfficeError
-from ..core.texts import counted
+from ..core.texts import counted, words_for
 from ..db.engine import safe_url
 from ..logs import logger
 from ..registry import RegistryError, load_registry
@@ -62,7 +62,8 @@ class OfficeStep(bootsteps.StartStopStep):
                 "celery-office: no task registered in this worker matches %s; nothing to report",
                 settings.agents_file,
             )
-        watch = watch_for(worker.app, routes, schedule_grace=settings.schedule_grace)
+        watch = watch_for(worker.app, routes, schedule_grace=settings.schedule_grace,
+                          words=words_for(settings.language))
         self.flusher = Flusher(
             settings, agents, node_name=worker.hostname, worker_duties=True, watch=watch,
             routes={name: (route.agent.agent_id, route.text) for name, route in routes.items()},

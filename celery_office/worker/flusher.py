@@ -25,7 +25,6 @@ from collections.abc import Mapping
 
 from ..core.changes import AgentInfo, Batch
 from ..core.texts import counted
-from ..db.engine import safe_url
 from ..logs import logger
 from ..settings import OfficeSettings
 from .buffer import StatusBuffer
@@ -33,7 +32,7 @@ from .duties import WorkerDuties
 from .forwarder import END_HANDOVER_GAP, EXIT_HANDOVER_WAIT, HANDOVER_SHARE, Forwarder
 from .guard import GuardedDatabase
 from .handover import Handover
-from .leftovers import Leftovers
+from .leftovers import Leftovers, give_back, say_what_is_lost, unwritten_of
 from .loop import Loop
 from .registration import Registration
 from .watch import Watch
@@ -116,7 +115,7 @@ class _ProcessWiring(abc.ABC):
             self.buffer.remember_own_ends = True
         self.registration.migrate_before_fork()
         if self.leftovers is not None:
-            agents = self.writer.take_leftovers(self.leftovers.take())
+            agents = give_back(self.writer, self.leftovers.take())
             if agents:
                 logger.info("celery-office: the statuses of %s left unwritten by the last stop "
                             "of this worker go first", counted(agents, "agent"))
@@ -208,7 +207,7 @@ class Flusher(_ProcessWiring):
             return True
         kept = None
         if self.leftovers is not None and self.has_worker_duties:
-            kept = self.leftovers.keep(self.writer.unwritten())
+            kept = self.leftovers.keep(unwritten_of(self.writer))
         say_what_is_lost(self.settings, forwards=forwards, hung=not finished, left=left,
                          timeout=timeout, kept=kept)
         return False
@@ -268,41 +267,3 @@ class Flusher(_ProcessWiring):
     def write(self, batch: Batch, first_out: set[str]) -> bool:
         """Write ``batch`` as one flush (see :meth:`.writer.Writer.write`)."""
         return self.writer.write(batch, first_out)
-
-
-def say_what_is_lost(
-    settings: OfficeSettings, *, forwards: bool, hung: bool, left: int, timeout: float,
-    kept: str | None = None,
-) -> None:
-    """One line on what a process that stops leaves unwritten, and why."""
-    where = safe_url(settings.database_url)
-    if kept is not None:
-        logger.warning(
-            "celery-office: the database at %s %s; the last statuses of this worker are kept "
-            "in %s and written first by its next start", where,
-            f"did not answer within {timeout:.1f} s (office_shutdown_timeout)" if hung
-            else "cannot be written now", kept,
-        )
-    elif forwards:
-        # info: with max_tasks_per_child a warning here would be a line per few tasks
-        logger.info(
-            "celery-office: the worker's main process did not take the last statuses of "
-            "%s of this pool process", counted(left, "agent"),
-        )
-    elif hung:
-        logger.warning(
-            "celery-office: the database at %s did not answer within %.1f s "
-            "(office_shutdown_timeout); the last statuses of this process are not written",
-            where, timeout,
-        )
-    elif left:
-        logger.warning(
-            "celery-office: the last statuses of %s of this process could not be "
-            "written to %s", counted(left, "agent"), where,
-        )
-    else:
-        logger.warning(
-            "celery-office: this worker's agents could not be marked offline on %s; they "
-            "read offline once silent for office_offline_after (%g s)",
-            where, settings.offline_after,
-        )

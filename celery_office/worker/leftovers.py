@@ -12,7 +12,8 @@ writes them first.
 Flushes that may have landed (sent, the answer lost) keep their numbers: sent again under
 them, they land exactly once. Runs still in progress at the stop are left out: the next start
 ends its former self's runs anyway. The file is read once and deleted at once; a directory or
-file that another user could have written is refused (the file is a pickle).
+file that another user could have written is refused (the file is a pickle). And the one line
+a process that stops says of what it leaves unwritten (:func:`say_what_is_lost`).
 """
 
 from __future__ import annotations
@@ -24,14 +25,21 @@ import re
 import stat
 import tempfile
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..core.changes import Batch
+from ..core.texts import counted
 from ..db.engine import safe_url
 from ..db.workers import FlushId
 from ..logs import logger
 from ..render import first_line
+from ..settings import OfficeSettings
 
-__all__ = ["Leftovers", "Unwritten", "default_state_dir"]
+if TYPE_CHECKING:
+    from .writer import Writer
+
+__all__ = ["Leftovers", "Unwritten", "default_state_dir", "unwritten_of", "give_back",
+           "say_what_is_lost"]
 
 FORMAT = 1  # of the file; a file of another format is left alone (an older or newer release)
 
@@ -112,6 +120,30 @@ class Leftovers:
                              "office_state_dir a directory of this worker's user alone")
 
 
+def unwritten_of(writer: Writer) -> list[Unwritten]:
+    """What ``writer`` has not written, oldest first: the flushes that may have landed (with
+    their numbers), the one being sent, then the pending changes (taken: the process stops)."""
+    doubts = [Unwritten(batch, flush) for batch, _, flush in list(writer.in_doubt)]
+    flight = writer.in_flight
+    if flight is not None and all(flight[0] is not u.batch for u in doubts):
+        doubts.append(Unwritten(*flight))
+    pending, _ = writer.buffer.take()
+    return [*doubts, Unwritten(pending)]
+
+
+def give_back(writer: Writer, leftovers: list[Unwritten]) -> int:
+    """At start: what the last stop kept goes first (numbered flushes sent again under their
+    numbers, so each lands once); how many agents it concerns."""
+    agents: set[str] = set()
+    for unwritten in leftovers:
+        agents |= unwritten.batch.touched | {r.agent_id for r in unwritten.batch.runs.values()}
+        if unwritten.flush is None:
+            writer.buffer.put_back(unwritten.batch)
+        else:
+            writer.in_doubt.append((unwritten.batch, set(), unwritten.flush))
+    return len(agents)
+
+
 def _without_starts(unwritten: Unwritten) -> Unwritten:
     """The batch without its runs still in progress (the next start ends them)."""
     batch = unwritten.batch
@@ -121,3 +153,41 @@ def _without_starts(unwritten: Unwritten) -> Unwritten:
     kept = Batch(runs=runs, outcomes=batch.outcomes, metrics=batch.metrics,
                  touched=batch.touched, counts=batch.counts, started=batch.started)
     return Unwritten(kept, unwritten.flush)
+
+
+def say_what_is_lost(
+    settings: OfficeSettings, *, forwards: bool, hung: bool, left: int, timeout: float,
+    kept: str | None = None,
+) -> None:
+    """One line on what a process that stops leaves unwritten, and why."""
+    where = safe_url(settings.database_url)
+    if kept is not None:
+        logger.warning(
+            "celery-office: the database at %s %s; the last statuses of this worker are kept "
+            "in %s and written first by its next start", where,
+            f"did not answer within {timeout:.1f} s (office_shutdown_timeout)" if hung
+            else "cannot be written now", kept,
+        )
+    elif forwards:
+        # info: with max_tasks_per_child a warning here would be a line per few tasks
+        logger.info(
+            "celery-office: the worker's main process did not take the last statuses of "
+            "%s of this pool process", counted(left, "agent"),
+        )
+    elif hung:
+        logger.warning(
+            "celery-office: the database at %s did not answer within %.1f s "
+            "(office_shutdown_timeout); the last statuses of this process are not written",
+            where, timeout,
+        )
+    elif left:
+        logger.warning(
+            "celery-office: the last statuses of %s of this process could not be "
+            "written to %s", counted(left, "agent"), where,
+        )
+    else:
+        logger.warning(
+            "celery-office: this worker's agents could not be marked offline on %s; they "
+            "read offline once silent for office_offline_after (%g s)",
+            where, settings.offline_after,
+        )

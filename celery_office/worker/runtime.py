@@ -13,6 +13,7 @@ import os
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
+from ..core.texts import words_for
 from .flusher import Flusher
 
 __all__ = ["Route", "Runtime", "activate", "deactivate", "current"]
@@ -38,6 +39,7 @@ class Runtime:
             for name, route in routes.items()
         }
         self.flusher = flusher
+        self.words = words_for(flusher.settings.language)  # of the task texts it writes
 
     @property
     def buffer(self) -> Any:

@@ -20,7 +20,7 @@ from typing import Any
 from celery import signals
 
 from ..core.statuses import AgentStatus
-from ..core.texts import error_text, retry_due, retry_text
+from ..core.texts import RU, Words
 from ..jsonsafe import fit_text
 from ..logs import log_once
 from ..render import describe
@@ -116,11 +116,11 @@ def on_task_postrun(
 # ---------------------------------------------------------------------- the other moments
 
 
-def _route_and_buffer(sender: Any) -> tuple[Any, Any]:
+def _route_and_buffer(sender: Any) -> tuple[Any, Any, Words]:
     runtime = _runtime.current()
     if runtime is None:
-        return None, None
-    return runtime.route_of(_name_of(sender)), runtime.flusher.buffer
+        return None, None, RU
+    return runtime.route_of(_name_of(sender)), runtime.flusher.buffer, runtime.words
 
 
 @never_raises
@@ -129,16 +129,16 @@ def on_task_failure(
 ) -> None:
     """In the pool process for a raised exception; in the main process for a lost pool
     process or a hard time limit (sent twice there: recording it twice is harmless)."""
-    route, buffer = _route_and_buffer(sender)
+    route, buffer, words = _route_and_buffer(sender)
     if route is None or task_id is None:
         return
     buffer.run_finished(
         task_id, route.agent_id, AgentStatus.error,
-        text=fit_text(error_text(describe(exception))),
+        text=fit_text(words.error_text(describe(exception))),
     )
 
 
-def retry_reason(reason: Any) -> str:
+def retry_reason(reason: Any, words: Words = RU) -> str:
     """Why a run is retried and when the next try is due, the way the error text names a
     failure: ``RateLimitError: 429 Too Many Requests (следующая попытка через 30 с)``, not
     Celery's wrapper (``Retry in 30s: RateLimitError(...)``)."""
@@ -147,7 +147,7 @@ def retry_reason(reason: Any) -> str:
     cause = describe(exc) if isinstance(exc, BaseException) else ""
     if not cause and not isinstance(reason, Exception):
         cause = describe(reason)
-    due = retry_due(when)
+    due = words.retry_due(when)
     if cause and due:
         return f"{cause} ({due})"
     return cause or due or describe(reason)
@@ -155,20 +155,20 @@ def retry_reason(reason: Any) -> str:
 
 @never_raises
 def on_task_retry(sender: Any = None, request: Any = None, reason: Any = None, **_: Any) -> None:
-    route, buffer = _route_and_buffer(sender)
+    route, buffer, words = _route_and_buffer(sender)
     task_id = getattr(request, "id", None)
     if route is None or task_id is None:
         return
     buffer.run_finished(
         task_id, route.agent_id, AgentStatus.warning,
-        text=fit_text(retry_text(route.text, retry_reason(reason))),
+        text=fit_text(words.retry_text(route.text, retry_reason(reason, words))),
     )
 
 
 @never_raises
 def on_task_revoked(sender: Any = None, request: Any = None, **_: Any) -> None:
     """A revoked or terminated run leaves the working state; it is not an error."""
-    route, buffer = _route_and_buffer(sender)
+    route, buffer, _words = _route_and_buffer(sender)
     task_id = getattr(request, "id", None)
     if route is None or task_id is None:
         return

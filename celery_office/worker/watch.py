@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from ..core.statuses import MISSED, OVERLONG
-from ..core.texts import missed_text, overlong_text
+from ..core.texts import RU, Words
 from ..db.alerts import WATCHED_SINCE, Alert, apply_alerts, last_starts
 from ..db.models import db_now
 from ..db.statements import run_key
@@ -70,10 +70,12 @@ class Watch:
         expected: Iterable[Expected],
         limits: Mapping[str, Limit],
         timezone: str = "UTC",
+        words: Words = RU,
     ) -> None:
         self.expected = tuple(expected)
         self.limits = dict(limits)  # task name -> limit
         self.timezone = timezone
+        self.words = words
         self.watched_agents = frozenset(e.agent_id for e in self.expected)
 
     def __bool__(self) -> bool:
@@ -106,7 +108,7 @@ class Watch:
                 continue
             took = now - started
             if took > limit.seconds:
-                text = overlong_text(limit.text, took, limit.seconds)
+                text = self.words.overlong_text(limit.text, took, limit.seconds)
                 yield limit.agent_id, Alert(OVERLONG, run_key(request.id), text)
 
     def _missed(
@@ -122,7 +124,7 @@ class Watch:
             due = next_due(expected.schedule, last, now)
             if due + timedelta(seconds=expected.grace) < now:
                 shown = due.astimezone(ZoneInfo(self.timezone)).strftime("%Y-%m-%d %H:%M:%S")
-                text = missed_text(expected.text, shown, self.timezone)
+                text = self.words.missed_text(expected.text, shown, self.timezone)
                 yield expected.agent_id, Alert(MISSED, expected.task, text)
 
 
@@ -147,7 +149,9 @@ def task_text(agent: Any, pattern: str) -> str:
     return text if text else pattern
 
 
-def watch_for(app: Any, routes: Mapping[str, Any], *, schedule_grace: float) -> Watch:
+def watch_for(
+    app: Any, routes: Mapping[str, Any], *, schedule_grace: float, words: Words = RU
+) -> Watch:
     """The expectations and limits of the agents this worker serves: from the app's beat
     schedule and task limits, and from agents.yaml (``schedule:``, ``grace:``,
     ``max_runtime:``)."""
@@ -172,7 +176,8 @@ def watch_for(app: Any, routes: Mapping[str, Any], *, schedule_grace: float) -> 
         seconds = _limit_of(app, task_name, route.agent)
         if seconds:
             limits[task_name] = Limit(route.agent.agent_id, route.text, seconds)
-    return Watch(expected=expected, limits=limits, timezone=str(app.conf.timezone or "UTC"))
+    return Watch(expected=expected, limits=limits, timezone=str(app.conf.timezone or "UTC"),
+                 words=words)
 
 
 def _as_schedule(value: Any) -> Any:

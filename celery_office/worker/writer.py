@@ -27,7 +27,6 @@ from ..render import first_line, type_name
 from ..settings import OfficeSettings
 from .buffer import StatusBuffer
 from .guard import GuardedDatabase
-from .leftovers import Unwritten
 from .numbering import FlushNumbers
 from .registration import Registration
 
@@ -65,15 +64,13 @@ class Writer:
         self.rejections = 0  # writes refused in a row for their content
         # flushes whose COMMIT may have landed: (batch, its first-out runs, its number)
         self.in_doubt: list[tuple[Batch, set[str], FlushId | None]] = []
-        # the flush being sent now: what a stop that cannot wait for it keeps (.leftovers)
-        self.in_flight: tuple[Batch, FlushId | None] | None = None
+        self.in_flight: tuple[Batch, FlushId | None] | None = None  # a flush being sent
         self.numbers.reset()
 
     # ------------------------------------------------------------------ the cycle
 
     def cycle(self) -> None:
-        """Register first (a main process), send again what may have landed, then one flush
-        (with a writer number taken first if this process has none)."""
+        """Register first (a main process), resend what may have landed, then one flush."""
         if self.duties_here() and not self.registration.ensure():
             return
         if not self._resolve_doubts():
@@ -105,7 +102,9 @@ class Writer:
             self.buffer.settle(batch, first_out, ok=False)
             return False
         flush = self.numbers.next()
-        if self._send(batch, flush):
+        self.in_flight = (batch, flush)  # what a stop that cannot wait keeps (.leftovers)
+        sent, self.in_flight = self._send(batch, flush), None
+        if sent:
             self.buffer.settle(batch, first_out, ok=True)
             return True
         elif is_writer_refusal(self.db.last_error):
@@ -117,16 +116,8 @@ class Writer:
         return False
 
     def _send(self, batch: Batch, flush: FlushId | None, *, resend: bool = False) -> bool:
-        self.in_flight = (batch, flush)
-        try:
-            return self._run_send(batch, flush, resend=resend)
-        finally:
-            self.in_flight = None
-
-    def _run_send(self, batch: Batch, flush: FlushId | None, *, resend: bool) -> bool:
         def work(engine: Any) -> None:
-            # sent before (again now, or a moment ago on a connection since dropped): if its
-            # number is there, it landed
+            # sent before (now again, or on a connection since dropped): landed if numbered there
             again = resend or self.db.commit_sent
             write_batch(engine, batch, self.agents, self.node_name, flush=flush, resend=again,
                         statement_timeout=self.settings.statement_timeout,
@@ -154,28 +145,6 @@ class Writer:
             self.in_doubt.pop(0)
             self.buffer.settle(batch, first_out, ok=True)
         return True
-
-    def unwritten(self) -> list[Unwritten]:
-        """What is not written yet, oldest first: the flushes that may have landed (with their
-        numbers), the one being sent, then the pending changes (taken: the process stops)."""
-        doubts = [Unwritten(batch, flush) for batch, _, flush in list(self.in_doubt)]
-        flight = self.in_flight
-        if flight is not None and all(flight[0] is not u.batch for u in doubts):
-            doubts.append(Unwritten(*flight))
-        pending, _ = self.buffer.take()
-        return [*doubts, Unwritten(pending)]
-
-    def take_leftovers(self, leftovers: list[Unwritten]) -> int:
-        """At start: what the last stop kept goes first (numbered flushes sent again under
-        their numbers, so each lands once); how many agents it concerns."""
-        agents: set[str] = set()
-        for unwritten in leftovers:
-            agents |= unwritten.batch.touched | {r.agent_id for r in unwritten.batch.runs.values()}
-            if unwritten.flush is None:
-                self.buffer.put_back(unwritten.batch)
-            else:
-                self.in_doubt.append((unwritten.batch, set(), unwritten.flush))
-        return len(agents)
 
     def waiting_agents(self) -> set[str]:
         """The agents whose changes wait to be written: pending, or in a flush in doubt."""

@@ -124,3 +124,35 @@ def test_markup_in_a_task_is_escaped_for_chats_and_kept_raw_in_its_field() -> No
         posted["text"])
     assert posted["task"] == task
     assert chat_escape("a&b<c>") == "a&amp;b&lt;c&gt;"
+
+
+def test_messages_in_english_cut_either_languages_prefix() -> None:
+    """``office_language: en``: the words are English, and a fleet that mixes languages (a
+    worker still on ``ru``) still has its prefix cut."""
+    from celery_office.core.texts import EN
+
+    row = agent()
+    for task in ("Error: ScanError: timeout", "Ошибка: ScanError: timeout"):
+        posted = message(_event(ERROR, task), row, now=NOW, words=EN)
+        assert posted["text"] == ("🔴 Мониторинг цен (watcher_price_monitor, watcher): error since "
+                                  "2026-11-26 12:00:00 UTC — ScanError: timeout")
+    offline = message(_event(OFFLINE, silent_for=420), row, words=EN)
+    assert offline["text"].endswith(
+        ": offline since 2026-11-26 12:00:00 UTC — last active 7 min ago")
+    recovered = message(_event(OK, previous=ERROR), row, words=EN)
+    assert recovered["text"].endswith(
+        ": back to normal since 2026-11-26 12:00:00 UTC (was: error)")
+
+
+@pytest.mark.parametrize("task, kind", [
+    ("Running over its limit: Report — running 2 h 05 min, limit 1 h 00 min", "overlong"),
+    ("Выполняется дольше лимита: Отчёт — идёт 2 ч 05 мин, лимит 1 ч 00 мин", "overlong"),
+    ("Missed run: Report — expected 2026-11-25 03:00:00 (UTC)", "missed"),
+    ("Retry: Reviews — ScanError: 429 (next try in 3 s)", "retry"),
+    ("Повтор: Отзывы — ScanError: 429 (следующая попытка через 3 с)", "retry"),
+    ("Checking the ledger", None),
+])
+def test_a_warning_is_told_by_its_prefix_in_either_language(task: str, kind: str | None) -> None:
+    from celery_office.snapshot import alert_of
+
+    assert alert_of(agent(AgentStatus.warning, task=task)) == kind
