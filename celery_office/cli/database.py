@@ -15,7 +15,6 @@ from ..db.engine import (
     create_read_engine,
     db_error_reason,
     is_missing_table,
-    password_of,
     require_sync_driver,
     safe_url,
 )
@@ -23,7 +22,7 @@ from ..db.read import AgentRow, agent_statuses
 from ..settings import OfficeSettings
 from .context import app_name, fail, warn
 
-__all__ = ["Database", "DATABASE_HINT", "db_error_reason", "password_of"]
+__all__ = ["Database", "DATABASE_HINT", "db_error_reason"]
 
 
 DATABASE_HINT = "office_database_url / OFFICE_DATABASE_URL"

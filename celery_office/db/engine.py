@@ -23,7 +23,7 @@ from ..render import one_line
 
 __all__ = [
     "create_office_engine", "create_read_engine", "safe_url", "db_error_reason", "is_missing_table",
-    "password_of", "scrub", "require_sync_driver", "transaction_timeouts_sql",
+    "scrub", "require_sync_driver", "transaction_timeouts_sql",
 ]
 
 _USERINFO_PASSWORD = re.compile(r"://[^:/@\s]*:([^@\s]+)@")
@@ -100,6 +100,10 @@ def scrub(text: str, url: str | URL | Engine, *, identity: bool = False) -> str:
         found = _USERINFO_PASSWORD.search(str(url))
         password = found.group(1) if found else None
     secrets = [str(password)] if password else []
+    if parsed is not None:  # libpq takes a password as a query parameter too (?password=)
+        for key, value in parsed.query.items():
+            if key.lower() in _SECRET_QUERY_KEYS:
+                secrets += [value] if isinstance(value, str) else list(value)
     if identity and parsed is not None:
         secrets += [str(part) for part in (parsed.username, parsed.host, parsed.database) if part]
     for secret in sorted(set(secrets), key=len, reverse=True):
@@ -107,13 +111,6 @@ def scrub(text: str, url: str | URL | Engine, *, identity: bool = False) -> str:
     if identity and parsed is not None and parsed.port:
         text = re.sub(rf"(?<![0-9]){parsed.port}(?![0-9])", "***", text)
     return text
-
-
-def password_of(url: str) -> str | None:
-    try:
-        return make_url(url).password
-    except (ArgumentError, ValueError):
-        return None
 
 
 def create_office_engine(

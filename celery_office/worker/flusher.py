@@ -23,7 +23,7 @@ import os
 import time
 from collections.abc import Mapping
 
-from ..core.changes import AgentInfo, Batch
+from ..core.changes import AgentInfo
 from ..core.texts import counted
 from ..logs import logger
 from ..settings import OfficeSettings
@@ -263,7 +263,3 @@ class Flusher(_ProcessWiring):
         self._cycle()
         if self._retire_requested:
             self.registration.retire()
-
-    def write(self, batch: Batch, first_out: set[str]) -> bool:
-        """Write ``batch`` as one flush (see :meth:`.writer.Writer.write`)."""
-        return self.writer.write(batch, first_out)

@@ -11,7 +11,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import DBAPIError
 
 from celery_office import OfficeConfigError, create_office_engine
-from celery_office.db.engine import scrub
+from celery_office.db.engine import safe_url, scrub
 
 from ..conftest import PG_ADMIN_URL, PG_DRIVERS, require_postgres, with_pg_driver
 
@@ -132,3 +132,12 @@ def test_scrub_hides_the_password_of_a_url_sqlalchemy_can_read_or_not() -> None:
     assert scrub(f"could not parse {broken}", broken) == f"could not parse {broken}".replace(
         "hunter2", "***")
     assert scrub(message, "sqlite:///office.db") == message
+
+
+def test_scrub_and_safe_url_hide_a_password_given_as_a_query_parameter() -> None:
+    """libpq reads ``?password=`` as well as the userinfo: a driver's message may echo it."""
+    url = "postgresql+psycopg2://office@db.example/adolf?password=hunter2&sslmode=require"
+    message = 'could not connect: "dbname=adolf password=hunter2 sslmode=require"'
+    assert "hunter2" not in scrub(message, url)
+    assert scrub(message, url) == message.replace("hunter2", "***")
+    assert "hunter2" not in safe_url(url)
