@@ -186,10 +186,15 @@ def retire_worker(
     """A worker stops warmly: its agents that no other live worker serves become offline, and
     its writer's row goes.
 
-    Returns the agents marked offline. The others keep their state and their heartbeats.
+    Returns the agents marked offline. The others keep their state and their heartbeats. A
+    worker that shares its node name with another live one (``live_namesakes``: ``-n`` given
+    twice) leaves the node's worker row, runs and agents to the other, which still serves them.
     """
     if writer is not None:
+        namesakes = live_namesakes(conn, node_name=node_name, writer=writer)
         conn.execute(delete(WRITER).where(WRITER.c.writer_id == writer))
+        if namesakes:
+            return []
     # the agents' locks first: two workers retiring at once that share agents take turns, and
     # the second sees the first stopped (READ COMMITTED reads after the lock wait), so the
     # last of them marks the shared agents offline

@@ -124,7 +124,7 @@ class WorkerDuties:
             logger.warning(
                 "celery-office: another live worker runs under the node name %s (pid %s on "
                 "%s); the runs of both are counted, but each takes the other's runs in "
-                "progress and shutdown for its own: give each worker a name of its own "
+                "progress for its own: give each worker a name of its own "
                 "(celery worker -n NAME@%%h)", self.node_name, other.pid, other.hostname,
             )
         return bool(namesakes)

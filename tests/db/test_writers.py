@@ -14,7 +14,15 @@ from celery_office import create_office_engine
 from celery_office.core.changes import Batch, DayCount
 from celery_office.db.daily import day_numbers
 from celery_office.db.flush import write_batch
-from celery_office.db.workers import FlushId, is_writer_refusal, new_writer
+from celery_office.db.heartbeat import heartbeat
+from celery_office.db.read import agent_statuses
+from celery_office.db.workers import (
+    FlushId,
+    is_writer_refusal,
+    new_writer,
+    register_worker,
+    retire_worker,
+)
 
 from .test_store import AGENTS
 
@@ -96,3 +104,23 @@ def test_a_flush_the_ledger_cannot_place_is_refused_not_skipped(engine: Engine, 
     assert _runs(engine) == 1
     _flush(engine, FlushId(_writer(engine), 1))
     assert _runs(engine) == 2
+
+
+def test_a_worker_stopping_while_a_namesake_runs_leaves_the_agents_to_it(engine: Engine) -> None:
+    """Two live workers under one ``-n``: the first to stop warmly must not mark the agents
+    offline (the chaos run's twin did, and the office posted a false offline); the last one
+    does."""
+    agents = [AGENTS[AGENT]]
+    first, second = _writer(engine), _writer(engine)
+    with engine.begin() as conn:
+        register_worker(conn, node_name=NODE, hostname="host", pid=1, agents=agents)
+    with engine.begin() as conn:  # the first beats after the second started: both live
+        heartbeat(conn, node_name=NODE, agents=agents, offline_after=300.0, writer=first)
+    with engine.begin() as conn:
+        assert retire_worker(conn, node_name=NODE, agent_ids=[AGENT], offline_after=300.0,
+                             writer=second) == []
+    with engine.connect() as conn:
+        assert {r.agent_id: r.status.value for r in agent_statuses(conn)}[AGENT] == "ok"
+    with engine.begin() as conn:
+        assert retire_worker(conn, node_name=NODE, agent_ids=[AGENT], offline_after=300.0,
+                             writer=first) == [AGENT]
