@@ -97,6 +97,7 @@ def write_status(
         conn.execute(statements.update_status_quiet, silent)
 
 
-def recompute(conn: Connection, agent_ids: Sequence[str]) -> None:
-    """Lock, read and rewrite the status of agents whose runs changed outside a batch."""
-    write_status(conn, read_locked(conn, sorted(agent_ids)))
+def recompute(conn: Connection, agent_ids: Sequence[str], *, quiet: Iterable[str] = ()) -> None:
+    """Lock, read and rewrite the status of agents whose runs changed outside a batch
+    (``quiet``: see :func:`write_status`)."""
+    write_status(conn, read_locked(conn, sorted(agent_ids)), quiet=quiet)

@@ -10,7 +10,7 @@ aloud (:class:`WriterRefused`, SQLSTATE ``OF001`` from ``office_apply_batch``), 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Connection, Table, bindparam, delete, insert, select, update
@@ -118,6 +118,7 @@ def register_worker(
     pid: int | None,
     agents: Sequence[AgentInfo],
     since: float | None = None,
+    waiting: Collection[str] = (),
 ) -> None:
     """A worker starts: (re)register its agents and itself, forget its former self's runs.
 
@@ -125,7 +126,9 @@ def register_worker(
     progress, its last outcome and its alerts: an offline agent comes back idle, or in error
     when its last run failed (a restart is not a success: the error stays until the agent's
     next successful run). ``since`` is when this worker started: its own runs, which pool
-    processes may write before this registration, are kept.
+    processes may write before this registration, are kept. ``waiting``: agents whose changes
+    wait in this worker (a lock held their write back): registering is no sign of their life,
+    so their ``last_activity`` stays, as the heartbeat leaves it.
     """
     agents = sorted(agents, key=lambda a: a.agent_id)
     agent_ids = [a.agent_id for a in agents]
@@ -141,17 +144,20 @@ def register_worker(
                 brand=bindparam("brand"),
                 salary_equivalent=bindparam("salary_equivalent"),
                 fte_coefficient=bindparam("fte_coefficient"),
-                last_activity=db_now(),
                 updated_at=db_now(),
             ),
             [{**agent_values(a), "a": a.agent_id} for a in agents],
         )
+        alive = sorted(set(agent_ids) - set(waiting))
+        if alive:
+            conn.execute(update(STATUS).where(STATUS.c.agent_id.in_(alive))
+                         .values(last_activity=db_now()))
     former = delete(RUN).where(RUN.c.node_name == node_name)
     if since is not None:
         former = former.where(RUN.c.started_at < since)
     conn.execute(former)
     upsert_worker(conn, node_name=node_name, hostname=hostname, pid=pid, agent_ids=agent_ids)
-    recompute(conn, agent_ids)
+    recompute(conn, agent_ids, quiet=waiting)
 
 
 def upsert_worker(

@@ -58,7 +58,7 @@ class WorkerDuties:
     def migrate(self, engine: Any) -> None:
         migrate(engine)
 
-    def register(self, conn: Any) -> None:
+    def register(self, conn: Any, *, waiting: Collection[str] = ()) -> None:
         check_revision(conn, database=safe_url(self.settings.database_url))
         register_worker(
             conn,
@@ -67,6 +67,7 @@ class WorkerDuties:
             pid=os.getpid(),
             agents=list(self.agents.values()),
             since=self.started_at,
+            waiting=waiting,
         )
         logger.info(
             "celery-office: %s registered in %s",

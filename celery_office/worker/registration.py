@@ -72,15 +72,17 @@ class Registration:
             # child holds would stay open on the server after this process closes it
             self.db.engine.dispose()
 
-    def ensure(self) -> bool:
-        """Migrated (with ``office_auto_migrate``) and registered: True once both are done."""
+    def ensure(self, *, waiting: Collection[str] = ()) -> bool:
+        """Migrated (with ``office_auto_migrate``) and registered: True once both are done
+        (``waiting``: agents whose changes wait to be written, which it does not keep alive)."""
         if self.registered:
             return True
         if self.settings.auto_migrate and not self.migrated:
             self.migrated = self.db.run("migration", self.duties.migrate, transaction=False)
             if not self.migrated:
                 return False
-        self.registered = self.db.run("registration", self.duties.register)
+        self.registered = self.db.run(
+            "registration", lambda conn: self.duties.register(conn, waiting=waiting))
         return self.registered
 
     def beat(self, *, waiting: Collection[str] = ()) -> bool:

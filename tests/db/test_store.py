@@ -277,3 +277,20 @@ def test_heartbeat_leaves_the_last_activity_of_agents_whose_changes_wait(engine)
         seen = {row.agent_id: row.last_activity for row in agent_statuses(conn)}
     assert seen["watcher_price_monitor"] == datetime(2026, 1, 1, tzinfo=timezone.utc)
     assert seen["watcher_night_agent"] > datetime(2026, 1, 2, tzinfo=timezone.utc)
+
+
+def test_registration_does_not_keep_alive_the_agents_whose_changes_wait(engine) -> None:
+    """A worker restarted during a lock on an office table registers while its changes wait:
+    the agents they concern must not look alive (the twenty-minute chaos run found the solo
+    worker's agent refreshed up to 24 s into a lock); the others are refreshed."""
+    _register(engine, since=None)
+    old = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    with engine.begin() as conn:
+        conn.execute(update(STATUS).values(last_activity=old))
+    with engine.begin() as conn:
+        register_worker(conn, node_name=NODE, hostname="host", pid=1,
+                        agents=list(AGENTS.values()), since=None,
+                        waiting={"watcher_night_agent"})
+    rows = _rows(engine)
+    assert rows["watcher_night_agent"].last_activity == old
+    assert rows["watcher_price_monitor"].last_activity > old
