@@ -16,6 +16,8 @@ from celery_office.db.daily import day_numbers
 from celery_office.db.flush import write_batch
 from celery_office.db.workers import FlushId, is_writer_refusal, new_writer
 
+from ..conftest import PG_DRIVERS
+from ..faultproxy import FaultProxy
 from .test_store import AGENTS
 
 AGENT = "watcher_price_monitor"
@@ -96,3 +98,24 @@ def test_a_flush_the_ledger_cannot_place_is_refused_not_skipped(engine: Engine, 
     assert _runs(engine) == 1
     _flush(engine, FlushId(_writer(engine), 1))
     assert _runs(engine) == 2
+
+
+@pytest.mark.parametrize("pg_driver", PG_DRIVERS, ids=["psycopg2", "psycopg3"])
+def test_a_flush_is_one_query_on_the_wire(pg_url: str) -> None:
+    """The batch, its timeouts and its COMMIT travel as one query string, and nothing follows
+    it on the session: SQLAlchemy's ``isolation_level="AUTOCOMMIT"`` option would add, with
+    psycopg2, a ``SET default_transaction_isolation TO DEFAULT`` when the connection goes back
+    to the pool: a second round trip per flush, and session state behind PgBouncer."""
+    proxy = FaultProxy()
+    engine = create_office_engine(proxy.url(pg_url), pool_size=1, max_overflow=0)
+    try:
+        writer = _writer(engine)
+        _flush(engine, FlushId(writer, 1))
+        before = proxy.queries
+        for seq in range(2, 5):
+            _flush(engine, FlushId(writer, seq))
+        assert proxy.queries - before == 3
+        assert _runs(engine) == 4
+    finally:
+        engine.dispose()
+        proxy.close()
