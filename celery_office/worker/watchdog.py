@@ -24,7 +24,9 @@ from sqlalchemy import event
 
 from ..logs import logger
 
-__all__ = ["Alarm", "SocketWatch", "Watchdog", "call_after"]
+__all__ = ["Alarm", "SocketWatch", "Watchdog", "call_after", "THREAD_NAME"]
+
+THREAD_NAME = "celery-office-watchdog"  # what a thread dump shows
 
 
 class Alarm:
@@ -48,8 +50,7 @@ class Watchdog:
     it, so a write every few milliseconds costs a lock, not a thread or a wake-up each.
     """
 
-    def __init__(self, *, name: str = "celery-office-watchdog") -> None:
-        self.name = name
+    def __init__(self) -> None:
         self._reset()
 
     def _reset(self) -> None:
@@ -70,7 +71,8 @@ class Watchdog:
         with self._wake:
             self._armed.add(alarm)
             if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
+                self._thread = threading.Thread(target=self._loop, name=THREAD_NAME,
+                                                daemon=True)
                 self._thread.start()
             elif alarm.due < self._sleeping_until:
                 self._wake.notify()

@@ -12,11 +12,9 @@ from sqlalchemy import text
 
 from celery_office.settings import OfficeSettings
 from celery_office.worker.guard import GuardedDatabase
-from celery_office.worker.watchdog import call_after
+from celery_office.worker.watchdog import THREAD_NAME, call_after
 
 from ..faultproxy import FaultProxy
-
-WATCHDOG = "celery-office-watchdog"
 
 
 def _select_one(conn) -> None:
@@ -38,7 +36,7 @@ def test_many_writes_start_no_thread_each(pg_url: str, monkeypatch: pytest.Monke
     for _ in range(200):
         assert db.run("heartbeat", _select_one)
     assert len(started) <= 1, f"{len(started)} threads started by 200 writes: {started[:3]}"
-    assert [t.name for t in threading.enumerate()].count(WATCHDOG) == 1
+    assert [t.name for t in threading.enumerate()].count(THREAD_NAME) == 1
     db.engine.dispose()
 
 
