@@ -90,9 +90,7 @@ def json_safe(value: Any) -> Any:
     return _no_nul(safe_str(value))
 
 
-def metrics_dict(
-    metrics: Any, argument: str = "metrics", *, hint: str = ""
-) -> dict[str, Any] | None:
+def metrics_dict(metrics: Any, *, hint: str = "") -> dict[str, Any] | None:
     """The one rule of metrics (the reporter's argument, ``progress()``, ``@metrics``): None
     keeps the agent's metrics, a mapping becomes JSON-safe, anything else is a TypeError
     saying so (with ``hint``: what to do instead)."""
@@ -101,7 +99,7 @@ def metrics_dict(
     if not isinstance(metrics, Mapping):
         fix = f": {hint}" if hint else ""
         raise TypeError(
-            f"{argument} must be a dict of JSON-compatible values, got {type_name(metrics)}{fix}"
+            f"metrics must be a dict of JSON-compatible values, got {type_name(metrics)}{fix}"
         )
     return json_safe(metrics)
 

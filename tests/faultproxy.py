@@ -34,6 +34,7 @@ class FaultProxy:
         self._closed = False
         self._cut_rule: tuple[bytes, bool, bool] | None = None
         self.cuts = 0
+        self.queries = 0  # queries the clients sent (a simple query, or an extended one's Parse)
         self._listen()
 
     # ------------------------------------------------------------------ control
@@ -134,6 +135,8 @@ class FaultProxy:
                     data = sock.recv(65536)
                     if not data:
                         return
+                    if sock is a and data[:1] in (b"Q", b"P"):
+                        self.queries += 1
                     rule = self._cut_rule
                     if sock is a and rule is not None and rule[0] in data:
                         self._cut_rule = None

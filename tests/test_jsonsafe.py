@@ -278,11 +278,3 @@ def test_metrics_dict_rejects_non_mappings(bad: Any) -> None:
     message = f"metrics must be a dict of JSON-compatible values, got {type(bad).__name__}"
     with pytest.raises(TypeError, match="^" + re.escape(message) + "$"):
         metrics_dict(bad)
-
-
-def test_metrics_dict_names_the_argument() -> None:
-    with pytest.raises(
-        TypeError,
-        match="^" + re.escape("extra must be a dict of JSON-compatible values, got list") + "$",
-    ):
-        metrics_dict([], argument="extra")

@@ -65,7 +65,11 @@ def write_batch(
     with engine.connect() as conn:
         raw: Any = conn.connection.dbapi_connection
         dialect = engine.dialect
-        raw.autocommit = True  # no BEGIN of the driver's: the query string is the transaction
+        # no BEGIN of the driver's: the query string is the transaction. Not SQLAlchemy's
+        # isolation_level="AUTOCOMMIT": psycopg2 answers its reset at check-in with a
+        # ``SET default_transaction_isolation TO DEFAULT``, a second round trip per flush and
+        # session state behind PgBouncer (test_a_flush_is_one_query_on_the_wire)
+        raw.autocommit = True
         cursor = raw.cursor()
         try:
             sent()

@@ -7,10 +7,10 @@ at most, however many readers there are, and one read in flight at a time.
 Why bounded: a database that hangs mid-session (a stalled network, a stopped server) blocks
 libpq in a socket read that no timeout of the driver ends. So a read runs in a thread of its
 own, never on the event loop; a request waits for it until its deadline at most, and a read
-still running then is abandoned (its sockets are cut, as the worker's watchdog does, so its
-thread ends) and the last good snapshot is served, marked stale with its age and the reason.
-While the database fails, requests are answered from memory at once and a read is tried again
-every ``retry_after`` seconds in the background.
+still running then is abandoned by the process's watchdog thread (its sockets are cut, as for
+the worker's writes, so its thread ends) and the last good snapshot is served, marked stale
+with its age and the reason. While the database fails, requests are answered from memory at
+once and a read is tried again every ``retry_after`` seconds in the background.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from ..db.timeline import TIMELINE, open_periods
 from ..db.totals import Totals, agent_totals
 from ..logs import logger
 from ..snapshot import status_name
-from ..worker.watchdog import SocketWatch
+from ..worker.watchdog import SocketWatch, call_after
 
 __all__ = ["OfficeReader", "Snapshot", "View", "ReadError", "MIGRATE_HINT", "read_office"]
 
@@ -144,7 +144,7 @@ class OfficeReader:
             try:
                 await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(waiting)),
                                        self.deadline + 1.0)
-            except asyncio.TimeoutError:  # the abandoning timer is late: answer anyway
+            except asyncio.TimeoutError:  # the watchdog is late: answer anyway
                 pass
         return self.current()
 
@@ -167,10 +167,8 @@ class OfficeReader:
         read.thread = threading.Thread(target=self._run, args=(read,), daemon=True,
                                        name="celery-office-read")
         read.thread.start()
-        timer = threading.Timer(self.deadline, self._abandon, args=(read,))
-        timer.daemon = True
-        timer.start()
-        read.done.add_done_callback(lambda _: timer.cancel())
+        alarm = call_after(self.deadline, lambda: self._abandon(read))  # no thread of its own
+        read.done.add_done_callback(lambda _: alarm.cancel())
         return None if failing else read.done
 
     def _run(self, read: _Read) -> None:

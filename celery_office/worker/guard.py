@@ -78,7 +78,7 @@ class GuardedDatabase:
         Raises what the try raised (``commit_sent`` tells whether COMMIT was reached)."""
         engine = self.engine
         limit = self.settings.connect_timeout + self.settings.statement_timeout
-        watchdog = self._sockets.arm(limit) if self._sockets is not None else None
+        alarm = self._sockets.arm(limit) if self._sockets is not None else None
         try:
             if not transaction:
                 work(engine)
@@ -89,8 +89,8 @@ class GuardedDatabase:
                 self.commit_sent = True
                 trans.commit()
         finally:
-            if watchdog is not None:
-                watchdog.cancel()
+            if alarm is not None:
+                alarm.cancel()
 
     @property
     def failing(self) -> bool:

@@ -24,6 +24,8 @@ from celery_office.db.workers import (
     retire_worker,
 )
 
+from ..conftest import PG_DRIVERS
+from ..faultproxy import FaultProxy
 from .test_store import AGENTS
 
 AGENT = "watcher_price_monitor"
@@ -124,3 +126,24 @@ def test_a_worker_stopping_while_a_namesake_runs_leaves_the_agents_to_it(engine:
     with engine.begin() as conn:
         assert retire_worker(conn, node_name=NODE, agent_ids=[AGENT], offline_after=300.0,
                              writer=first) == [AGENT]
+
+
+@pytest.mark.parametrize("pg_driver", PG_DRIVERS, ids=["psycopg2", "psycopg3"])
+def test_a_flush_is_one_query_on_the_wire(pg_url: str) -> None:
+    """The batch, its timeouts and its COMMIT travel as one query string, and nothing follows
+    it on the session: SQLAlchemy's ``isolation_level="AUTOCOMMIT"`` option would add, with
+    psycopg2, a ``SET default_transaction_isolation TO DEFAULT`` when the connection goes back
+    to the pool: a second round trip per flush, and session state behind PgBouncer."""
+    proxy = FaultProxy()
+    engine = create_office_engine(proxy.url(pg_url), pool_size=1, max_overflow=0)
+    try:
+        writer = _writer(engine)
+        _flush(engine, FlushId(writer, 1))
+        before = proxy.queries
+        for seq in range(2, 5):
+            _flush(engine, FlushId(writer, seq))
+        assert proxy.queries - before == 3
+        assert _runs(engine) == 4
+    finally:
+        engine.dispose()
+        proxy.close()
