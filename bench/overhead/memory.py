@@ -5,7 +5,7 @@ which of SQLAlchemy, psycopg2 and Alembic each one holds.
 
 Each run: a fresh queue pre-filled with ``--tasks`` no-op tasks (16 agents), a `celery worker
 -P prefork -c 2` on Redis (PostgreSQL for the plugin, a database of its own) started on it,
-left a second after the last task, then read: ``Pss`` and ``Rss`` from
+left a second after the last task, then read: ``Pss``, ``Rss`` and the private pages from
 ``/proc/<pid>/smaps_rollup`` of the main process and each pool process, and ``sys.modules`` of
 each (pool processes through a probe task, the main process through a remote control
 command). Variants: ``none`` (no plugin), ``office`` (``celery_office.install``) and
@@ -43,6 +43,7 @@ class Proc:
     pid: int
     pss: int  # kB
     rss: int  # kB
+    uss: int  # kB: private pages, in no other process
     modules: list[str] | None = None  # None: the probe got no answer
 
 
@@ -124,7 +125,8 @@ def one_run(variant: str, tasks: int, db_url: str, log_dir: Path) -> Run:
             run = Run(variant)
             for role, p in procs:
                 figures = rollup(p.pid)
-                run.procs.append(Proc(role, p.pid, figures["Pss"], figures["Rss"]))
+                uss = figures["Private_Clean"] + figures["Private_Dirty"]
+                run.procs.append(Proc(role, p.pid, figures["Pss"], figures["Rss"], uss))
             app.conf.task_default_queue = queue
             _probe(app, client, node, run.procs[1:], run.procs[0])
         finally:
@@ -158,10 +160,11 @@ def report(runs: list[Run], tasks: int) -> str:
             + ", ".join(f"{p.pss / 1024:.1f}" for p in pool)
             + f" MiB | {_names(main.modules)} / {_names(_union(pool))} |"
         )
-    lines += ["", "runs (variant: process pid PSS/RSS MiB [heavy packages]):"]
+    lines += ["", "runs (variant: process pid PSS/RSS/private MiB [heavy packages]):"]
     for run in runs:
         lines.append(f"- {run.variant}: " + "; ".join(
-            f"{p.role} {p.pid} {p.pss / 1024:.1f}/{p.rss / 1024:.1f} [{_names(p.modules)}]"
+            f"{p.role} {p.pid} {p.pss / 1024:.1f}/{p.rss / 1024:.1f}/{p.uss / 1024:.1f} "
+            f"[{_names(p.modules)}]"
             for p in run.procs
         ))
     return "\n".join(lines)
