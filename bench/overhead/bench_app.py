@@ -3,7 +3,8 @@
 - ``none``: no instrumentation (the baseline).
 - ``spec``: the ADOLF spec's pattern: a synchronous UPSERT and COMMIT in the task's process at
   ``task_prerun`` and again at ``task_success`` (through ``OfficeReporter``).
-- ``office``: ``celery_office.install(app)``.
+- ``office``: ``celery_office.install(app)`` (with ``OFFICE_ENABLED=false`` in the environment,
+  the installed but disabled plugin).
 
 Each task counts itself in Redis (one INCR, the same in every variant) so the benchmark knows
 when the first and the last task ran without a result backend.
@@ -13,10 +14,13 @@ so it runs exactly the spec's two transactions per task.
 """
 
 import os
+import sys
+import time
 from pathlib import Path
 
 import redis
 from celery import Celery, signals
+from celery.worker.control import inspect_command
 
 AGENTS = 16
 HERE = Path(__file__).resolve().parent
@@ -45,6 +49,31 @@ def _count() -> None:
 
 for i in range(AGENTS):
     app.task(name=f"bench_app.noop_{i}")(_count)
+
+# What bench.overhead.memory asks each process of a worker: which heavy packages it holds.
+HEAVY = ("sqlalchemy", "sqlalchemy.orm", "psycopg2", "alembic")
+
+
+def loaded_heavy() -> dict:
+    return {"pid": os.getpid(), "modules": [m for m in HEAVY if m in sys.modules]}
+
+
+@app.task(name="bench_app.loaded")
+def loaded(key: str) -> None:
+    """In a pool process: record its heavy packages under ``key`` (a Redis hash by pid)."""
+    import json
+
+    global _redis
+    if _redis is None or _redis[0] != os.getpid():
+        _redis = (os.getpid(), redis.Redis.from_url(app.conf.broker_url))
+    _redis[1].hset(key, str(os.getpid()), json.dumps(loaded_heavy()["modules"]))
+    time.sleep(0.05)  # long enough for the other pool process to take the next probe
+
+
+@inspect_command()
+def bench_loaded(state) -> dict:
+    """In the main process (a remote control command): its heavy packages."""
+    return loaded_heavy()
 
 
 def enqueue(tasks: int, *, queue: str, broker_url: str) -> None:

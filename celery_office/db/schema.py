@@ -25,9 +25,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import Connection
@@ -45,11 +45,8 @@ from .revisions import (
     read_revision,
 )
 
-with quiet_alembic():
-    from alembic import command
+if TYPE_CHECKING:  # Alembic itself is imported only to migrate: see revisions' docstring
     from alembic.autogenerate.api import AutogenContext
-    from alembic.config import Config
-    from alembic.util import CommandError
 
 
 __all__ = [
@@ -86,11 +83,6 @@ def _connection(url: str | Engine, doing: str) -> Iterator[Connection]:
         engine = url if isinstance(url, Engine) else _migration_engine(url)
         with engine.connect() as connection:
             yield connection
-    except CommandError as exc:  # Alembic's own: e.g. an unknown revision
-        raise MigrationError(
-            f"{doing} failed on {safe}: {exc}. Use a revision that ships with this version of "
-            f"celery-office ('head', 'base' or {head_revision()!r})."
-        ) from None
     except SQLAlchemyError as exc:
         # `from None`: the driver's exception may carry the DSN; its scrubbed text is enough.
         detail = scrub(f"{type(exc).__name__}: {exc}", url)
@@ -133,11 +125,15 @@ def _locked_transaction(connection: Connection) -> Iterator[None]:
 def _run(
     url: str | Engine,
     doing: str,
-    step: Callable[[Config, str], None],
+    step: Literal["upgrade", "downgrade"],
     revision: str,
     *,
     check: bool = False,
 ) -> None:
+    with quiet_alembic():  # importing Alembic logs a line per autogenerate plugin, at INFO
+        from alembic import command
+        from alembic.util import CommandError
+
     with _ALEMBIC_IN_USE, quiet_alembic(), _connection(url, doing) as connection:
         with _locked_transaction(connection):
             if check:
@@ -145,7 +141,14 @@ def _run(
 
                 check_revision(connection, database=safe_url(url))
                 check_contract(connection, database=safe_url(url))
-            step(alembic_config(attributes={"connection": connection}), revision)
+            try:
+                getattr(command, step)(alembic_config(attributes={"connection": connection}),
+                                       revision)
+            except CommandError as exc:  # Alembic's own: e.g. an unknown revision
+                raise MigrationError(
+                    f"{doing} failed on {safe_url(url)}: {exc}. Use a revision that ships with "
+                    f"this version of celery-office ('head', 'base' or {head_revision()!r})."
+                ) from None
 
 
 def check(url: str | Engine) -> None:
@@ -169,23 +172,20 @@ def migrate(url: str | Engine, revision: str = "head") -> None:
     log.debug("Migrating celery-office tables on %s to %s", safe_url(url), revision)
     if revision == "head" and _at_head(url):
         return  # every worker calls this at start: most find nothing to do, without the lock
-    _run(
-        url, f"Upgrading celery-office tables to {revision}", command.upgrade, revision, check=True
-    )
+    _run(url, f"Upgrading celery-office tables to {revision}", "upgrade", revision, check=True)
 
 
 def _at_head(url: str | Engine) -> bool:
     """One read, no lock: are the tables at this version's head already? (A fleet of workers
     starting together would otherwise queue one by one on the migration lock.)"""
     with _connection(url, "Reading celery-office's schema revision") as connection:
-        with quiet_alembic():
-            return read_revision(connection) == head_revision()
+        return read_revision(connection) == head_revision()  # without Alembic
 
 
 def downgrade(url: str | Engine, revision: str = "base") -> None:
     """Downgrade celery-office's tables at ``url`` to ``revision`` (``base``: drop them all)."""
     log.info("Downgrading celery-office tables on %s to %s", safe_url(url), revision)
-    _run(url, f"Downgrading celery-office tables to {revision}", command.downgrade, revision)
+    _run(url, f"Downgrading celery-office tables to {revision}", "downgrade", revision)
 
 
 def current_revision(url: str | Engine) -> str | None:

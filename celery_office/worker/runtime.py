@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..core.texts import words_for
-from .flusher import Flusher
+
+if TYPE_CHECKING:  # the flusher brings the database stack: a disabled plugin never loads it
+    from .flusher import Flusher
 
 __all__ = ["Route", "Runtime", "activate", "deactivate", "current"]
 

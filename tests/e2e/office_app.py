@@ -152,3 +152,31 @@ def progress_reviews(hold=2.0):
 @app.task
 def progress_outside_agent():
     return progress("nobody", {"x": 1})
+
+
+# --- what a worker's processes hold (test_light_worker) ---
+
+import gc  # noqa: E402
+import sys  # noqa: E402
+
+from celery.worker.control import inspect_command  # noqa: E402
+
+DATABASE_STACK = ("sqlalchemy", "psycopg2", "alembic")
+
+
+def _database_stack():
+    return {"pid": os.getpid(), "modules": [m for m in DATABASE_STACK if m in sys.modules],
+            "frozen": gc.get_freeze_count()}
+
+
+@app.task
+def database_stack(hold=0.2):
+    """In a pool process: which of the database stack it has imported."""
+    time.sleep(hold)  # the other pool process takes the next one
+    return _database_stack()
+
+
+@inspect_command()
+def office_test_database_stack(state):
+    """In the main process (remote control): which of the database stack it has imported."""
+    return _database_stack()
