@@ -56,6 +56,8 @@ class OfficeSettings:
         language: ``ru`` (the ADOLF office's) or ``en``: everything celery-office writes into
             the table (task texts), shows on the page and sends as notifications.
         title, currency: the page's title and the currency of salary equivalents.
+        gc_freeze: ``gc.freeze()`` in a prefork worker's main process before the pool forks,
+            so pool processes share its pages instead of copying them.
         state_dir: where a worker that stops while the database is away keeps what it could
             not write, for its next start (default: a private directory in the temp dir).
     """
@@ -80,6 +82,7 @@ class OfficeSettings:
     language: str = "ru"
     title: str = "ADOLF Office"
     currency: str = "₽"
+    gc_freeze: bool = True
 
     def __post_init__(self) -> None:
         for name in ("heartbeat_interval", "offline_after", "flush_interval", "shutdown_timeout",
