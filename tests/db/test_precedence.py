@@ -46,3 +46,12 @@ SKIPPED_TOO = ((MISSED, "app.hourly"),
 def test_which_status_wins(runs, outcome, alerts, expected) -> None:
     state = AgentState(runs=dict(runs), outcome=outcome, alerts=dict(alerts))
     assert state.status() == expected
+
+
+def test_of_runs_that_started_at_one_instant_the_smallest_task_id_shows() -> None:
+    """SQL's ``ORDER BY started_at DESC, task_id``: never the order the runs were read in."""
+    for runs in ({"t-b": (5.0, "B"), "t-a": (5.0, "A")}, {"t-a": (5.0, "A"), "t-b": (5.0, "B")}):
+        assert AgentState(runs=runs).status() == (AgentStatus.ok, "A")
+    assert AgentState(runs={"t-a": (5.0, "A"), "t-b": (6.0, "B")}).status() == (
+        AgentStatus.ok, "B")
+    assert AgentState(runs={"t-a": (5.0, None)}, outcome=ERROR).status() == (AgentStatus.ok, None)
