@@ -9,9 +9,9 @@ to the other (a new revision for the SQL). tests/db/test_row_rule_property.py ho
 
 The rule, tie-breaks included:
 
-- an alert of each kind, overlong before missed: the one set first (``since``; an alert with
-  no time, or set in this transaction, last), of equal times the smallest ``subject``
-  (SQL: ``ORDER BY since NULLS LAST, subject``);
+- an alert of each kind, overlong before missed: the one set first (``since``; one set in
+  this transaction after the stored ones, one with no time last), of equal times the
+  smallest ``subject`` (SQL: ``ORDER BY since NULLS LAST, subject``);
 - else the run in progress that started last, of equal start times the smallest task id
   (SQL: ``ORDER BY started_at DESC, task_id``; Python compares code points, as PostgreSQL
   does under the C and C.UTF-8 collations and SQLite always does);
@@ -52,10 +52,12 @@ class AgentState:
 
     def shown_alert(self, kind: str) -> AlertState | None:
         """Of the agent's alerts of ``kind``, the one its row shows: the one set first (the
-        subject breaks a tie); when it is cured, the next one shows."""
-        found = [(alert.since or NEWEST, subject, alert)
+        subject breaks a tie); when it is cured, the next one shows. As SQL's ``since NULLS
+        LAST, subject``: one set in this transaction (``NEWEST``, the database's now) comes
+        after every stored time but before a row with no time at all."""
+        found = [((alert.since is None, alert.since or NEWEST, subject), alert)
                  for (k, subject), alert in self.alerts.items() if k == kind]
-        return min(found, key=lambda item: item[:2])[2] if found else None
+        return min(found, key=lambda item: item[0])[1] if found else None
 
     def newest_run(self) -> str | None:
         """The text of the run in progress the row shows: the one that started last, of equal
