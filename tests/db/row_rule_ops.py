@@ -27,7 +27,10 @@ from .test_store import Agent
 
 AGENTS = {a: Agent(a) for a in ("agent_a", "agent_b", "agent_c")}
 NODES = {"w1@host": ("agent_a", "agent_b"), "w2@host": ("agent_b", "agent_c")}
-# task id -> agent; the ids sort otherwise than they are listed (the tie-break must decide)
+# task id -> agent; the ids sort otherwise than they are listed (the tie-break must decide).
+# A task id belongs to one agent, as Celery's own ids do: a custom id reused by another agent's
+# task while its run is in progress makes the two databases differ (the stored run keeps its
+# first agent, and the Python path shows it on the second agent's row too): not generated here.
 TASKS = {"t-b": "agent_a", "t-a": "agent_a", "T-c": "agent_a", "t_d": "agent_b",
          "9-e": "agent_b", "t-f": "agent_c", "t-0": "agent_c"}
 # few instants, so runs and outcomes often share one; the last is past midnight (UTC)

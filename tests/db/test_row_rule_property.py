@@ -74,7 +74,7 @@ def bursts(draw: st.DrawFn) -> list[Op]:
 OPERATIONS = st.lists(
     st.one_of(bursts(), *(op.map(lambda o: [o]) for op in (
         starts, starts, ends, ends, flushes, flushes, metrics, workers))),
-    min_size=1, max_size=20,
+    min_size=1, max_size=25,
 ).map(lambda groups: [op for group in groups for op in group])
 
 W1 = "w1@host"
@@ -126,7 +126,7 @@ def _check(fleet: Fleet) -> None:
         assert row_metrics == fleet.metrics.get(agent_id, ({}, 0.0))[0]
 
 
-@settings(max_examples=200, deadline=None, database=None,
+@settings(max_examples=300, deadline=None, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(operations=OPERATIONS)
 @example(operations=SAME_INSTANT)
