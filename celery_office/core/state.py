@@ -1,8 +1,22 @@
 """What decides an agent's row, and the precedence that decides it.
 
-One rule, in one place: the README's table "Which status wins". The worker applies it to the
-rows it writes (SQLite, and the tests), and PostgreSQL's ``office_apply_batch`` (revision
-0005) spells the same rule in SQL; the tests run every case on both.
+One rule, in one place: the README's table "Which status wins". Python applies it wherever it
+recomputes a row (SQLite batches; heartbeats, registration, retirement and alerts on both
+databases), and PostgreSQL's ``office_apply_changes`` (revision 0005, called by
+``office_apply_batch``) spells the same rule in SQL. The two must agree to the last tie, or a
+row flips between two values as batches and heartbeats take turns: a change to one is a change
+to the other (a new revision for the SQL). tests/db/test_row_rule_property.py holds them to it.
+
+The rule, tie-breaks included:
+
+- an alert of each kind, overlong before missed: the one set first (``since``; one set in
+  this transaction after the stored ones, one with no time last), of equal times the
+  smallest ``subject`` (SQL: ``ORDER BY since NULLS LAST, subject``);
+- else the run in progress that started last, of equal start times the smallest task id
+  (SQL: ``ORDER BY started_at DESC, task_id``; Python compares code points, as PostgreSQL
+  does under the C and C.UTF-8 collations and SQLite always does);
+- else the newest outcome, where of two at the same instant the later written stands
+  (:func:`~.changes.supersedes`; SQL: ``WHERE o.finished_at <= EXCLUDED.finished_at``).
 """
 
 from __future__ import annotations
@@ -38,10 +52,22 @@ class AgentState:
 
     def shown_alert(self, kind: str) -> AlertState | None:
         """Of the agent's alerts of ``kind``, the one its row shows: the one set first (the
-        subject breaks a tie); when it is cured, the next one shows."""
-        found = [(alert.since or NEWEST, subject, alert)
+        subject breaks a tie); when it is cured, the next one shows. As SQL's ``since NULLS
+        LAST, subject``: one set in this transaction (``NEWEST``, the database's now) comes
+        after every stored time but before a row with no time at all."""
+        found = [((alert.since is None, alert.since or NEWEST, subject), alert)
                  for (k, subject), alert in self.alerts.items() if k == kind]
-        return min(found, key=lambda item: item[:2])[2] if found else None
+        return min(found, key=lambda item: item[0])[1] if found else None
+
+    def newest_run(self) -> str | None:
+        """The text of the run in progress the row shows: the one that started last, of equal
+        start times the smallest task id, exactly as SQL's ``ORDER BY started_at DESC,
+        task_id`` (the order of ``runs``, which is the order rows were read, never decides).
+        None when no run is in progress, or when that run has no text."""
+        if not self.runs:
+            return None
+        _, (_, text) = min(self.runs.items(), key=lambda item: (-item[1][0], item[0]))
+        return text
 
     def status(self) -> tuple[AgentStatus, str | None]:
         """The row's status and task, by the precedence the README's table states: a run past
@@ -53,7 +79,7 @@ class AgentState:
             if shown is not None:
                 return AgentStatus.warning, shown.task
         if self.runs:
-            return AgentStatus.ok, max(self.runs.values(), key=lambda run: run[0])[1]
+            return AgentStatus.ok, self.newest_run()
         if self.outcome is None or self.outcome.status is AgentStatus.ok:
             return AgentStatus.ok, None
         return self.outcome.status, self.outcome.task

@@ -23,6 +23,13 @@ precedence (an overlong run, a missed schedule, a run in progress, the last outc
 run every rule on both databases. Frozen like every revision: a change to the function is a new
 revision that replaces it.
 
+The row's rule, tie-breaks included, is stated once, in ``celery_office.core.state``, and the
+Python there must agree with the SQL here exactly (heartbeats and registrations recompute rows
+in Python on PostgreSQL too): of equal start times, the smallest task id (``ORDER BY
+x.started_at DESC, x.task_id``); of alerts, ``since NULLS LAST, subject``; of outcomes and
+metrics at the same instant, the later written. A later revision that changes one changes
+``AgentState`` with it; tests/db/test_row_rule_property.py compares the two databases.
+
 ``office_glob(pattern)`` is Python's ``fnmatch`` pattern as a regular expression: a missed
 schedule's task pattern is cured by a matching task's start.
 """

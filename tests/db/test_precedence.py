@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 import pytest
 
 from celery_office.core.changes import Outcome
-from celery_office.core.state import AgentState, AlertState
+from celery_office.core.state import NEWEST, AgentState, AlertState
 from celery_office.core.statuses import MISSED, OVERLONG, AgentStatus
 
 ERROR = Outcome(AgentStatus.error, "Ошибка: Timeout", 1.0)
@@ -46,3 +46,23 @@ SKIPPED_TOO = ((MISSED, "app.hourly"),
 def test_which_status_wins(runs, outcome, alerts, expected) -> None:
     state = AgentState(runs=dict(runs), outcome=outcome, alerts=dict(alerts))
     assert state.status() == expected
+
+
+def test_of_runs_that_started_at_one_instant_the_smallest_task_id_shows() -> None:
+    """SQL's ``ORDER BY started_at DESC, task_id``: never the order the runs were read in."""
+    for runs in ({"t-b": (5.0, "B"), "t-a": (5.0, "A")}, {"t-a": (5.0, "A"), "t-b": (5.0, "B")}):
+        assert AgentState(runs=runs).status() == (AgentStatus.ok, "A")
+    assert AgentState(runs={"t-a": (5.0, "A"), "t-b": (6.0, "B")}).status() == (
+        AgentStatus.ok, "B")
+    assert AgentState(runs={"t-a": (5.0, None)}, outcome=ERROR).status() == (AgentStatus.ok, None)
+
+
+def test_an_alert_with_no_time_shows_after_one_set_in_this_transaction() -> None:
+    """SQL's ``since NULLS LAST``: an alert just set (the database's now) comes before a row
+    with no time, whatever their subjects; two without a time go by subject."""
+    untimed = AlertState("Пропущен запуск: без времени", None, None)
+    just_set = AlertState("Пропущен запуск: только что", "w1", NEWEST)
+    state = AgentState(alerts={(MISSED, "app.a"): untimed, (MISSED, "app.b"): just_set})
+    assert state.status() == (AgentStatus.warning, just_set.task)
+    state.alerts[(MISSED, "app.b")] = AlertState("Пропущен запуск: тоже без времени", None, None)
+    assert state.status() == (AgentStatus.warning, untimed.task)
