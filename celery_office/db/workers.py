@@ -133,7 +133,11 @@ def register_worker(
     agents = sorted(agents, key=lambda a: a.agent_id)
     agent_ids = [a.agent_id for a in agents]
     ensure_agents(conn, agents)
-    read_locked(conn, agent_ids)
+    former = RUN.c.node_name == node_name
+    if since is not None:
+        former = former & (RUN.c.started_at < since)
+    dropped = _agents_of_runs(conn, former) - set(agent_ids)  # served before, not now
+    read_locked(conn, sorted({*agent_ids, *dropped}))
     if agents:  # an executemany needs rows: a worker may serve no agent at all
         conn.execute(
             update(STATUS)
@@ -152,12 +156,15 @@ def register_worker(
         if alive:
             conn.execute(update(STATUS).where(STATUS.c.agent_id.in_(alive))
                          .values(last_activity=db_now()))
-    former = delete(RUN).where(RUN.c.node_name == node_name)
-    if since is not None:
-        former = former.where(RUN.c.started_at < since)
-    conn.execute(former)
+    conn.execute(delete(RUN).where(former))
     upsert_worker(conn, node_name=node_name, hostname=hostname, pid=pid, agent_ids=agent_ids)
-    recompute(conn, agent_ids, quiet=waiting)
+    recompute(conn, sorted({*agent_ids, *dropped}), quiet={*waiting, *dropped})
+
+
+def _agents_of_runs(conn: Connection, condition: Any) -> set[str]:
+    """The agents of the runs ``condition`` picks: a node's runs may be of agents its new
+    registry no longer names, whose rows must not keep showing a run that is gone."""
+    return {row.agent_id for row in conn.execute(select(RUN.c.agent_id).where(condition))}
 
 
 def upsert_worker(

@@ -294,3 +294,20 @@ def test_registration_does_not_keep_alive_the_agents_whose_changes_wait(engine) 
     rows = _rows(engine)
     assert rows["watcher_night_agent"].last_activity == old
     assert rows["watcher_price_monitor"].last_activity > old
+
+
+def test_a_restart_that_no_longer_serves_an_agent_leaves_no_stale_run_on_its_row(engine) -> None:
+    """The worker's registry dropped an agent across a restart: registration deletes the
+    node's former runs, so that agent's row must not keep showing one (it showed the gone
+    run's text for good); nothing of it looks alive either."""
+    started = time.time()
+    night = AGENTS["watcher_night_agent"]
+    _start_run(engine, "former-run", started - 3600, agent=night, text="Ночная проверка")
+    old = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    with engine.begin() as conn:
+        conn.execute(update(STATUS).values(last_activity=old))
+    with engine.begin() as conn:
+        register_worker(conn, node_name=NODE, hostname="host", pid=1,
+                        agents=[AGENTS["watcher_price_monitor"]], since=started)
+    row = _rows(engine)["watcher_night_agent"]
+    assert row.task is None and row.last_activity == old
