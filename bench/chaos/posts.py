@@ -139,12 +139,19 @@ def _transitions(oracle: Oracle, agent: str, verdicts: list[Any], begin: float, 
 
 def _unserved(oracle: Oracle, agent: str,
               serving: dict[str, list[str]]) -> list[tuple[float, float, str]]:
-    """Spells (begin, end, how) in which none of the agent's workers ran."""
+    """Spells (begin, end, how) in which none of the agent's workers ran: a main process
+    paused (SIGSTOP) runs nothing and writes nothing, as a stopped one."""
     spans = []
     for name in serving.get(agent, []):
         worker = oracle.workers[name]
         for inc in worker.incarnations:
-            spans.append((inc.started, inc.stop_began or inc.ended or float("inf"), inc.how))
+            begin, end = inc.started, inc.stop_began or inc.ended or float("inf")
+            for paused, resumed in sorted(oracle.pauses.get(name, ())):
+                if begin < paused < end:
+                    spans.append((begin, paused, "paused"))
+                    begin = max(begin, resumed)
+            if begin < end:
+                spans.append((begin, end, inc.how))
     spans.sort()
     gaps, covered, how = [], float("-inf"), "running"
     for begin, end, ended_how in spans:
