@@ -10,8 +10,11 @@ Judged at the end of the run (:func:`judge_locks`), against :class:`timeline.Tim
 
 - **liveness**: a row that is behind (no moment of the last ``LAG`` seconds accepts it) since
   ``c``, where ``c`` is after the lock began, must not have had its ``last_activity`` refreshed
-  later than ``c + LIVE_SLACK``: an agent whose status writes wait does not look alive (rows
-  reading ``offline`` are left out: a retired agent is nobody's liveness);
+  later than ``c + LIVE_SLACK``: an agent whose status writes wait does not look alive, not
+  even kept so by another worker that serves it too and has nothing of it waiting (rows
+  reading ``offline`` are left out: a retired agent is nobody's liveness). The other workers
+  learn what waits from the waiting worker's heartbeat, which comes once its flush gave up:
+  hence the slack of a flush interval and a statement timeout;
 - **after**: the row read ``AFTER`` seconds after the release is up to date (every agent but
   those reading ``offline``), unless another database fault ran in between (then excused).
 """
@@ -30,7 +33,10 @@ __all__ = ["table_lock", "tables", "judge_locks", "SAMPLE_EVERY"]
 SAMPLE_FIRST = 3.0  # seconds into the lock of the first sample
 SAMPLE_EVERY = 4.0
 AFTER = RETRY_MAX + 4.0  # a back-off, two heartbeats and a flush after the release
-LIVE_SLACK = 2.0  # a heartbeat may land this long after a change whose flush then waits
+# a heartbeat (another worker's) may land this long after a change whose flush then waits: the
+# flush starts within office_flush_interval (0.2 s, run.SETTINGS), gives up at
+# office_statement_timeout (2 s), then its worker beats at once, saying what waits
+LIVE_SLACK = 0.2 + 2.0 + 0.5
 QUERY = ("select agent_id, status::text, task, "
          "extract(epoch from (now() - last_activity))::float8 from office_agent_status")
 

@@ -1,8 +1,10 @@
 """A worker's heartbeat, as named steps in one transaction (:func:`heartbeat`).
 
 It refreshes ``last_activity`` of the worker's agents (except those whose statuses wait to be
-written: liveness follows status writes, so an agent whose changes cannot be written is not
-kept alive by the heartbeat alone), its own row and its writer's, and repairs what it
+written, here or in another live writer: liveness follows status writes, so an agent whose
+changes cannot be written is not kept alive by the heartbeat alone, not even by a worker that
+serves it too and has nothing of it waiting), its own row and its writer's (with the agents
+waiting in it, which the other writers' heartbeats then leave alone), and repairs what it
 finds: rows deleted by hand put back, the runs of dead workers (silent for
 ``office_offline_after``) and the runs this worker knows ended taken out of the table, its own
 runs written back when another worker took it for dead, and the agents all this changes
@@ -15,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, String, select, type_coerce, update
+from sqlalchemy import Connection, String, null, select, type_coerce, update
 
 from ..core.changes import AgentInfo, RunChange
 from ..core.state import AgentState
@@ -23,7 +25,7 @@ from ..core.statuses import AgentStatus
 from .agent_rows import ensure_agents, read_locked, write_status
 from .models import db_now
 from .statements import RUN, STATUS, WORKER, seconds_ago, statements_for
-from .workers import WRITER, live_workers, upsert_worker
+from .workers import WRITER, live_workers, upsert_worker, waiting_elsewhere
 
 __all__ = ["heartbeat"]
 
@@ -52,7 +54,9 @@ def heartbeat(
     stopped, or gone). Agents of this worker found offline, and rows deleted by hand, are
     recomputed from their runs in progress and last outcomes. ``writer``: this process's
     writer number, whose row is refreshed too. ``waiting``: agents whose changes wait to be
-    written (pending, or in doubt): their ``last_activity`` is left as their last write set it.
+    written (pending, or in doubt): their ``last_activity`` is left as their last write set it,
+    and so is that of the agents waiting in any other live writer (their last heartbeat said
+    so); ``waiting`` is recorded in this writer's row for the others to do the same.
     """
     agent_ids = sorted(a.agent_id for a in agents)
     offline_rows, restored = _put_back_rows(conn, agents, agent_ids)
@@ -62,9 +66,9 @@ def heartbeat(
                       | set(end_runs.values()))
     states = read_locked(conn, involved)
     taken_for_dead = _taken_for_dead(conn, node_name, offline_after)
-    quiet = set(waiting)
+    quiet = set(waiting) | waiting_elsewhere(conn, writer=writer, offline_after=offline_after)
     _refresh(conn, node_name=node_name, agent_ids=agent_ids, quiet=quiet, hostname=hostname,
-             pid=pid, writer=writer)
+             pid=pid, writer=writer, waiting=sorted(waiting))
     ended = _end_runs(conn, involved, dead_runs, end_runs, node_name, states)
     back = _write_back(conn, running or {}, states, node_name) if taken_for_dead else {}
     changed = {a for a in ended.values() if a in states} | set(back.values())
@@ -105,15 +109,17 @@ def _agents_of(conn: Connection, condition: Any) -> dict[str, str]:
 
 
 def _refresh(conn: Connection, *, node_name: str, agent_ids: list[str], quiet: set[str],
-             hostname: str | None, pid: int | None, writer: int | None) -> None:
+             hostname: str | None, pid: int | None, writer: int | None,
+             waiting: list[str]) -> None:
     """``last_activity`` of the worker's agents but the ``quiet``, the worker's own row (put
-    back if gone) and its writer's."""
+    back if gone) and its writer's (with what waits in it: none is written as NULL)."""
     conn.execute(
         update(STATUS).where(STATUS.c.agent_id.in_([a for a in agent_ids if a not in quiet]))
         .values(last_activity=db_now(), updated_at=db_now())
     )
     if writer is not None:
-        conn.execute(update(WRITER).where(WRITER.c.writer_id == writer).values(last_seen=db_now()))
+        conn.execute(update(WRITER).where(WRITER.c.writer_id == writer)
+                     .values(last_seen=db_now(), waiting=waiting or null()))
     seen = conn.execute(
         update(WORKER).where(WORKER.c.node_name == node_name)
         .values(last_seen=db_now(), stopped_at=None)

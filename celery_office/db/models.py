@@ -127,6 +127,9 @@ class OfficeWriter(Base):
     flush_seq: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default=text("0"))
     started_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
     last_seen: Mapped[datetime | None] = mapped_column(AwareDateTime())
+    # the agents whose changes wait in this writer (its flushes fail), as of its last heartbeat:
+    # the other writers' heartbeats leave their last_activity alone
+    waiting: Mapped[list[str] | None] = mapped_column(JSON_DOCUMENT)
 
 
 class OfficeAgentRun(Base):

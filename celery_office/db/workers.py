@@ -25,7 +25,7 @@ from .statements import RUN, STATUS, WORKER, agent_values, insert_into, seconds_
 
 __all__ = ["register_worker", "retire_worker", "node_runs", "live_workers", "upsert_worker",
            "FlushId", "WriterRefused", "is_writer_refusal", "new_writer", "claim_flush",
-           "live_namesakes", "forget_writers"]
+           "live_namesakes", "forget_writers", "waiting_elsewhere"]
 
 WRITER = cast(Table, OfficeWriter.__table__)
 WRITER_REFUSED = "OF001"  # the SQLSTATE office_apply_batch raises (revision 0007)
@@ -110,6 +110,18 @@ def live_workers(conn: Connection, offline_after: float) -> Any:
 
 
 
+def waiting_elsewhere(conn: Connection, *, writer: int | None, offline_after: float) -> set[str]:
+    """The agents whose changes wait in another writer that beat within ``offline_after``
+    (a writer silent longer is dead: what waited in it is lost, not waiting)."""
+    rows = conn.execute(
+        select(WRITER.c.waiting)
+        .where(WRITER.c.waiting.is_not(None))
+        .where(WRITER.c.writer_id != (writer if writer is not None else -1))
+        .where(WRITER.c.last_seen >= seconds_ago(conn, offline_after))
+    ).scalars()
+    return {agent for waiting in rows for agent in (waiting or ()) if isinstance(agent, str)}
+
+
 def register_worker(
     conn: Connection,
     *,
@@ -118,6 +130,7 @@ def register_worker(
     pid: int | None,
     agents: Sequence[AgentInfo],
     since: float | None = None,
+    offline_after: float | None = None,
     waiting: Collection[str] = (),
 ) -> None:
     """A worker starts: (re)register its agents and itself, forget its former self's runs.
@@ -126,9 +139,10 @@ def register_worker(
     progress, its last outcome and its alerts: an offline agent comes back idle, or in error
     when its last run failed (a restart is not a success: the error stays until the agent's
     next successful run). ``since`` is when this worker started: its own runs, which pool
-    processes may write before this registration, are kept. ``waiting``: agents whose changes
-    wait in this worker (a lock held their write back): registering is no sign of their life,
-    so their ``last_activity`` stays, as the heartbeat leaves it.
+    processes may write before this registration, are kept. Liveness follows status writes:
+    ``last_activity`` is left alone for the agents ``waiting`` in this process (a restart
+    during a lock, a solo pool that ran tasks before it registers) and, given
+    ``offline_after``, in any other live writer.
     """
     agents = sorted(agents, key=lambda a: a.agent_id)
     agent_ids = [a.agent_id for a in agents]
@@ -138,6 +152,9 @@ def register_worker(
         former = former & (RUN.c.started_at < since)
     dropped = _agents_of_runs(conn, former) - set(agent_ids)  # served before, not now
     read_locked(conn, sorted({*agent_ids, *dropped}))
+    quiet = set(waiting)
+    if offline_after is not None:
+        quiet |= waiting_elsewhere(conn, writer=None, offline_after=offline_after)
     if agents:  # an executemany needs rows: a worker may serve no agent at all
         conn.execute(
             update(STATUS)
@@ -152,13 +169,11 @@ def register_worker(
             ),
             [{**agent_values(a), "a": a.agent_id} for a in agents],
         )
-        alive = sorted(set(agent_ids) - set(waiting))
-        if alive:
-            conn.execute(update(STATUS).where(STATUS.c.agent_id.in_(alive))
-                         .values(last_activity=db_now()))
+        conn.execute(update(STATUS).where(STATUS.c.agent_id.in_(sorted(set(agent_ids) - quiet)))
+                     .values(last_activity=db_now()))
     conn.execute(delete(RUN).where(former))
     upsert_worker(conn, node_name=node_name, hostname=hostname, pid=pid, agent_ids=agent_ids)
-    recompute(conn, sorted({*agent_ids, *dropped}), quiet={*waiting, *dropped})
+    recompute(conn, sorted({*agent_ids, *dropped}), quiet=quiet | dropped)
 
 
 def _agents_of_runs(conn: Connection, condition: Any) -> set[str]:

@@ -59,6 +59,8 @@ class WorkerDuties:
         migrate(engine)
 
     def register(self, conn: Any, *, waiting: Collection[str] = ()) -> None:
+        """Register the worker; ``waiting``: the agents whose changes wait in this process
+        (their ``last_activity`` is not refreshed, nor that of agents waiting elsewhere)."""
         check_revision(conn, database=safe_url(self.settings.database_url))
         register_worker(
             conn,
@@ -67,6 +69,7 @@ class WorkerDuties:
             pid=os.getpid(),
             agents=list(self.agents.values()),
             since=self.started_at,
+            offline_after=self.settings.offline_after,
             waiting=waiting,
         )
         logger.info(

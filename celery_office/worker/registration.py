@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any
 
 from ..core.errors import NewerSchemaError
@@ -72,9 +72,9 @@ class Registration:
             # child holds would stay open on the server after this process closes it
             self.db.engine.dispose()
 
-    def ensure(self, *, waiting: Collection[str] = ()) -> bool:
-        """Migrated (with ``office_auto_migrate``) and registered: True once both are done
-        (``waiting``: agents whose changes wait to be written, which it does not keep alive)."""
+    def ensure(self, *, waiting: Callable[[], Collection[str]] = lambda: ()) -> bool:
+        """Migrated (with ``office_auto_migrate``) and registered: True once both are done.
+        ``waiting``: the agents whose changes wait in this process, asked only to register."""
         if self.registered:
             return True
         if self.settings.auto_migrate and not self.migrated:
@@ -82,7 +82,7 @@ class Registration:
             if not self.migrated:
                 return False
         self.registered = self.db.run(
-            "registration", lambda conn: self.duties.register(conn, waiting=waiting))
+            "registration", lambda conn: self.duties.register(conn, waiting=waiting()))
         return self.registered
 
     def beat(self, *, waiting: Collection[str] = ()) -> bool:

@@ -71,7 +71,7 @@ class Writer:
 
     def cycle(self) -> None:
         """Register first (a main process), resend what may have landed, then one flush."""
-        if self.duties_here() and not self.registration.ensure(waiting=self.waiting_agents()):
+        if self.duties_here() and not self.registration.ensure(waiting=self.waiting_agents):
             return
         if not self._resolve_doubts():
             return

@@ -280,3 +280,9 @@ CREATE TABLE office_agent_total (
 
 UPDATE office_alembic_version SET version_num='0009_agent_totals' WHERE office_alembic_version.version_num = '0008_timeline';
 
+-- Running upgrade 0009_agent_totals -> 0010_writer_waiting
+
+ALTER TABLE office_writer ADD COLUMN waiting JSON;
+
+UPDATE office_alembic_version SET version_num='0010_writer_waiting' WHERE office_alembic_version.version_num = '0009_agent_totals';
+

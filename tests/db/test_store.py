@@ -17,12 +17,13 @@ from celery_office import AgentStatus, agent_statuses, create_office_engine
 from celery_office.core.changes import Batch, RunChange
 from celery_office.db.batches import apply_batch
 from celery_office.db.heartbeat import heartbeat
-from celery_office.db.models import OfficeAgentRun, OfficeAgentStatus, OfficeWorker
-from celery_office.db.workers import register_worker, retire_worker
+from celery_office.db.models import OfficeAgentRun, OfficeAgentStatus, OfficeWorker, OfficeWriter
+from celery_office.db.workers import new_writer, register_worker, retire_worker
 
 STATUS = OfficeAgentStatus.__table__
 WORKER = OfficeWorker.__table__
 RUN = OfficeAgentRun.__table__
+WRITER = OfficeWriter.__table__
 NODE = "w1@host"
 
 
@@ -279,21 +280,59 @@ def test_heartbeat_leaves_the_last_activity_of_agents_whose_changes_wait(engine)
     assert seen["watcher_night_agent"] > datetime(2026, 1, 2, tzinfo=timezone.utc)
 
 
-def test_registration_does_not_keep_alive_the_agents_whose_changes_wait(engine) -> None:
-    """A worker restarted during a lock on an office table registers while its changes wait:
-    the agents they concern must not look alive (the twenty-minute chaos run found the solo
-    worker's agent refreshed up to 24 s into a lock); the others are refreshed."""
+def test_heartbeat_leaves_agents_whose_changes_wait_in_another_worker(engine) -> None:
+    """An agent served by two workers: while one of them has its changes waiting (its
+    heartbeat said so), the other's heartbeat does not keep it alive either; once the first
+    says nothing waits any more (or falls silent: dead), the other refreshes it again."""
     _register(engine, since=None)
     old = datetime(2026, 1, 1, tzinfo=timezone.utc)
     with engine.begin() as conn:
+        stuck = new_writer(conn, node_name="w2@host", hostname="host", pid=2)
+        beating = new_writer(conn, node_name=NODE, hostname="host", pid=1)
+
+    def beat(node: str, writer: int, waiting: set[str] = frozenset()) -> dict[str, datetime]:
+        with engine.begin() as conn:
+            conn.execute(update(STATUS).values(last_activity=old))
+        with engine.begin() as conn:
+            heartbeat(conn, node_name=node, agents=list(AGENTS.values()), offline_after=300.0,
+                      writer=writer, waiting=waiting)
+        with engine.connect() as conn:
+            return {row.agent_id: row.last_activity for row in agent_statuses(conn)}
+
+    beat("w2@host", stuck, {"watcher_price_monitor"})
+    seen = beat(NODE, beating)
+    assert seen["watcher_price_monitor"] == old
+    assert seen["watcher_night_agent"] > old
+    beat("w2@host", stuck)  # written at last: nothing waits in it any more
+    assert beat(NODE, beating)["watcher_price_monitor"] > old
+    beat("w2@host", stuck, {"watcher_price_monitor"})
+    with engine.begin() as conn:  # then silent past office_offline_after: dead, nothing waits
+        conn.execute(update(WRITER).where(WRITER.c.writer_id == stuck)
+                     .values(last_seen=datetime(2026, 1, 1, tzinfo=timezone.utc)))
+    assert beat(NODE, beating)["watcher_price_monitor"] > old
+
+
+def test_registration_leaves_agents_whose_changes_wait(engine) -> None:
+    """A worker that (re)starts while another's changes of an agent wait (its heartbeat said
+    so), or with changes of its own waiting (a solo pool runs tasks before it registers),
+    does not refresh their last_activity by registering; the other agents' it does."""
+    old = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    _register(engine, since=None)
+    with engine.begin() as conn:
+        stuck = new_writer(conn, node_name="w2@host", hostname="host", pid=2)
+        heartbeat(conn, node_name="w2@host", agents=list(AGENTS.values()), offline_after=300.0,
+                  writer=stuck, waiting={"watcher_price_monitor"})
         conn.execute(update(STATUS).values(last_activity=old))
     with engine.begin() as conn:
-        register_worker(conn, node_name=NODE, hostname="host", pid=1,
-                        agents=list(AGENTS.values()), since=None,
-                        waiting={"watcher_night_agent"})
-    rows = _rows(engine)
-    assert rows["watcher_night_agent"].last_activity == old
-    assert rows["watcher_price_monitor"].last_activity > old
+        register_worker(conn, node_name=NODE, hostname="host", pid=1, agents=list(AGENTS.values()),
+                        offline_after=300.0, waiting={"watcher_night_agent"})
+    seen = {a: row.last_activity for a, row in _rows(engine).items()}
+    assert seen == {"watcher_price_monitor": old, "watcher_night_agent": old}
+    with engine.begin() as conn:
+        register_worker(conn, node_name=NODE, hostname="host", pid=1, agents=list(AGENTS.values()),
+                        offline_after=300.0)
+    seen = {a: row.last_activity for a, row in _rows(engine).items()}
+    assert seen["watcher_price_monitor"] == old and seen["watcher_night_agent"] > old
 
 
 def test_a_restart_that_no_longer_serves_an_agent_leaves_no_stale_run_on_its_row(engine) -> None:

@@ -169,6 +169,47 @@ def test_a_heartbeat_does_not_keep_alive_an_agent_whose_status_cannot_be_written
     assert len([line for line in lines if " again" in line]) == 1, lines
 
 
+def test_another_worker_does_not_keep_alive_an_agent_whose_status_waits(office_pg):
+    """Two workers serve the agent; the solo one runs its failure behind a lock on
+    office_agent_day, the other runs nothing. Once the failure's write gave up, the agent's
+    last_activity stays put while both go on beating (once, the idle worker's heartbeats kept
+    it a second old for the whole lock: 17 mismatches in a 2-minute chaos run)."""
+    solo = office_pg.worker(pool="solo", concurrency=1, env=TIGHT)
+    office_pg.worker(name="idle", env=TIGHT, extra=["-Q", f"{office_pg.queue}-idle"])
+    office_pg.wait_for(lambda r: set(r) == ALL_AGENTS, what="registration")
+    office_pg.send("night_check").get(timeout=30)  # the solo worker's first flush
+    office_pg.wait_for(lambda r: _counted(office_pg, "watcher_night_agent")[0] == 1,
+                       what="a first run written")
+    first_beat = _now(office_pg, "1.5 s")
+    office_pg.wait_for(  # both workers' first heartbeat (with its cleanup of old days) done
+        lambda r: [w.last_seen > first_beat for w in office_pg.sql(
+            "select last_seen from office_worker")] == [True, True], what="a heartbeat of each",
+    )
+    locker = create_engine(office_pg.db_url).connect()
+    try:
+        transaction = locker.begin()
+        locker.execute(text("lock table office_agent_day in access exclusive mode"))
+        office_pg.send("fail_scan", message="behind a lock").get(timeout=30, propagate=False)
+        solo.wait_log("status write failed", timeout=20)  # and the solo worker beats at once
+        settled = _now(office_pg, "1.5 s")
+        deadline = time.monotonic() + 30
+        while _last_activity(office_pg, "watcher_night_agent") < settled:
+            assert time.monotonic() < deadline, solo.log
+            time.sleep(0.1)
+        held = _last_activity(office_pg, AGENT)
+        beats = _now(office_pg, "3 s")  # three heartbeats of each worker
+        while _last_activity(office_pg, "watcher_night_agent") < beats:
+            assert time.monotonic() < deadline, solo.log
+            time.sleep(0.1)
+        assert _last_activity(office_pg, AGENT) == held, "kept alive while its failure waited"
+        transaction.commit()
+    finally:
+        locker.close()
+    office_pg.wait_for(_is(AGENT, AgentStatus.error, "Ошибка: ScanError: behind a lock"),
+                       what="the error once the lock is gone")
+    assert _last_activity(office_pg, AGENT) > held
+
+
 def _now(office, plus: str):
     """The database clock, ``plus`` an interval."""
     return office.sql(f"select now() + interval '{plus}' as at")[0].at
