@@ -18,6 +18,7 @@ a process that stops says of what it leaves unwritten (:func:`say_what_is_lost`)
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import os
 import pickle
@@ -59,54 +60,70 @@ def default_state_dir() -> str:
 
 
 class Leftovers:
-    """The file where worker ``node_name`` keeps what it could not write to ``database_url``."""
+    """The files where worker ``node_name`` keeps what it could not write to
+    ``database_url``: one per process that stopped (two live workers may share a node name,
+    and each stop keeps its own), all taken by the node's next start."""
 
     def __init__(self, *, node_name: str, database_url: str, state_dir: str = "") -> None:
         self.directory = state_dir or default_state_dir()
         where = hashlib.sha256(safe_url(database_url).encode()).hexdigest()[:12]
         node = re.sub(r"[^\w.@-]", "_", node_name)
-        self.path = os.path.join(self.directory, f"{node}.{where}.unwritten")
+        self.prefix = os.path.join(self.directory, f"{node}.{where}.")
+
+    @property
+    def path(self) -> str:
+        """This process's file."""
+        return f"{self.prefix}{os.getpid()}.unwritten"
 
     def keep(self, unwritten: list[Unwritten]) -> str | None:
-        """Write ``unwritten`` (oldest first) to the file; the file's path, or None when it
-        could not be written (said in one line)."""
+        """Write ``unwritten`` (oldest first) to this process's file; its path, or None when
+        it could not be written (said in one line)."""
         entries = [_without_starts(u) for u in unwritten]
         entries = [u for u in entries if u.batch]
         if not entries:
             return None
+        path = self.path
         try:
             os.makedirs(self.directory, mode=0o700, exist_ok=True)
             self._check_directory()
-            partial = f"{self.path}.{os.getpid()}.part"
+            partial = f"{path}.part"
             fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "wb") as out:
                 pickle.dump((FORMAT, entries), out, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(partial, self.path)  # a newer stop's leftovers hold all of the older's
-            return self.path
+            os.replace(partial, path)  # whole or not at all
+            return path
         except (OSError, pickle.PicklingError, ValueError) as exc:
             logger.warning(
                 "celery-office: the unwritten statuses could not be kept in %s (%s); set "
-                "office_state_dir to a directory this worker may write", self.path,
-                first_line(exc),
+                "office_state_dir to a directory this worker may write", path, first_line(exc),
             )
             return None
 
     def take(self) -> list[Unwritten]:
-        """What the last stop of this node kept, oldest first; the file is deleted (its
-        content is this process's now, kept again if this process too stops unwritten)."""
-        if not os.path.exists(self.path):
-            return []
+        """What the stops of this node kept, oldest file first; each file is deleted as it is
+        read (its content is this process's now, kept again if this process too stops
+        unwritten). A file another start took first is skipped."""
+        found = sorted(glob.glob(glob.escape(self.prefix) + "*.unwritten"),
+                       key=_modified)
+        taken: list[Unwritten] = []
+        for path in found:
+            taken += self._take_file(path)
+        return taken
+
+    def _take_file(self, path: str) -> list[Unwritten]:
         try:
             self._check_directory()
-            with open(self.path, "rb") as file:
+            with open(path, "rb") as file:
                 if os.fstat(file.fileno()).st_uid != os.getuid():
                     raise ValueError("the file belongs to another user")
-                os.unlink(self.path)
+                os.unlink(path)
                 version, entries = pickle.load(file)
+        except FileNotFoundError:  # a namesake starting at the same moment took it
+            return []
         except Exception as exc:  # a damaged or foreign file must never stop a worker's start
             logger.warning(
-                "celery-office: the statuses left unwritten by this worker's last stop, in %s, "
-                "could not be read (%s); delete the file", self.path, first_line(exc),
+                "celery-office: the statuses left unwritten by a stop of this worker, in %s, "
+                "could not be read (%s); delete the file", path, first_line(exc),
             )
             return []
         if version != FORMAT:
@@ -142,6 +159,13 @@ def give_back(writer: Writer, leftovers: list[Unwritten]) -> int:
         else:
             writer.in_doubt.append((unwritten.batch, set(), unwritten.flush))
     return len(agents)
+
+
+def _modified(path: str) -> float:
+    try:
+        return os.path.getmtime(path)
+    except OSError:
+        return 0.0
 
 
 def _without_starts(unwritten: Unwritten) -> Unwritten:

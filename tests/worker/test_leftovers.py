@@ -160,3 +160,26 @@ def test_runs_in_progress_at_the_stop_are_not_kept(tmp_path: Path) -> None:
     assert leftovers.keep([Unwritten(batch)]) == leftovers.path
     (kept,) = leftovers.take()
     assert set(kept.batch.runs) == {"b"}
+
+
+def test_two_namesakes_stopping_keep_both_and_the_next_start_takes_both(tmp_path: Path) -> None:
+    """Two live workers under one ``-n`` (a twin) both stop during an outage: each keeps its
+    own file (the second overwrote the first's, and the seeded chaos run lost the twin's last
+    end), and the next start takes both, oldest first."""
+    from celery_office.core.changes import Batch, Outcome
+
+    def kept(text: str, at: float) -> Batch:
+        return Batch(outcomes={AGENT: Outcome(AgentStatus.ok, text, at)}, touched={AGENT})
+
+    leftovers = Leftovers(node_name="w1@host", database_url="sqlite:///x.db",
+                          state_dir=str(tmp_path))
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the twin
+        os._exit(0 if leftovers.keep([Unwritten(kept("twin", 1.0))]) else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert leftovers.keep([Unwritten(kept("first", 2.0))]) == leftovers.path
+    assert len(list(tmp_path.glob("*.unwritten"))) == 2
+    taken = leftovers.take()
+    assert sorted(u.batch.outcomes[AGENT].task or "" for u in taken) == ["first", "twin"]
+    assert not list(tmp_path.glob("*.unwritten"))
