@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 __all__ = ["Leftovers", "Unwritten", "default_state_dir", "unwritten_of", "give_back",
            "say_what_is_lost"]
 
-FORMAT = 1  # of the file; a file of another format is left alone (an older or newer release)
+FORMAT = 1  # of the file; a file of another format (an older or newer release's) is dropped
 
 
 @dataclass
