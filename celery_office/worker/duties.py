@@ -171,12 +171,14 @@ class WorkerDuties:
         forget_periods_before(conn, keep_days=self.settings.timeline_days)
         forget_writers(conn, silent_for=WRITERS_KEPT)
 
-    def retire(self, conn: Any, *, writer: int | None = None) -> None:
+    def retire(self, conn: Any, *, writer: int | None = None, grace: float = 0.0) -> None:
+        """Warm shutdown; ``grace``: seconds of an outage just seen, added to the silence
+        after which another worker counts as dead (it could not beat either)."""
         offline = retire_worker(
             conn,
             node_name=self.node_name,
             agent_ids=list(self.agents),
-            offline_after=self.settings.offline_after,
+            offline_after=self.settings.offline_after + grace,
             writer=writer,
         )
         logger.info("celery-office: %s offline", counted(len(offline), "agent"))

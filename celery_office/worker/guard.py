@@ -13,6 +13,7 @@ refused write) does not say "again", so the log never alternates between failing
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -34,6 +35,28 @@ DROPPED_RETRIES = 3  # fresh connections one write tries after its connection wa
 DROPPED_QUIET = 5  # writes in a row meeting only dropped connections before it is said
 
 
+class Outage:
+    """When this process last found the database away (monotonic): its first failure and its
+    last. The silence an outage put on every other worker says nothing of their death."""
+
+    def __init__(self) -> None:
+        self.began: float | None = None
+        self.last: float | None = None
+
+    def failed(self, *, first: bool) -> None:
+        self.last = time.monotonic()
+        if first or self.began is None:
+            self.began = self.last
+
+    def grace(self, window: float) -> float:
+        """Seconds since the last outage began, when it went on within ``window`` seconds
+        (else 0): how much longer another worker's silence may be before it means death."""
+        now = time.monotonic()
+        if self.began is None or self.last is None or now - self.last > window:
+            return 0.0
+        return now - self.began
+
+
 class GuardedDatabase:
     """The engine of one process and the state of its last tries."""
 
@@ -51,6 +74,7 @@ class GuardedDatabase:
         self.last_error: BaseException | None = None
         self.commit_sent = False  # the last failed try reached COMMIT: it may have landed
         self._dropped_in_a_row = 0  # writes in a row that met only dropped connections
+        self.outage = Outage()
 
     def after_fork_in_child(self) -> None:
         """The engine object is kept (its dialect and statement cache are ready); its pool is
@@ -152,6 +176,7 @@ class GuardedDatabase:
             if self._dropped_in_a_row < DROPPED_QUIET:  # tried again at the next write,
                 return  # without a line, and without the outage's back-off
         said = self.failing
+        self.outage.failed(first=not said)
         self.failing_kinds.add(what)
         if said:
             return

@@ -104,8 +104,11 @@ class Registration:
         if self.registered:
             writer = self.writer
 
+            # others' silence during an outage this process saw is no sign of their death
+            grace = self.db.outage.grace(self.settings.offline_after)
+
             def work(conn: Any) -> None:
-                self.duties.retire(conn, writer=writer)
+                self.duties.retire(conn, writer=writer, grace=grace)
 
             if self.db.run("shutdown", work):
                 self.writer = None

@@ -183,3 +183,50 @@ def test_two_namesakes_stopping_keep_both_and_the_next_start_takes_both(tmp_path
     taken = leftovers.take()
     assert sorted(u.batch.outcomes[AGENT].task or "" for u in taken) == ["first", "twin"]
     assert not list(tmp_path.glob("*.unwritten"))
+
+
+@pytest.mark.postgres
+def test_a_stop_right_after_an_outage_does_not_take_the_others_silence_for_death(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """Another worker serving the agent could not beat while the database was away: its
+    ``last_seen`` is older than ``office_offline_after`` when the database comes back. A warm
+    stop then must not mark the shared agent offline (the twenty-minute chaos run posted a
+    false offline for six agents so). A stop without an outage still does: tests/e2e."""
+    from sqlalchemy import update
+
+    from celery_office.db.models import OfficeWorker
+    from celery_office.db.workers import register_worker
+
+    from ..faultproxy import FaultProxy
+
+    worker_table = OfficeWorker.__table__
+    proxy = FaultProxy()
+    try:
+        settings = OfficeSettings(database_url=proxy.url(pg_url), flush_interval=0.05,
+                                  heartbeat_interval=1.0, offline_after=2.0,
+                                  shutdown_timeout=5.0, connect_timeout=2.0,
+                                  auto_migrate=False, state_dir=str(tmp_path))
+        first = Flusher(settings, AGENTS, node_name="w1@host", worker_duties=True)
+        first.prepare()
+        first.start()
+        _run(first, "t-1", AgentStatus.ok, None)
+        _wait(lambda: getattr(_row(pg_url), "status", None) == AgentStatus.ok
+              and first.buffer.pending() == 0)
+        engine = create_engine(pg_url)
+        with engine.begin() as conn:  # the other worker serving the same agents
+            register_worker(conn, node_name="w2@host", hostname="host", pid=2,
+                            agents=list(AGENTS.values()))
+        proxy.set_mode("refuse")  # an outage: nobody beats
+        _run(first, "t-2", AgentStatus.ok, None)
+        _wait(lambda: first.db.failing)
+        time.sleep(2.5)  # longer than office_offline_after
+        with engine.begin() as conn:  # w2's last beat, from before the outage
+            conn.execute(update(worker_table).where(worker_table.c.node_name == "w2@host")
+                         .values(last_seen=text("now() - interval '3 seconds'")))
+        proxy.set_mode("forward")
+        assert first.stop(retire=True)
+        assert _row(pg_url).status == AgentStatus.ok  # left to w2, still alive
+        engine.dispose()
+    finally:
+        proxy.close()
