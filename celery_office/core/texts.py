@@ -16,10 +16,8 @@ from datetime import datetime
 from typing import Any
 
 __all__ = [
-    "LANGUAGES", "Words", "RU", "EN", "words_for", "PREFIXES",
-    "ERROR_PREFIX", "RETRY_PREFIX", "MISSED_PREFIX", "OVERLONG_PREFIX", "EMPTY",
-    "error_text", "retry_text", "retry_due", "missed_text", "overlong_text",
-    "human_duration", "counted", "plural", "NOTIFY",
+    "LANGUAGES", "Words", "RU", "EN", "words_for", "PREFIXES", "EMPTY",
+    "human_duration", "counted", "plural",
 ]
 
 EMPTY = "—"  # a cell with nothing to show
@@ -129,13 +127,6 @@ PREFIXES: dict[str, tuple[str, ...]] = {
     kind: tuple(getattr(words, kind) for words in LANGUAGES.values())
     for kind in ("error", "retry", "missed", "overlong")
 }
-
-# the default language's, under their 0.2 names
-ERROR_PREFIX, RETRY_PREFIX = RU.error, RU.retry
-MISSED_PREFIX, OVERLONG_PREFIX = RU.missed, RU.overlong
-error_text, retry_due, retry_text = RU.error_text, RU.retry_due, RU.retry_text
-missed_text, overlong_text = RU.missed_text, RU.overlong_text
-NOTIFY = RU.notify
 
 
 # ---------------------------------------------------------------------- durations and counts

@@ -18,9 +18,7 @@ from typing import Any
 
 from ..core.texts import plural
 
-__all__ = ["LANG", "PAGE", "PAGES", "page_texts", "counted_in"]
-
-LANG = "ru"
+__all__ = ["PAGE", "PAGES", "page_texts", "counted_in"]
 
 PAGE: dict[str, Any] = {
     "language": "ru",

@@ -11,12 +11,14 @@ from celery.schedules import schedule
 
 from celery_office import AgentStatus, agent_statuses, create_office_engine
 from celery_office.core.changes import Batch, RunChange
-from celery_office.core.texts import MISSED_PREFIX, OVERLONG_PREFIX
+from celery_office.core.texts import RU
 from celery_office.db.batches import apply_batch
 from celery_office.db.workers import register_worker
 from celery_office.worker.watch import Expected, Limit, Watch
 
 from ..db.test_store import AGENTS
+
+MISSED_PREFIX, OVERLONG_PREFIX = RU.missed, RU.overlong  # the default language's
 
 AGENT = "watcher_price_monitor"
 NODE = "w1@host"
