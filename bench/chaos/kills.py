@@ -31,31 +31,40 @@ ENDS_WAIT = 20.0  # seconds to wait for an end to kill after
 OUTCOMES = ("ok", "error", "retry")
 
 
-def _wait_end(faults: Any, pids: Any) -> dict[str, Any] | None:
+def _wait_end(faults: Any, pids: Any, *, timeout: float = ENDS_WAIT) -> dict[str, Any] | None:
     return faults.tail.wait_end(lambda r: r["pid"] in pids() and r.get("outcome") in OUTCOMES,
-                                timeout=ENDS_WAIT)
+                                timeout=max(0.0, timeout))
 
 
 def pool_kill_after_end(faults: Any, planned: Planned, entry: Injected) -> None:
+    """Kill after the next end; a process recycled (--max-tasks-per-child) before its kill is
+    passed over for the next end, so the kind is injected whatever the recycling."""
     worker = faults.workers[planned.target]
-    if not worker.alive or worker.pool != "prefork":
-        entry.note = "skipped: not running"
+    deadline = time.monotonic() + ENDS_WAIT
+    recycled = 0
+    while time.monotonic() < deadline:
+        if not worker.alive or worker.pool != "prefork":
+            entry.note = "skipped: not running"
+            return
+        end = _wait_end(faults, lambda: set(worker.pool_pids()),
+                        timeout=deadline - time.monotonic())
+        if end is None:
+            break
+        time.sleep(max(0.0, end["t"] + planned.pause - time.time()))
+        try:
+            os.kill(end["pid"], signal.SIGKILL)
+        except ProcessLookupError:  # recycled in the meantime: wait for the next end
+            recycled += 1
+            continue
+        entry.begin = time.time()
+        entry.details = {"pid": end["pid"], "id": end["id"], "end_t": end["t"],
+                         "delay": round(entry.begin - end["t"], 3)}
+        entry.note = (f"pid {end['pid']} {entry.begin - end['t']:.2f} s after the end of "
+                      f"{end['name'].rsplit('.', 1)[-1]} {end.get('seq')}"
+                      + (f" ({recycled} recycled before their kill)" if recycled else ""))
         return
-    end = _wait_end(faults, lambda: set(worker.pool_pids()))
-    if end is None:
-        entry.note = f"skipped: no end in {ENDS_WAIT:.0f} s"
-        return
-    time.sleep(max(0.0, end["t"] + planned.pause - time.time()))
-    try:
-        os.kill(end["pid"], signal.SIGKILL)
-    except ProcessLookupError:  # recycled (max-tasks-per-child) in the meantime
-        entry.note = "skipped: the process had exited"
-        return
-    entry.begin = time.time()
-    entry.details = {"pid": end["pid"], "id": end["id"], "end_t": end["t"],
-                     "delay": round(entry.begin - end["t"], 3)}
-    entry.note = (f"pid {end['pid']} {entry.begin - end['t']:.2f} s after the end of "
-                  f"{end['name'].rsplit('.', 1)[-1]} {end.get('seq')}")
+    entry.note = (f"skipped: no end to kill after in {ENDS_WAIT:.0f} s "
+                  f"({recycled} processes recycled before their kill)")
 
 
 def main_kill_after_end(faults: Any, planned: Planned, entry: Injected) -> None:

@@ -3,12 +3,15 @@ or as a health check (``--fail-on``)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import sys
+import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, NoReturn
 
@@ -167,10 +170,12 @@ def _watch(
     """Redraw until Ctrl-C (exit status 0). The first draw's errors end it like without
     ``--watch``; later ones (the database restarting, say) are shown and retried."""
     drawn = False
+    ctrl_c = _CtrlCBetweenDraws()
     try:
         while True:
             try:
-                lines = draw()
+                with ctrl_c.held():
+                    lines = draw()
             except OfficeCLIError as exc:
                 if not drawn:
                     raise
@@ -188,3 +193,33 @@ def _watch(
             time.sleep(interval)
     except KeyboardInterrupt:
         ctx.exit(0)
+
+
+class _CtrlCBetweenDraws:
+    """Ctrl-C pressed during a draw ends the watch once the draw is done: a KeyboardInterrupt
+    raised inside a database connection's close makes SQLAlchemy log a traceback for it. A second
+    Ctrl-C during the same draw ends it at once."""
+
+    def __init__(self) -> None:
+        self.drawing = self.pressed = False
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield  # signal handlers belong to the main thread
+            return
+        previous = signal.signal(signal.SIGINT, self._on_sigint)
+        self.drawing, self.pressed = True, False
+        try:
+            yield
+        finally:
+            self.drawing = False
+            signal.signal(signal.SIGINT, previous)
+        if self.pressed:
+            raise KeyboardInterrupt
+
+    def _on_sigint(self, signum: int, frame: Any) -> None:
+        if self.drawing and not self.pressed:
+            self.pressed = True
+            return
+        raise KeyboardInterrupt
