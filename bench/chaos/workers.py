@@ -10,11 +10,13 @@ lost host would, and the harness's cleanup never leaves one behind.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,8 @@ import psutil
 __all__ = ["Worker", "Incarnation", "office_lines"]
 
 HERE = Path(__file__).resolve().parent
+GAVE_UP = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}): CRITICAL/MainProcess\] "
+                     r"Unrecoverable error", re.M)
 
 
 def office_lines(text: str) -> list[str]:
@@ -219,10 +223,25 @@ class Worker:
         if incarnation.ended is not None:
             return False
         incarnation.ended = time.time()
-        incarnation.stop_began = incarnation.stop_began or incarnation.ended
+        incarnation.stop_began = (incarnation.stop_began or self._gave_up_at()
+                                  or incarnation.ended)
         incarnation.how = "exited"
         self._kill_group()
         return True
+
+    def _gave_up_at(self) -> float | None:
+        """When this incarnation logged its "Unrecoverable error": its warm shutdown, and the
+        plugin's offline marks, begin then, seconds before the process is seen gone."""
+        with open(self.log_path, "rb") as fh:
+            fh.seek(self._log_offset)
+            text = fh.read().decode(errors="replace")
+        found = GAVE_UP.search(text)
+        if found is None:
+            return None
+        try:  # Celery's asctime: local time, milliseconds after a comma
+            return datetime.strptime(found.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
+        except ValueError:
+            return None
 
     def close(self) -> None:
         """The harness's cleanup: whatever state it is in, nothing of it keeps running."""
