@@ -124,7 +124,7 @@ def _pool_host(
     writers = [writer] + [copy.copy(writer) for _ in range(count - 1)]
     for extra in writers[1:]:
         extra.after_fork_in_child()  # own lock, buffer and thread; the shared hand-over socket
-    assert all(w.forwards for w in writers)
+    assert all(getattr(w, "role", w).forwards for w in writers)  # or an older tree's
     handlers = [recorder(w) for w in writers]
     rng = random.Random(plan.seed * 1_000_003 + worker * 1009 + host)
     agent_ids = sorted(agents)

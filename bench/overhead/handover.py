@@ -38,11 +38,11 @@ def _instrument(app, tasks) -> tuple[Flusher, StatusBuffer, list[float], list[fl
     flusher = Flusher(settings, {r.agent.agent_id: r.agent for r in routes.values()},
                       worker_duties=True)
     flusher.prepare()
-    flusher._duties_pid = -1  # this process plays a pool process: it forwards
+    flusher.role = flusher.role.child()  # this process plays a pool process: it forwards
     main = StatusBuffer(remember_own_ends=True)
     handovers: list[float] = []
     absorbs: list[float] = []
-    cycle = flusher._cycle
+    cycle = flusher.role.cycle
 
     def timed_cycle() -> None:
         pending = flusher.buffer.pending()
@@ -57,7 +57,7 @@ def _instrument(app, tasks) -> tuple[Flusher, StatusBuffer, list[float], list[fl
         main.take()  # the writer's part is measured by bench.overhead.handlers
         absorbs.append(time.thread_time() - cpu0)
 
-    flusher._cycle = timed_cycle  # type: ignore[method-assign]
+    flusher.role.cycle = timed_cycle  # type: ignore[method-assign]
     assert flusher.handover is not None
     flusher.handover.start_receiving(timed_absorb)
     runtime.activate(runtime.Runtime(routes, flusher))

@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 
 from ..core.changes import Batch
+from ..settings import OfficeSettings
 from .buffer import StatusBuffer
 from .handover import Handover
 
@@ -32,11 +33,40 @@ EXIT_HANDOVER_WAIT = 1.0  # seconds an exiting pool process retries a hand-over 
 
 
 class Forwarder:
-    """Hands what ``buffer`` holds to the main process through ``handover``."""
+    """Hands what ``buffer`` holds to the main process through ``handover``: the role of a
+    pool process (:mod:`.roles`)."""
 
-    def __init__(self, buffer: StatusBuffer, handover: Handover) -> None:
+    forwards = True
+    retires = False
+    receives = False
+
+    def __init__(self, buffer: StatusBuffer, handover: Handover, *,
+                 settings: OfficeSettings) -> None:
         self.buffer = buffer
         self.handover = handover
+        self.settings = settings
+
+    def interval(self) -> float:
+        """Half a flush interval: a change reaches the table within about 1.5 intervals."""
+        return self.settings.flush_interval * HANDOVER_SHARE
+
+    def hold_gap(self, wait: float) -> float:
+        """Ends are handed over at most every :data:`END_HANDOVER_GAP`."""
+        return min(END_HANDOVER_GAP, self.interval())
+
+    def stop_timeout(self, timeout: float) -> float:
+        """An exiting pool process waits on the main process, never on the database."""
+        return min(timeout, EXIT_HANDOVER_WAIT + 1.0)
+
+    def start(self) -> None:
+        pass
+
+    def keep_unwritten(self) -> str | None:
+        return None
+
+    def child(self) -> Forwarder:
+        """A process a pool process forks (a task's own) hands over too."""
+        return Forwarder(self.buffer, self.handover, settings=self.settings)
 
     def cycle(self) -> bool:
         """Hand the pending changes over; False when some had to wait for the next try."""
@@ -55,9 +85,10 @@ class Forwarder:
         self.buffer.put_back(unsent)
         return False
 
-    def last_cycle(self) -> None:
+    def last_cycle(self, *, retire: bool = False) -> None:
         """The process exits: hand over what is left, retrying for a moment (the main
-        process may be busy), never waiting on the database."""
+        process may be busy), never waiting on the database. Retiring is the main
+        process's."""
         deadline = time.monotonic() + EXIT_HANDOVER_WAIT
         while not self.cycle() and time.monotonic() < deadline:
             time.sleep(0.01)

@@ -181,7 +181,7 @@ def on_task_revoked(sender: Any = None, request: Any = None, **_: Any) -> None:
 def on_worker_process_shutdown(**_: Any) -> None:
     """A pool process exits (also on ``max_tasks_per_child``): hand over what it holds."""
     runtime = _runtime.current()
-    if runtime is not None and not runtime.flusher.has_worker_duties:
+    if runtime is not None and runtime.flusher.role.forwards:
         runtime.flusher.stop()
 
 
@@ -189,7 +189,7 @@ def on_worker_process_shutdown(**_: Any) -> None:
 def on_worker_shutdown(**_: Any) -> None:
     """Warm shutdown, after the pool drained: write the rest and mark the agents offline."""
     runtime = _runtime.current()
-    if runtime is not None and runtime.flusher.has_worker_duties:
+    if runtime is not None and runtime.flusher.role.retires:
         runtime.flusher.stop(retire=True)
 
 

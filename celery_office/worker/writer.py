@@ -1,5 +1,5 @@
-"""The role of a process that writes: a worker's main process (with its duties), or a process
-that writes alone (the benchmarks, a flusher of the tests).
+"""The writing of a process that writes (a worker's main process, or one that writes alone:
+:mod:`.roles`).
 
 One flush per cycle, numbered, so it lands exactly once: a flush whose COMMIT may have landed
 (the connection lost once it was sent) is kept and sent again, first, with its number. The
@@ -7,15 +7,15 @@ numbers run from 1 under a writer number the database hands out at the process's
 (never the local clock, which may step back), and a flush the database cannot place under it
 is said in one line and sent again under a new writer number (:mod:`.numbering`). A change
 the database refuses for what it holds is dropped alone, agent by agent
-(:meth:`Writer.write_apart`), never blocking every later write. In a worker's main process the
-worker is migrated and registered before its first flush, beats at every heartbeat, and retires
-its agents at a warm shutdown (:mod:`.registration`).
+(:meth:`Writer.write_apart`), never blocking every later write. A worker's main process is
+migrated and registered before its first flush, beats at every heartbeat, and retires its agents
+at a warm shutdown (:class:`.roles.MainProcess`, :mod:`.registration`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from ..core.changes import AgentInfo, Batch
@@ -36,17 +36,12 @@ REFUSALS_BEFORE_APART = 2  # the same content refused twice in a row: no passing
 
 
 class Writer:
-    """Writes what ``buffer`` holds through ``db``.
-
-    Parameters:
-        duties_here: tells whether this process has the worker's duties (registration,
-            heartbeats, retirement): the main process of a worker, not its pool processes.
-    """
+    """Writes what ``buffer`` holds through ``db``. Registering first is the role's
+    (:class:`.roles.MainProcess`)."""
 
     def __init__(
         self, settings: OfficeSettings, agents: Mapping[str, AgentInfo], *, buffer: StatusBuffer,
         db: GuardedDatabase, registration: Registration, node_name: str | None,
-        duties_here: Callable[[], bool],
     ) -> None:
         self.settings = settings
         self.agents = agents
@@ -54,7 +49,6 @@ class Writer:
         self.db = db
         self.registration = registration
         self.node_name = node_name
-        self.duties_here = duties_here
         self.numbers = FlushNumbers(registration, node_name)
         self.reset()
 
@@ -70,9 +64,7 @@ class Writer:
     # ------------------------------------------------------------------ the cycle
 
     def cycle(self) -> None:
-        """Register first (a main process), resend what may have landed, then one flush."""
-        if self.duties_here() and not self.registration.ensure(waiting=self.waiting_agents):
-            return
+        """Resend what may have landed, then one flush."""
         if not self._resolve_doubts():
             return
         self.buffer.forget_old_ends()

@@ -181,9 +181,9 @@ def test_a_write_that_landed_unknown_to_the_writer_is_not_counted_twice(
     flusher.db.attempt = fault  # type: ignore[method-assign]
     flusher.buffer.run_started("t-1", AGENT, None)
     flusher.buffer.run_finished("t-1", AGENT, AgentStatus.ok)
-    flusher._cycle()
+    flusher.role.cycle()
     flusher.buffer.run_started("t-2", AGENT, None)
-    flusher._cycle()
+    flusher.role.cycle()
     assert fault.tries >= 2
     engine = flusher.db.engine
     with engine.connect() as conn:
@@ -212,13 +212,13 @@ def test_a_flush_whose_commit_outcome_is_lost_counts_exactly_once(
         flusher.buffer.run_started("t-1", AGENT, None)
         flusher.buffer.run_finished("t-1", AGENT, AgentStatus.ok)
         proxy.cut_after(b"office_apply_batch", delivered=delivered, then_refuse=True)
-        flusher._cycle()
+        flusher.role.cycle()
         assert proxy.cuts == 1 and flusher.writer.in_doubt  # sent, outcome unknown, database away
         proxy.set_mode("forward")
-        flusher._cycle()  # sent again first, same number
+        flusher.role.cycle()  # sent again first, same number
         assert not flusher.writer.in_doubt
         flusher.buffer.run_started("t-2", AGENT, None)
-        flusher._cycle()
+        flusher.role.cycle()
         engine = create_office_engine(pg_url)
         with engine.connect() as conn:
             today = {row.agent_id: row.today for row in agent_statuses(
