@@ -16,12 +16,12 @@ from alembic import context
 from sqlalchemy import create_engine, pool
 from sqlalchemy.engine import Connection, make_url
 
-from celery_office.db.models import Base
 from celery_office.db.revisions import VERSION_TABLE
 from celery_office.db.schema import render_item
+from celery_office.db.tables import METADATA
 
 config = context.config
-target_metadata = Base.metadata
+target_metadata = METADATA
 
 
 def include_name(name: str | None, type_: str, parent_names: Any) -> bool:

@@ -60,7 +60,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
                         help="fault kinds, comma-separated; old, new (default: all)")
     parser.add_argument("--lock-tables", default=None,
                         help="table_lock's tables, comma-separated (default: every office "
-                             "table of celery_office/db/models.py, in turn)")
+                             "table of celery_office/db/tables.py, in turn)")
     parser.add_argument("--lost-window", type=float, default=0.1,
                         help="seconds of ends before a main process's SIGKILL that may be lost "
                              "(the fix's promise; default 0.1)")

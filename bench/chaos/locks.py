@@ -2,7 +2,7 @@
 
 ``table_lock`` takes ``LOCK TABLE <t> IN ACCESS EXCLUSIVE MODE`` in a transaction of the
 harness's own and holds it ``duration`` seconds (20-75), one office table per fault, the tables
-in turn (every table of ``celery_office/db/models.py``: :func:`tables`). While it holds, the rows
+in turn (every table of ``celery_office/db/tables.py``: :func:`tables`). While it holds, the rows
 of ``office_agent_status`` are sampled every ``SAMPLE_EVERY`` seconds (a read that the lock
 blocks is skipped); ``AFTER`` seconds after it is released they are read once more.
 
@@ -42,12 +42,12 @@ QUERY = ("select agent_id, status::text, task, "
 
 
 def tables() -> tuple[str, ...]:
-    """The office's tables, from its models (a table a fix adds is locked too)."""
+    """The office's tables (a table a fix adds is locked too)."""
     try:
-        from celery_office.db.models import Base
+        from celery_office.db.tables import METADATA
     except ImportError:
         return TABLES
-    return tuple(t.name for t in Base.metadata.sorted_tables) or TABLES
+    return tuple(t.name for t in METADATA.sorted_tables) or TABLES
 
 
 def _connect(servers: Any, database: str, **options: str) -> Any:

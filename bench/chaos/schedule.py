@@ -49,7 +49,7 @@ LONG = {"table_lock": 10.0, "twin_node": 20.0, "flapping_agent": 0.0, "long_outa
 CLOSING = ("db_hang", "db_read_only", "pg_restart")  # one of them ends the phase: the last
 # runs end while the database cannot be written, and must be in the table once it can
 MEAN_GAP = 6.0  # seconds between two faults on average, past the first one of each kind
-# table_lock's targets, in turn (celery_office/db/models.py; read there by ``locks.tables``)
+# table_lock's targets, in turn (celery_office/db/tables.py; read there by ``locks.tables``)
 TABLES = ("office_agent_status", "office_worker", "office_agent_run", "office_agent_outcome",
           "office_agent_day", "office_agent_alert", "office_agent_start", "office_agent_notice")
 

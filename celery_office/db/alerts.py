@@ -19,7 +19,7 @@ from sqlalchemy import Connection, delete, select, tuple_
 from ..core.state import NEWEST, AgentState, AlertState
 from ..core.statuses import MISSED, OVERLONG
 from .agent_rows import read_locked, write_status
-from .models import db_now
+from .base import db_now
 from .statements import ALERT, RUN, START, insert_into, run_key
 
 __all__ = ["Alert", "record_starts", "clear_cured", "apply_alerts", "last_starts", "WATCHED_SINCE"]

@@ -1,9 +1,11 @@
-"""What every celery-office table is built from: the declarative base and its naming rules,
-the column types both databases read alike, the database clock, and the key of a side table.
+"""What every celery-office table is built from: the metadata and its naming rules, the column
+types both databases read alike, the database clock, and the key of a side table.
 
-Why a module of its own: the tables live in two modules (:mod:`.models`, the status and the
-worker's bookkeeping; :mod:`.notify_tables`, the timeline and the notifications), and both
-build on these parts; :mod:`.models` gathers every table on :data:`Base.metadata`.
+Why a module of its own: the tables live in two modules (:mod:`.tables`, the status and the
+worker's bookkeeping; :mod:`.notify_tables`, the timeline and the notifications), both on
+:data:`METADATA`, as SQLAlchemy Core tables: a worker writes through Core alone and never loads
+SQLAlchemy's ORM (some 7 MiB a worker). :mod:`.models` maps them for applications that want
+ORM classes.
 """
 
 from __future__ import annotations
@@ -11,16 +13,15 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, MetaData, String
+from sqlalchemy import JSON, Column, DateTime, ForeignKey, MetaData, String
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import DeclarativeBase, mapped_column
 from sqlalchemy.sql.expression import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
 from ..core.limits import AGENT_ID_MAX
 
-__all__ = ["AwareDateTime", "db_now", "Base", "JSON_DOCUMENT", "STATUS_TABLE", "agent_key"]
+__all__ = ["AwareDateTime", "db_now", "METADATA", "JSON_DOCUMENT", "STATUS_TABLE", "agent_key"]
 
 STATUS_TABLE = "office_agent_status"
 
@@ -82,19 +83,17 @@ _NAMING = {
 }
 
 
-class Base(DeclarativeBase):
-    """Declarative base with celery-office's own metadata."""
-
-    metadata = MetaData(naming_convention=_NAMING)
+METADATA = MetaData(naming_convention=_NAMING)  # every celery-office table, and only those
 
 
 JSON_DOCUMENT = JSON().with_variant(JSONB(), "postgresql")
 
 
-def agent_key() -> Any:
+def agent_key() -> Column[str]:
     """The key of a side table: the agent's id, gone with the agent's row (rows deleted by
     hand take their bookkeeping with them)."""
-    return mapped_column(
+    return Column(
+        "agent_id",
         String(AGENT_ID_MAX),
         ForeignKey(f"{STATUS_TABLE}.agent_id", ondelete="CASCADE"),
         primary_key=True,

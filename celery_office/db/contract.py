@@ -28,12 +28,12 @@ from sqlalchemy.types import TypeDecorator
 
 from ..core.errors import MigrationError
 from ..core.statuses import AgentStatus
-from .models import STATUS_TABLE, OfficeAgentStatus
+from .tables import STATUS, STATUS_TABLE
 
 __all__ = ["STATUS_TYPE", "ContractError", "Problem", "problems", "check"]
 
 STATUS_TYPE = "agentstatus"
-_CONTRACT = OfficeAgentStatus.__table__
+_CONTRACT = STATUS
 _VALUES = [status.value for status in AgentStatus]
 # Columns celery-office never writes: the database must fill them in.
 _FILLED_BY_DATABASE = {"id"}

@@ -13,17 +13,16 @@ import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Connection, Table, func, select
+from sqlalchemy import Connection, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..core.changes import DAY_FIELDS, DAY_LARGEST, DAY_SUMS, DayCount
-from .models import OfficeAgentDay
+from .tables import DAY
 
 __all__ = ["DAY", "DayNumbers", "add_day_counts", "day_numbers"]
 
-DAY = cast(Table, OfficeAgentDay.__table__)
 
 
 @dataclass(frozen=True)

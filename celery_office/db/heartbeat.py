@@ -23,7 +23,7 @@ from ..core.changes import AgentInfo, RunChange
 from ..core.state import AgentState
 from ..core.statuses import AgentStatus
 from .agent_rows import ensure_agents, read_locked, write_status
-from .models import db_now
+from .base import db_now
 from .statements import RUN, STATUS, WORKER, seconds_ago, statements_for
 from .workers import WRITER, live_workers, upsert_worker, waiting_elsewhere
 

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from .models import DAY_VIEW, EFFECTIVE_STATUS_VIEW, Base
 from .revisions import VERSION_TABLE
+from .tables import DAY_VIEW, EFFECTIVE_STATUS_VIEW, METADATA
 
 __all__ = ["OFFICE_TABLES", "include_name", "include_object"]
 
-OFFICE_TABLES = frozenset(Base.metadata.tables) | {VERSION_TABLE, EFFECTIVE_STATUS_VIEW, DAY_VIEW}
+OFFICE_TABLES = frozenset(METADATA.tables) | {VERSION_TABLE, EFFECTIVE_STATUS_VIEW, DAY_VIEW}
 
 
 def include_name(name: str | None, type_: str, parent_names: Any) -> bool:

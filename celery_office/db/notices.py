@@ -10,16 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import cast
 
-from sqlalchemy import Connection, Table, select
+from sqlalchemy import Connection, select
 
-from .models import OfficeAgentNotice, db_now
+from .base import db_now
+from .notify_tables import NOTICE
 from .statements import insert_into
 
 __all__ = ["NOTICE", "Notice", "read_notices", "save_notices"]
 
-NOTICE = cast(Table, OfficeAgentNotice.__table__)
 
 
 @dataclass(frozen=True)

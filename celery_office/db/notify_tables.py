@@ -10,107 +10,95 @@ state, tries, next try and lease (:mod:`celery_office.db.outbox`).
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    text,
+)
 
 from ..core.limits import AGENT_ID_MAX, TASK_MAX
-from .base import AwareDateTime, Base, agent_key
+from .base import METADATA, AwareDateTime, agent_key
 
-__all__ = ["TIMELINE_TABLE", "NOTICE_TABLE", "OfficeAgentTimeline", "OfficeAgentNotice",
-           "OfficeNotifyEvent", "OfficeNotifyDelivery", "OfficeNotifyTarget"]
+__all__ = ["TIMELINE_TABLE", "NOTICE_TABLE", "TIMELINE", "NOTICE", "EVENT", "DELIVERY", "TARGET"]
 
 TIMELINE_TABLE = "office_agent_timeline"
 NOTICE_TABLE = "office_agent_notice"
 _SERIAL = BigInteger().with_variant(Integer(), "sqlite")  # SQLite numbers INTEGER keys only
 _OPEN = text("until IS NULL")
 
+# A period of an agent: the status it entered ``since``, until the next (NULL: now).
+# ``alert`` says which alert a warning is (``overlong`` before ``missed``; NULL: a retry's
+# warning or a team's own), ``last_run_ok`` whether an ``ok`` began with a successful end (or
+# an idle report) rather than with a new run after a failure: only the first is a recovery.
+# No foreign key: the history outlives an agent's row until retention.
+TIMELINE = Table(
+    TIMELINE_TABLE, METADATA,
+    Column("id", _SERIAL, primary_key=True, autoincrement=True),
+    Column("agent_id", String(AGENT_ID_MAX), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("alert", String(20)),
+    Column("last_run_ok", Boolean(), nullable=False, server_default=text("false")),
+    Column("task", String(TASK_MAX)),
+    Column("since", AwareDateTime(), nullable=False),
+    Column("until", AwareDateTime()),
+    Index("ix_office_agent_timeline_agent_id_id", "agent_id", "id"),
+    Index("uq_office_agent_timeline_open", "agent_id", unique=True,
+          postgresql_where=_OPEN, sqlite_where=_OPEN),
+)
 
-class OfficeAgentTimeline(Base):
-    """A period of an agent: the status it entered ``since``, until the next (NULL: now).
+# What notifications last announced of an agent (``ok``, ``error``, ``offline``, ``missed``,
+# ``overlong``; '' nothing yet: :mod:`celery_office.web.transitions`), how many announcements
+# were made (``version``) and the last period read (``period_id``; NULL: none since revision
+# 0008).
+NOTICE = Table(
+    NOTICE_TABLE, METADATA,
+    agent_key(),
+    Column("state", String(20), nullable=False),
+    Column("version", Integer, nullable=False, server_default=text("0")),
+    Column("changed_at", AwareDateTime()),
+    Column("period_id", BigInteger()),
+)
 
-    ``alert`` says which alert a warning is (``overlong`` before ``missed``; NULL: a retry's
-    warning or a team's own), ``last_run_ok`` whether an ``ok`` began with a successful end
-    (or an idle report) rather than with a new run after a failure: only the first is a
-    recovery. No foreign key: the history outlives an agent's row until retention."""
+# An announcement, stored once: ``key`` is the event id receivers see (derived from the
+# timeline row), ``body`` the JSON every target is sent.
+EVENT = Table(
+    "office_notify_event", METADATA,
+    Column("id", _SERIAL, primary_key=True, autoincrement=True),
+    Column("key", String(100), nullable=False, unique=True, index=True),
+    Column("agent_id", String(AGENT_ID_MAX), nullable=False),
+    Column("state", String(20), nullable=False),
+    Column("body", Text(), nullable=False),
+    Column("created_at", AwareDateTime(), nullable=False, index=True),
+)
 
-    __tablename__ = TIMELINE_TABLE
-    __table_args__ = (
-        Index("ix_office_agent_timeline_agent_id_id", "agent_id", "id"),
-        Index("uq_office_agent_timeline_open", "agent_id", unique=True,
-              postgresql_where=_OPEN, sqlite_where=_OPEN),
-    )
+# An event's delivery to one target (``target``: a digest of its URL, never the URL):
+# ``pending`` until posted (``done``) or refused (``dropped``); a replica posting it holds a
+# lease, which another takes over once it expires.
+DELIVERY = Table(
+    "office_notify_delivery", METADATA,
+    Column("event_id", _SERIAL, ForeignKey("office_notify_event.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("target", String(64), primary_key=True),
+    Column("state", String(10), nullable=False, server_default=text("'pending'")),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("next_try_at", AwareDateTime(), nullable=False),
+    Column("lease_until", AwareDateTime()),
+    Column("leased_by", String(100)),
+    Column("done_at", AwareDateTime()),
+    Index("ix_office_notify_delivery_due", "target", "state", "next_try_at"),
+)
 
-    id: Mapped[int] = mapped_column(_SERIAL, primary_key=True, autoincrement=True)
-    agent_id: Mapped[str] = mapped_column(String(AGENT_ID_MAX), nullable=False)
-    status: Mapped[str] = mapped_column(String(20), nullable=False)
-    alert: Mapped[str | None] = mapped_column(String(20))
-    last_run_ok: Mapped[bool] = mapped_column(Boolean(), nullable=False,
-                                              server_default=text("false"))
-    task: Mapped[str | None] = mapped_column(String(TASK_MAX))
-    since: Mapped[datetime] = mapped_column(AwareDateTime(), nullable=False)
-    until: Mapped[datetime | None] = mapped_column(AwareDateTime())
-
-
-class OfficeAgentNotice(Base):
-    """What notifications last announced of an agent (``ok``, ``error``, ``offline``,
-    ``missed``, ``overlong``; '' nothing yet: :mod:`celery_office.web.transitions`), how many
-    announcements were made (``version``) and the last period read (``period_id``; NULL: none
-    since revision 0008)."""
-
-    __tablename__ = NOTICE_TABLE
-
-    agent_id: Mapped[str] = agent_key()
-    state: Mapped[str] = mapped_column(String(20), nullable=False)
-    version: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
-    changed_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
-    period_id: Mapped[int | None] = mapped_column(BigInteger())
-
-
-class OfficeNotifyEvent(Base):
-    """An announcement, stored once: ``key`` is the event id receivers see (derived from the
-    timeline row), ``body`` the JSON every target is sent."""
-
-    __tablename__ = "office_notify_event"
-
-    id: Mapped[int] = mapped_column(_SERIAL, primary_key=True, autoincrement=True)
-    key: Mapped[str] = mapped_column(String(100), nullable=False, unique=True,
-                                     index=True)
-    agent_id: Mapped[str] = mapped_column(String(AGENT_ID_MAX), nullable=False)
-    state: Mapped[str] = mapped_column(String(20), nullable=False)
-    body: Mapped[str] = mapped_column(Text(), nullable=False)
-    created_at: Mapped[datetime] = mapped_column(AwareDateTime(), nullable=False, index=True)
-
-
-class OfficeNotifyDelivery(Base):
-    """An event's delivery to one target (``target``: a digest of its URL, never the URL):
-    ``pending`` until posted (``done``) or refused (``dropped``); a replica posting it holds a
-    lease, which another takes over once it expires."""
-
-    __tablename__ = "office_notify_delivery"
-    __table_args__ = (
-        Index("ix_office_notify_delivery_due", "target", "state", "next_try_at"),
-    )
-
-    event_id: Mapped[int] = mapped_column(
-        _SERIAL, ForeignKey("office_notify_event.id", ondelete="CASCADE"), primary_key=True)
-    target: Mapped[str] = mapped_column(String(64), primary_key=True)
-    state: Mapped[str] = mapped_column(String(10), nullable=False,
-                                       server_default=text("'pending'"))
-    attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
-    next_try_at: Mapped[datetime] = mapped_column(AwareDateTime(), nullable=False)
-    lease_until: Mapped[datetime | None] = mapped_column(AwareDateTime())
-    leased_by: Mapped[str | None] = mapped_column(String(100))
-    done_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
-
-
-class OfficeNotifyTarget(Base):
-    """A target some ``serve`` replica posts to, and when it last said so: events are queued
-    for every target seen lately, so replicas with different ``--notify`` lists all get
-    theirs."""
-
-    __tablename__ = "office_notify_target"
-
-    target: Mapped[str] = mapped_column(String(64), primary_key=True)
-    seen_at: Mapped[datetime] = mapped_column(AwareDateTime(), nullable=False)
+# A target some ``serve`` replica posts to, and when it last said so: events are queued for
+# every target seen lately, so replicas with different ``--notify`` lists all get theirs.
+TARGET = Table(
+    "office_notify_target", METADATA,
+    Column("target", String(64), primary_key=True),
+    Column("seen_at", AwareDateTime(), nullable=False),
+)

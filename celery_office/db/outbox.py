@@ -15,17 +15,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, or_, select, update
+from sqlalchemy import Connection, or_, select, update
 
-from .models import OfficeNotifyDelivery, OfficeNotifyEvent, OfficeNotifyTarget, db_now
+from .base import db_now
+from .notify_tables import DELIVERY, EVENT, TARGET
 from .statements import insert_into
 
 __all__ = ["PENDING", "DONE", "DROPPED", "Job", "register_targets", "add_events", "claim",
            "finish"]
 
-EVENT = cast(Table, OfficeNotifyEvent.__table__)
-DELIVERY = cast(Table, OfficeNotifyDelivery.__table__)
-TARGET = cast(Table, OfficeNotifyTarget.__table__)
 PENDING, DONE, DROPPED = "pending", "done", "dropped"
 
 

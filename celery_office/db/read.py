@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import Connection, String, select, type_coerce
 
 from ..core.statuses import ALERT_PRECEDENCE, DASHBOARD_OFFLINE_AFTER, AgentStatus, effective_status
+from .base import db_now
 from .daily import DayNumbers, day_numbers
-from .models import db_now
 from .statements import ALERT, RUN, STATUS
 
 __all__ = ["AgentRow", "agent_statuses", "active_alerts", "busy_agents"]

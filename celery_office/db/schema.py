@@ -35,8 +35,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from ..core.errors import MigrationError, NewerSchemaError
+from .base import AwareDateTime
 from .engine import safe_url, scrub
-from .models import AwareDateTime
 from .revisions import (
     alembic_config,
     check_revision,

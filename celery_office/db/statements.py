@@ -8,34 +8,21 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, delete, func, literal, select, update
+from sqlalchemy import Connection, bindparam, delete, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..core.changes import AGENT_FIELDS, AgentInfo
-from .models import (
-    OfficeAgentAlert,
-    OfficeAgentOutcome,
-    OfficeAgentRun,
-    OfficeAgentStart,
-    OfficeAgentStatus,
-    OfficeWorker,
-    db_now,
-)
+from .base import db_now
+from .tables import ALERT, OUTCOME, RUN, START, STATUS, WORKER
 
 __all__ = [
     "STATUS", "RUN", "OUTCOME", "WORKER", "ALERT", "START", "RUN_KEY_MAX",
     "statements_for", "insert_into", "is_postgresql", "agent_values", "run_key", "seconds_ago",
 ]
 
-STATUS = cast(Table, OfficeAgentStatus.__table__)
-RUN = cast(Table, OfficeAgentRun.__table__)
 RUN_KEY_MAX: int = RUN.c.task_id.type.length  # type: ignore[attr-defined]
-OUTCOME = cast(Table, OfficeAgentOutcome.__table__)
-WORKER = cast(Table, OfficeWorker.__table__)
-ALERT = cast(Table, OfficeAgentAlert.__table__)
-START = cast(Table, OfficeAgentStart.__table__)
 
 
 def insert_into(conn: Connection, table: Any) -> Any:

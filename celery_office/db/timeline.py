@@ -12,18 +12,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, delete, or_, select, text
+from sqlalchemy import Connection, Engine, delete, or_, select, text
 
-from .models import OfficeAgentTimeline, OfficeNotifyDelivery, OfficeNotifyEvent, db_now
+from .base import db_now
+from .notify_tables import DELIVERY as _DELIVERY
+from .notify_tables import EVENT as _EVENT
+from .notify_tables import TIMELINE
 
 __all__ = ["TIMELINE", "Period", "read_timeline", "periods_after", "open_periods",
            "forget_periods_before"]
 
-TIMELINE = cast(Table, OfficeAgentTimeline.__table__)
-_EVENT = cast(Table, OfficeNotifyEvent.__table__)
-_DELIVERY = cast(Table, OfficeNotifyDelivery.__table__)
 _COLUMNS = "t.id, t.agent_id, t.status, t.alert, t.last_run_ok, t.task, t.since, t.until"
 
 # PostgreSQL: one index probe per agent. SQLite (one writer, a small office): a plain join.

@@ -12,18 +12,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import cast
 
-from sqlalchemy import Connection, Table, bindparam, delete, func, select, text, union_all
+from sqlalchemy import Connection, bindparam, delete, func, select, text, union_all
 from sqlalchemy.dialects import sqlite
 
 from ..core.changes import DAY_SUMS
 from .daily import DAY
-from .models import OfficeAgentTotal
+from .tables import TOTAL
 
 __all__ = ["TOTAL", "Totals", "agent_totals", "forget_days_before"]
 
-TOTAL = cast(Table, OfficeAgentTotal.__table__)
 
 
 @dataclass(frozen=True)

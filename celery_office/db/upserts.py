@@ -9,7 +9,7 @@ from sqlalchemy import Connection, update
 
 from ..core.changes import AGENT_FIELDS, AgentInfo
 from ..core.statuses import AgentStatus
-from .models import db_now
+from .base import db_now
 from .statements import STATUS, agent_values, insert_into
 
 __all__ = ["upsert_status", "touch_agents"]

@@ -11,23 +11,23 @@ aloud (:class:`WriterRefused`, SQLSTATE ``OF001`` from ``office_apply_batch``), 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Table, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from ..core.changes import AgentInfo
 from ..core.errors import OfficeError
 from ..core.statuses import AgentStatus
 from .agent_rows import ensure_agents, read_locked, recompute
+from .base import db_now
 from .failures import sqlstate
-from .models import OfficeWriter, db_now
 from .statements import RUN, STATUS, WORKER, agent_values, insert_into, seconds_ago
+from .tables import WRITER
 
 __all__ = ["register_worker", "retire_worker", "node_runs", "live_workers", "upsert_worker",
            "FlushId", "WriterRefused", "is_writer_refusal", "new_writer", "claim_flush",
            "live_namesakes", "forget_writers", "waiting_elsewhere"]
 
-WRITER = cast(Table, OfficeWriter.__table__)
 WRITER_REFUSED = "OF001"  # the SQLSTATE office_apply_batch raises (revision 0007)
 
 

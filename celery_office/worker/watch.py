@@ -33,7 +33,7 @@ from sqlalchemy import select
 from ..core.statuses import MISSED, OVERLONG
 from ..core.texts import RU, Words
 from ..db.alerts import WATCHED_SINCE, Alert, apply_alerts, last_starts
-from ..db.models import db_now
+from ..db.base import db_now
 from ..db.statements import run_key
 from ..registry.timing import ANY_TASK
 

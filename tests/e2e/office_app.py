@@ -161,7 +161,7 @@ import sys  # noqa: E402
 
 from celery.worker.control import inspect_command  # noqa: E402
 
-DATABASE_STACK = ("sqlalchemy", "psycopg2", "alembic")
+DATABASE_STACK = ("sqlalchemy", "sqlalchemy.orm", "psycopg2", "alembic")
 
 
 def _database_stack():

@@ -1,5 +1,6 @@
-"""What a real prefork worker's processes import: a disabled plugin loads no database stack, and
-a worker whose tables need no migration never imports Alembic (issue 29)."""
+"""What a real prefork worker's processes import: a disabled plugin loads no database stack, a
+worker writes through SQLAlchemy Core without its ORM, and a worker whose tables need no
+migration never imports Alembic (issue 29)."""
 
 from __future__ import annotations
 
@@ -38,11 +39,15 @@ def test_a_disabled_plugin_loads_no_database_stack(office_pg):
     assert pools and all(modules == [] for modules in pools.values()), pools
 
 
-def test_a_worker_with_migrated_tables_never_imports_alembic(office_pg):
+def test_a_worker_with_migrated_tables_never_imports_alembic_nor_the_orm(office_pg):
     worker = office_pg.worker()  # office_pg's database is at head already
     worker.wait_log("reported to the office")
+    office_pg.send("scan_prices").get(timeout=20)
+    office_pg.wait_for(lambda rows: any(r.last_activity for r in rows.values()),
+                       what="a run written: the whole write path at work")
     main, pools = _stacks(office_pg, worker)
     assert "sqlalchemy" in main["modules"] and "alembic" not in main["modules"]  # it writes
+    assert "sqlalchemy.orm" not in main["modules"]  # Core alone: some 7 MiB less
     assert main["frozen"] > 0  # gc.freeze() before the pool forked
     assert pools and all("alembic" not in modules for modules in pools.values()), pools
 
