@@ -1,11 +1,12 @@
 """What decides an agent's row, and the precedence that decides it.
 
-One rule, in one place: the README's table "Which status wins". Python applies it wherever it
-recomputes a row (SQLite batches; heartbeats, registration, retirement and alerts on both
-databases), and PostgreSQL's ``office_apply_changes`` (revision 0005, called by
-``office_apply_batch``) spells the same rule in SQL. The two must agree to the last tie, or a
-row flips between two values as batches and heartbeats take turns: a change to one is a change
-to the other (a new revision for the SQL). tests/db/test_row_rule_property.py holds them to it.
+One rule, one home per database: the README's table "Which status wins". On SQLite, Python
+applies it wherever a row is recomputed (batches, heartbeats, registration, retirement,
+alerts); on PostgreSQL every one of those paths calls the function ``office_recompute``
+(revision 0011; a flush's ``office_apply_changes`` calls it too), and this class is not used.
+The two databases must agree to the last tie, so that a fleet moved from one to the other
+shows the same rows: a change to one is a change to the other (a new revision for the SQL).
+tests/db/test_row_rule_property.py holds them to it.
 
 The rule, tie-breaks included:
 
@@ -13,8 +14,8 @@ The rule, tie-breaks included:
   this transaction after the stored ones, one with no time last), of equal times the
   smallest ``subject`` (SQL: ``ORDER BY since NULLS LAST, subject``);
 - else the run in progress that started last, of equal start times the smallest task id
-  (SQL: ``ORDER BY started_at DESC, task_id``; Python compares code points, as PostgreSQL
-  does under the C and C.UTF-8 collations and SQLite always does);
+  (SQL: ``ORDER BY started_at DESC, task_id``, under the database's collation; Python
+  compares code points, as SQLite does);
 - else the newest outcome, where of two at the same instant the later written stands
   (:func:`~.changes.supersedes`; SQL: ``WHERE o.finished_at <= EXCLUDED.finished_at``).
 """

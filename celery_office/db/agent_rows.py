@@ -1,11 +1,14 @@
 """The one rule of an agent's row, and the one lock order every writer takes to apply it.
 
 The worker never writes ``office_agent_status`` by last-write-wins: runs in progress
-(``office_agent_run``) and the newest finished run of each agent (``office_agent_outcome``)
-decide it, and the row is recomputed from them in the same transaction, under the agents' row
-locks, always taken in agent id order. So many processes and many workers writing in any order
-leave the right row, and never deadlock. Batches, registration, heartbeats and retirement all
-go through here.
+(``office_agent_run``), the newest finished run of each agent (``office_agent_outcome``) and its
+alerts decide it, and the row is recomputed from them in the same transaction, under the agents'
+row locks, always taken in agent id order. So many processes and many workers writing in any
+order leave the right row, and never deadlock. Batches, registration, heartbeats, retirement
+and alerts all go through here.
+
+The rule has one home per database: on PostgreSQL the function ``office_recompute`` (revision
+0011), which a flush's function calls too; on SQLite :class:`~celery_office.core.state.AgentState`.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import ARRAY, Connection, String, bindparam, text
 
 from ..core.changes import AgentInfo, Outcome
 from ..core.state import AgentState, AlertState
@@ -21,6 +24,10 @@ from ..core.statuses import AgentStatus
 from .statements import agent_values, statements_for
 
 __all__ = ["ensure_agents", "read_locked", "write_status", "recompute"]
+
+RECOMPUTE = text("SELECT office_recompute(:ids, :quiet)").bindparams(
+    bindparam("ids", type_=ARRAY(String())), bindparam("quiet", type_=ARRAY(String())),
+)
 
 def ensure_agents(conn: Connection, agents: Sequence[AgentInfo]) -> None:
     """Insert missing agent rows (idle); existing rows are left alone and not locked."""
@@ -68,16 +75,21 @@ def write_status(
     *,
     quiet: Iterable[str] = (),
 ) -> None:
-    """Set status, task (and new metrics) of every agent in ``states``.
+    """Set status, task (and new metrics) of every agent in ``states``, which must be what the
+    tables hold now (read under the locks, and told every change made since).
 
     ``last_activity`` becomes now, except for the ``quiet`` agents (served by no live worker:
-    correcting their row is no sign of life). An executemany: psycopg2's ``execute_batch``
-    sends it in one round trip.
+    correcting their row is no sign of life). PostgreSQL: ``office_recompute`` reads the tables
+    itself (``metrics`` are a SQLite batch's: a PostgreSQL flush is ``office_apply_batch``).
+    SQLite: an executemany of what ``states`` say.
     """
     if not states:
         return
-    metrics = metrics or {}
     quiet = set(quiet)
+    if conn.dialect.name == "postgresql" and not metrics:
+        conn.execute(RECOMPUTE, {"ids": sorted(states), "quiet": sorted(quiet & states.keys())})
+        return
+    metrics = metrics or {}
     plain, with_metrics, silent = [], [], []
     for agent_id in sorted(states):
         status, task = states[agent_id].status()
@@ -100,4 +112,8 @@ def write_status(
 def recompute(conn: Connection, agent_ids: Sequence[str], *, quiet: Iterable[str] = ()) -> None:
     """Lock, read and rewrite the status of agents whose runs changed outside a batch
     (``quiet``: see :func:`write_status`)."""
+    if conn.dialect.name == "postgresql":  # the function locks and reads for itself
+        if agent_ids:
+            conn.execute(RECOMPUTE, {"ids": sorted(agent_ids), "quiet": sorted(set(quiet))})
+        return
     write_status(conn, read_locked(conn, sorted(agent_ids)), quiet=quiet)

@@ -286,3 +286,7 @@ ALTER TABLE office_writer ADD COLUMN waiting JSON;
 
 UPDATE office_alembic_version SET version_num='0010_writer_waiting' WHERE office_alembic_version.version_num = '0009_agent_totals';
 
+-- Running upgrade 0010_writer_waiting -> 0011_recompute
+
+UPDATE office_alembic_version SET version_num='0011_recompute' WHERE office_alembic_version.version_num = '0010_writer_waiting';
+
