@@ -26,7 +26,7 @@ from .tables import WRITER
 
 __all__ = ["register_worker", "retire_worker", "node_runs", "live_workers", "upsert_worker",
            "FlushId", "WriterRefused", "is_writer_refusal", "new_writer", "claim_flush",
-           "live_namesakes", "forget_writers", "waiting_elsewhere"]
+           "live_namesakes", "forget_writers", "waiting_elsewhere", "tell_waiting"]
 
 WRITER_REFUSED = "OF001"  # the SQLSTATE office_apply_batch raises (revision 0007)
 
@@ -108,6 +108,14 @@ def live_workers(conn: Connection, offline_after: float) -> Any:
         .where(WORKER.c.last_seen >= cutoff)
     )
 
+
+
+def tell_waiting(conn: Connection, *, writer: int, waiting: Collection[str]) -> None:
+    """Record at once what waits in ``writer`` (a status write just failed), so that no other
+    writer's heartbeat or registration keeps those agents alive until this one's next beat.
+    Touches ``office_writer`` alone: a lock on another table does not hold it."""
+    conn.execute(update(WRITER).where(WRITER.c.writer_id == writer)
+                 .values(waiting=sorted(waiting)))
 
 
 def waiting_elsewhere(conn: Connection, *, writer: int | None, offline_after: float) -> set[str]:

@@ -96,24 +96,16 @@ class Flusher:
     def after_fork_in_child(self) -> None:
         """Drop what the parent owned (its pending changes, thread, lock and connections) and
         take the child's role: a pool process of a worker's main process hands over."""
-        handover = self.handover
         self.role = self.role.child()
         self.buffer.reset(remember_own_ends=False)
         self._reset()
         self.db.after_fork_in_child()
-        if handover is not None:
-            handover.after_fork_in_child()
 
     def prepare(self) -> None:
         """Main process, before the pool forks: build the engine (a bad URL stops the worker
-        at start) and the hand-over socket, whose sending end pool processes inherit.
-
-        With ``office_auto_migrate`` the tables are migrated here, once (see
-        :meth:`.registration.Registration.migrate_before_fork`).
-        """
+        at start), then the role's preparation (:meth:`.roles.MainProcess.prepare`)."""
         self.db.engine  # noqa: B018 (the property builds the engine)
-        if isinstance(self.role, MainProcess):
-            self.role.prepare()
+        self.role.prepare()
 
     @property
     def handover(self) -> Handover | None:
@@ -179,10 +171,15 @@ class Flusher:
         if self.buffer.pending() or self.writer.in_doubt:
             self._last_moved = time.monotonic()
         self.role.cycle()
-        if self.registration.registered and time.monotonic() >= self._next_beat:
-            ok = self.registration.beat(waiting=self.writer.waiting_agents())
+        if not self.registration.registered:
+            return
+        waiting = self.writer.waiting_agents()
+        if time.monotonic() >= self._next_beat:
+            ok = self.registration.beat(waiting=waiting)
             wait = self.settings.heartbeat_interval if ok else self.settings.flush_interval
             self._next_beat = time.monotonic() + wait
+        elif not waiting <= self.registration.told:
+            self.registration.tell_waiting(waiting)
 
     def _last_cycle(self) -> None:
         """At stop: everything pending goes, then the main process retires its agents."""

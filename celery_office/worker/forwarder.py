@@ -64,8 +64,12 @@ class Forwarder:
     def keep_unwritten(self) -> str | None:
         return None
 
+    def prepare(self) -> None:
+        pass
+
     def child(self) -> Forwarder:
         """A process a pool process forks (a task's own) hands over too."""
+        self.handover.after_fork_in_child()
         return Forwarder(self.buffer, self.handover, settings=self.settings)
 
     def cycle(self) -> bool:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Collection
 from typing import Any
 
 from ..core.errors import NewerSchemaError
-from ..db.workers import new_writer
+from ..db.workers import new_writer, tell_waiting
 from ..settings import OfficeSettings
 from .duties import WorkerDuties
 from .guard import GuardedDatabase
@@ -37,6 +37,7 @@ class Registration:
         self.migrated = False
         self.registered = False
         self.writer: int | None = None  # this process's writer number, from the database
+        self.told: frozenset[str] = frozenset()  # what its row says waits in it
 
     def take_writer(self, node_name: str) -> bool:
         """A new writer number for ``node_name``'s flushes; True once taken."""
@@ -93,10 +94,21 @@ class Registration:
             self.duties.beat(conn, writer=self.writer, waiting=waiting)
 
         if self.db.run("heartbeat", work):
+            self.told = frozenset(waiting)
             return True
         if isinstance(self.db.last_error, NewerSchemaError):
             self.reset()
         return False
+
+    def tell_waiting(self, waiting: Collection[str]) -> None:
+        """Between two beats, when agents begin to wait (a status write failed): say so now,
+        in a statement of its own, before another writer's heartbeat keeps them alive."""
+        writer = self.writer
+        if writer is None or not self.registered:
+            return
+        if self.db.run("heartbeat",
+                       lambda conn: tell_waiting(conn, writer=writer, waiting=waiting)):
+            self.told = frozenset(waiting)
 
     def retire(self) -> None:
         """Warm shutdown: the agents nobody else serves go offline (a worker that wrote

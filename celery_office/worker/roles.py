@@ -44,6 +44,7 @@ class Role(Protocol):
     def cycle(self) -> object: ...
     def last_cycle(self, *, retire: bool) -> None: ...
     def keep_unwritten(self) -> str | None: ...
+    def prepare(self) -> None: ...
     def child(self) -> Role: ...
 
 
@@ -83,6 +84,9 @@ class WritingAlone:
     def keep_unwritten(self) -> str | None:
         return None
 
+    def prepare(self) -> None:
+        pass
+
     def child(self) -> Role:
         return self
 
@@ -106,7 +110,8 @@ class MainProcess(WritingAlone):
 
     def prepare(self) -> None:
         """Before the pool forks: the hand-over socket (pool processes inherit its sending
-        end), the migration, and what the last stop of this node left unwritten."""
+        end), the migration (with ``office_auto_migrate``, once), and what the last stop of
+        this node left unwritten."""
         if self.handover is None:
             self.handover = Handover()
             self.buffer.remember_own_ends = True
@@ -143,4 +148,5 @@ class MainProcess(WritingAlone):
         yet) a child writes alone, as no worker's main process."""
         if self.handover is None:
             return WritingAlone(self.settings, self.writer)
+        self.handover.after_fork_in_child()  # the receiving end stays the main process's
         return Forwarder(self.buffer, self.handover, settings=self.settings)
