@@ -89,6 +89,7 @@ class Verdict:
     metrics: dict[str, Any] | None = None  # new metrics, or None: unchanged
     why: str = ""
     run: str = ""  # the task id
+    worker: str = ""  # the worker (short name) whose process ran it
 
     def label(self) -> str:
         text = f"{self.task}..." if self.prefix else repr(self.task)
@@ -184,6 +185,12 @@ class Oracle:
                 due = max(due, self.written_by(end + FAULT_SLACK))
         return due
 
+    def held(self, verdict: Verdict) -> bool:
+        """Was the verdict's worker's main process paused before it could write it? What a
+        paused main process holds lands as one batch when it runs again, one outcome per
+        agent (the newest): the row may never show this one."""
+        return self.written_by_on(verdict.lo, verdict.worker) > self.written_by(verdict.lo)
+
     def _db_fault_during(self, a: float, b: float) -> bool:
         return any(begin <= b and end >= a for begin, end in self.db_faults)
 
@@ -251,7 +258,7 @@ class Oracle:
                 continue
             if self._killed_before_written(short, incarnation, verdict):
                 verdict.certain = False
-            verdict.run = task_id
+            verdict.run, verdict.worker = task_id, short or ""
             killed = self.pool_kills.get(start["pid"])
             if (end is not None and killed is not None and start["pid"] not in self.after_end
                     and 0 <= killed - verdict.lo < HANDOVER_SLACK):

@@ -29,7 +29,10 @@ Rules, per target (each ``--notify`` URL), per agent; posts ordered by their ``a
   ``SIGNAL_SLACK`` of another verdict of the agent with another state (a retry's warning
   included if it ended within ``HIDES`` after: the row follows the newest end, and of two
   processes' ends that close the later may be written first, so the row never shows the
-  other; a recovery hidden so also hides the next error); the state lasted at least
+  other; a recovery hidden so also hides the next error; nor held by its worker's main
+  process paused before it could write it, ``Oracle.held``: what a paused main process holds
+  lands as one batch, one outcome per agent, so the row may never show it, nor the transition
+  out of it); the state lasted at least
   ``MIN_STATE`` (shorter than serve's look interval is still required); it began after serve's
   first look (one look interval after serve was up) and ``SETTLE`` before the posts were read;
   no database fault or offline spell of the agent within a second before it or ``RETRY_MAX``
@@ -121,9 +124,9 @@ def _transitions(oracle: Oracle, agent: str, verdicts: list[Any], begin: float, 
         ambiguous = any(w.lo - SIGNAL_SLACK < v.hi and v.lo - SIGNAL_SLACK < w.hi
                         and STATE.get(w.status, new) != new for w in near if w is not v)
         hidden = any(w.status not in STATE and v.lo - 0.05 <= w.lo <= v.lo + HIDES
-                     for w in near)
+                     for w in near) or oracle.held(v)
         if v.lo < begin - grace:
-            state, certain_before = new, v.certain and not hidden
+            state, certain_before = new, v.certain and not hidden and not ambiguous
             continue
         if new != state:
             following = next((w.lo for w in moves[i + 1:] if STATE[w.status] != new), read)
@@ -133,7 +136,7 @@ def _transitions(oracle: Oracle, agent: str, verdicts: list[Any], begin: float, 
                                      and not hidden
                                      and not near_fault and following - v.lo >= MIN_STATE
                                      and begin + grace <= v.lo <= read - SETTLE)})
-        state, certain_before = new, v.certain and not hidden
+        state, certain_before = new, v.certain and not hidden and not ambiguous
     return out
 
 
