@@ -51,9 +51,6 @@ class PendingChanges:
         self._end_told = False
         self._batch = Batch()
         self._runs = RunLedger()
-        self._active = self._runs.active  # the handlers' path reads these directly
-        self._written = self._runs.written
-        self._ended_here = self._runs.ended_here
 
     # ------------------------------------------------------------------ flusher's side
 
@@ -122,7 +119,7 @@ class PendingChanges:
 
     def forget_old_ends(self) -> None:
         """Runs this process ended long ago cannot be handed over any more: forget them."""
-        if not self._ended_here:
+        if not self._runs.ended_here:
             return
         cutoff = time.time() - ENDED_MEMORY
         with self.lock:
