@@ -35,7 +35,7 @@ class StatusBuffer(PendingChanges):
         task, for judging its schedule)."""
         with self.lock:
             now = time.time()
-            self._runs.active[task_id] = now
+            self._runs.start(task_id, now)
             self._batch.runs[task_id] = RunChange(agent_id, text, now)
             self._batch.touched.add(agent_id)
             self._count(agent_id, now).runs += 1
@@ -82,19 +82,19 @@ class StatusBuffer(PendingChanges):
         now = time.time()
         with self.lock:
             batch = self._batch
-            started_at = self._runs.active.pop(task_id, None)
+            started_at = self._runs.end(task_id)
             started_here = started_at is not None
             if only_if_active and not started_here:
                 return
             if only_if_active and outcome is None:
                 pass  # postrun without a verdict (terminated): task_revoked counts it, once
-            elif started_here or task_id not in self._runs.ended_here:
+            elif self._runs.counts_end(task_id, started_here=started_here):
                 # counted once: a hard time limit signals the same end twice in this process
                 self._count(agent_id, now).ended(outcome, now, started_at)
             if self.remember_own_ends and not only_if_active:
-                self._runs.ended_here[task_id] = now
+                self._runs.remember_end(task_id, now)
             pending = batch.runs.get(task_id)
-            if started_here and pending is not None and task_id not in self._runs.written:
+            if started_here and pending is not None and not self._runs.may_be_out(task_id):
                 del batch.runs[task_id]  # started and ended between two writes: no row at all
             else:
                 batch.runs[task_id] = RunChange(agent_id, None, now, ended=True)
@@ -121,21 +121,19 @@ class StatusBuffer(PendingChanges):
             for task_id, run in handed.runs.items():
                 pending = batch.runs.get(task_id)
                 if run.ended:
-                    started_here = self._runs.active.pop(task_id, None) is not None
+                    started_here = self._runs.end(task_id) is not None
                     if started_here and pending is not None and not pending.ended \
-                            and task_id not in self._runs.written:
+                            and not self._runs.may_be_out(task_id):
                         del batch.runs[task_id]  # started and ended between two writes
                     else:
                         batch.runs[task_id] = run
                     continue
-                ended_at = self._runs.ended_here.get(task_id)
-                if ended_at is not None and run.started_at <= ended_at:
+                if self._runs.stale_start(task_id, run.started_at):
                     continue
                 if pending is not None and not pending.ended:
                     run = RunChange(run.agent_id, run.task, min(run.started_at, pending.started_at))
                 # the earliest start known: a text change arrives with its own time
-                known = self._runs.active.get(task_id, run.started_at)
-                self._runs.active[task_id] = min(run.started_at, known)
+                self._runs.handed_start(task_id, run.started_at)
                 batch.runs[task_id] = run
             batch.merge_newer(handed)  # counted once, in the pool process: the counts add up
             if self.on_first_change is not None:

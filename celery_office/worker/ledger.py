@@ -22,6 +22,39 @@ class RunLedger:
     ended_here: dict[str, float] = field(default_factory=dict)  # task_id -> when this process
     # ended it (a main process: a start handed over later is stale)
 
+    # ------------------------------------------------------------------ the handlers' side
+
+    def start(self, task_id: str, at: float) -> None:
+        """A run started in this process."""
+        self.active[task_id] = at
+
+    def handed_start(self, task_id: str, at: float) -> None:
+        """A run's start (or new text) handed over: the earliest start known stands."""
+        self.active[task_id] = min(at, self.active.get(task_id, at))
+
+    def end(self, task_id: str) -> float | None:
+        """A run ended: its start, when this process knew it in progress (else None)."""
+        return self.active.pop(task_id, None)
+
+    def counts_end(self, task_id: str, *, started_here: bool) -> bool:
+        """Is this end the run's first here? A hard time limit signals the same end twice."""
+        return started_here or task_id not in self.ended_here
+
+    def remember_end(self, task_id: str, at: float) -> None:
+        self.ended_here[task_id] = at
+
+    def may_be_out(self, task_id: str) -> bool:
+        """May the run's start be in the table (or with the main process)? Then its end must
+        follow; else a start and end between two writes cost no row at all."""
+        return task_id in self.written
+
+    def stale_start(self, task_id: str, started_at: float) -> bool:
+        """A start handed over late, of a run this process ended itself since."""
+        ended_at = self.ended_here.get(task_id)
+        return ended_at is not None and started_at <= ended_at
+
+    # ------------------------------------------------------------------ the flusher's side
+
     def going_out(self, batch: Batch) -> set[str]:
         """The runs whose start leaves with ``batch`` for the first time: from now on they
         may be out there, and their end must follow."""
@@ -49,6 +82,9 @@ class RunLedger:
     def dropped(self, batch: Batch) -> None:
         """The runs of a batch the database refused are out of this process's hands."""
         self.written -= batch.runs.keys() - self.active.keys()
+
+    def remembers_ends(self) -> bool:
+        return bool(self.ended_here)
 
     def forget_ends_before(self, cutoff: float) -> None:
         for task_id in [t for t, at in self.ended_here.items() if at < cutoff]:

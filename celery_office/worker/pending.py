@@ -119,7 +119,7 @@ class PendingChanges:
 
     def forget_old_ends(self) -> None:
         """Runs this process ended long ago cannot be handed over any more: forget them."""
-        if not self._runs.ended_here:
+        if not self._runs.remembers_ends():
             return
         cutoff = time.time() - ENDED_MEMORY
         with self.lock:
