@@ -174,12 +174,12 @@ class Flusher:
         if not self.registration.registered:
             return
         waiting = self.writer.waiting_agents()
+        if not waiting <= self.registration.told:  # before a heartbeat a lock may hold up
+            self.registration.tell_waiting(waiting)
         if time.monotonic() >= self._next_beat:
             ok = self.registration.beat(waiting=waiting)
             wait = self.settings.heartbeat_interval if ok else self.settings.flush_interval
             self._next_beat = time.monotonic() + wait
-        elif not waiting <= self.registration.told:
-            self.registration.tell_waiting(waiting)
 
     def _last_cycle(self) -> None:
         """At stop: everything pending goes, then the main process retires its agents."""
