@@ -202,15 +202,20 @@ def require_sync_driver(url: str | URL) -> URL:
 
 
 def transaction_timeouts_sql(statement_timeout: float) -> str:
-    """The one statement that bounds the current transaction's statements and lock waits.
+    """The one statement that bounds the current transaction's statements, its lock waits,
+    and its silence between two statements: a process frozen inside a transaction (SIGSTOP, a
+    paused VM or container) has the server end it, so its row locks do not hold every other
+    worker's writes of those agents until it runs again (the chaos run: a worker paused 13 s
+    mid-heartbeat kept another from registering).
 
     ``set_config(name, value, true)`` is ``SET LOCAL``: it ends with the transaction, so a
-    pooler may hand the server connection to anyone afterwards. One round trip for both.
+    pooler may hand the server connection to anyone afterwards. One round trip for all three.
     """
     ms = max(1, int(statement_timeout * 1000))
     return (
         f"SELECT set_config('statement_timeout', '{ms}', true), "
-        f"set_config('lock_timeout', '{ms}', true)"
+        f"set_config('lock_timeout', '{ms}', true), "
+        f"set_config('idle_in_transaction_session_timeout', '{ms}', true)"
     )
 
 

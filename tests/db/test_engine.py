@@ -141,3 +141,25 @@ def test_scrub_and_safe_url_hide_a_password_given_as_a_query_parameter() -> None
     assert "hunter2" not in scrub(message, url)
     assert scrub(message, url) == message.replace("hunter2", "***")
     assert "hunter2" not in safe_url(url)
+
+
+def test_a_client_frozen_inside_a_transaction_holds_its_locks_no_longer_than_the_timeout(
+    driver: str,
+) -> None:
+    """A worker's main process paused (SIGSTOP, a frozen VM) between two statements of a
+    heartbeat holds its row locks: every other writer of those agents would wait until it
+    runs again. The server ends such a transaction after ``statement_timeout`` of silence."""
+    require_postgres()
+    engine = create_office_engine(_url(PG_ADMIN_URL, driver), statement_timeout=0.75)
+    frozen = engine.connect()
+    try:
+        frozen.execute(text("SELECT pg_advisory_xact_lock(424242)"))  # held until its end
+        time.sleep(1.5)  # says nothing, as a paused process does
+        with engine.begin() as conn:
+            assert conn.execute(text("SELECT pg_try_advisory_xact_lock(424242)")).scalar()
+        with pytest.raises(DBAPIError):
+            frozen.execute(text("SELECT 1"))  # its transaction is over, and it learns so
+    finally:
+        frozen.invalidate()
+        frozen.close()
+        engine.dispose()
