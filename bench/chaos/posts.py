@@ -98,13 +98,16 @@ def _since(post: dict[str, Any]) -> float:
 
 
 def _close_call(verdicts: list[Any], state: str, floor: float, began: float) -> bool:
-    """Did the agent end a run of ``state`` after ``floor`` and by ``began``, within
-    ``SIGNAL_SLACK`` of one of the other state? Two processes' ends that close commit in
-    either order, so a post of the one the oracle sorted first is no false post."""
-    mine = [v.lo for v in verdicts if STATE.get(v.status) == state
-            and floor - SIGNAL_SLACK <= v.lo <= began + MATCH_SLACK]
-    return any(abs(v.lo - lo) <= SIGNAL_SLACK for v in verdicts for lo in mine
-               if STATE.get(v.status, state) != state)
+    """Did the agent end a run of ``state`` after ``floor`` and by ``began``, close to one of
+    the other state (their windows, widened by ``SIGNAL_SLACK``, overlap, as for
+    ``_transitions``' ambiguity)? Two processes' ends that close commit in either order, so a
+    post of the one the oracle sorted first is no false post. A killed pool process's error
+    has the window of its main process's noticing (``LOST_SLACK``): the oracle dates it by
+    the kill, the table by when the main process saw it."""
+    mine = [v for v in verdicts if STATE.get(v.status) == state
+            and v.hi >= floor - SIGNAL_SLACK and v.lo <= began + MATCH_SLACK]
+    return any(w.lo - SIGNAL_SLACK < v.hi and v.lo - SIGNAL_SLACK < w.hi
+               for v in mine for w in verdicts if STATE.get(w.status, state) != state)
 
 
 def _transitions(oracle: Oracle, agent: str, verdicts: list[Any], begin: float, read: float,
