@@ -1,6 +1,6 @@
 """The row's rule is one rule on both databases: PostgreSQL decides an agent's row in SQL
-(``office_apply_changes``), SQLite and every heartbeat, registration and retirement in Python
-(``AgentState``). Hypothesis writes the same fleet's life to both, through the production write
+(``office_recompute``, which flushes, heartbeats, registrations and retirements all call),
+SQLite in Python (``AgentState``). Hypothesis writes the same fleet's life to both, through the production write
 path, with many events at the same instant, and holds the rows, the stored runs and outcomes
 and the day numbers equal between the two and to a tiny model of the rule
 (tests/db/row_rule_ops.py).
@@ -79,7 +79,7 @@ OPERATIONS = st.lists(
 
 W1 = "w1@host"
 SAME_INSTANT = [Start(W1, 0, "t-b", "B", T0), Start(W1, 0, "t-a", "A", T0), Flush(W1, 0)]
-# the same, written by two processes, then a heartbeat recomputes the row in Python
+# the same, written by two processes, then a registration recomputes the row
 SAME_INSTANT_TWO_WRITERS = [Start(W1, 0, "t-b", "B", T0), Flush(W1, 0),
                             Start(W1, 1, "t-a", "A", T0), Flush(W1, 1), Register(W1, None),
                             Start(W1, 1, "t-a", "A", T0), Start(W1, 0, "t-b", "B", T0),
