@@ -17,7 +17,9 @@ Rules, per target (each ``--notify`` URL), per agent; posts ordered by their ``a
   before the moment its ``since`` says the state began (or its ``at``, if earlier or absent;
   one up to ``MATCH_SLACK`` after it only if none is before), and none older than the one its
   agent's previous post matched (so a "recovered" posted because a failing run is in progress
-  matches nothing: it is false); of transitions within ``SIGNAL_SLACK`` of that newest one,
+  matches nothing: it is false), unless that previous post was a return from ``offline``
+  (its state is whatever the table held when a worker came back; changes held up meanwhile
+  land after it, in their own order); of transitions within ``SIGNAL_SLACK`` of that newest one,
   the earliest (flushes that began together record one ``since``: among close transitions
   the posts' order tells). Why the newest and not the earliest: the product posts what the
   table's timeline recorded, and a transition the table never showed (e.g. an error and a
@@ -221,7 +223,8 @@ def judge_posts(posts: list[dict[str, Any]], oracle: Oracle, *, targets: tuple[s
                                  if m["at"] >= nearest[-1]["at"] - SIGNAL_SLACK), None)
                     if move is not None:
                         move["matched"] = True
-                        floor = max(floor, move["at"])
+                        if not back:  # a return from offline shows what the table then held,
+                            floor = max(floor, move["at"])  # which says nothing of order
                     elif back and offline_true:
                         counts["excused"] += locked  # back from a real offline spell
                     elif state == last_state:
