@@ -38,8 +38,9 @@ Rules, per target (each ``--notify`` URL), per agent; posts ordered by their ``a
   ``MIN_STATE`` (shorter than serve's look interval is still required); it began after serve's
   first look (one look interval after serve was up) and ``SETTLE`` before the posts were read;
   no database fault or offline spell of the agent within a second before it or ``RETRY_MAX``
-  after (a writer retries with back-off up to that long after a fault: the changes of that
-  time land as one batch, and the row never shows the states between).
+  + ``WRITE_SLACK`` after (a writer retries with back-off up to that long after a fault: the
+  changes of that time land as one batch, or the older after the newer, and the row never
+  shows the states between), nor such a fault around the state it leaves.
 - **O (offline must be posted)**: an agent none of whose workers ran for the last ``2 x interval
   + 2`` s (a warm stop: the row says so at once, unless its last write met a database fault or a
   lock) or ``offline_after + 2 x interval + 2`` s (a kill: silence) before the posts were read,
@@ -72,7 +73,7 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
-from .oracle import RETRY_MAX, SIGNAL_SLACK, Oracle
+from .oracle import RETRY_MAX, SIGNAL_SLACK, WRITE_SLACK, Oracle
 from .schedule import DB_KINDS
 
 __all__ = ["judge_posts", "MIN_STATE", "SETTLE"]
@@ -130,18 +131,23 @@ def _transitions(oracle: Oracle, agent: str, verdicts: list[Any], begin: float, 
                         and STATE.get(w.status, new) != new for w in near if w is not v)
         hidden = any(w.status not in STATE and v.lo - 0.05 <= w.lo <= v.lo + HIDES
                      for w in near) or oracle.held(v)
+        # its write may wait on a fault and land with later ones, or after them (rejected)
+        faulted = any(b - 1.0 <= v.hi and e + RETRY_MAX + WRITE_SLACK >= v.lo
+                      for b, e in faults)
+        shown = v.certain and not hidden and not ambiguous and not faulted
         if v.lo < begin - grace:
-            state, certain_before = new, v.certain and not hidden and not ambiguous
+            state, certain_before = new, shown
             continue
         if new != state:
             following = next((w.lo for w in moves[i + 1:] if STATE[w.status] != new), read)
-            near_fault = any(b - 1.0 <= following and e + RETRY_MAX >= v.lo for b, e in faults)
+            near_fault = any(b - 1.0 <= following and e + RETRY_MAX + WRITE_SLACK >= v.lo
+                             for b, e in faults)
             out.append({"state": new, "at": v.lo, "matched": False,
                         "required": (v.certain and certain_before and not ambiguous
                                      and not hidden
                                      and not near_fault and following - v.lo >= MIN_STATE
                                      and begin + grace <= v.lo <= read - SETTLE)})
-        state, certain_before = new, v.certain and not hidden and not ambiguous
+        state, certain_before = new, shown
     return out
 
 
