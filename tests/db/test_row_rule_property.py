@@ -1,9 +1,9 @@
 """The row's rule is one rule on both databases: PostgreSQL decides an agent's row in SQL
 (``office_recompute``, which flushes, heartbeats, registrations and retirements all call),
-SQLite in Python (``AgentState``). Hypothesis writes the same fleet's life to both, through the production write
-path, with many events at the same instant, and holds the rows, the stored runs and outcomes
-and the day numbers equal between the two and to a tiny model of the rule
-(tests/db/row_rule_ops.py).
+SQLite in Python (``AgentState``). Hypothesis writes the same fleet's life to both, through
+the production write path, with many events at the same instant, and holds the rows, the
+stored runs and outcomes and the day numbers equal between the two and to a tiny model of the
+rule (tests/db/row_rule_ops.py).
 """
 
 from __future__ import annotations
