@@ -84,7 +84,7 @@ def _instrument(app: Celery, database_url: str) -> tuple[Flusher, list[float]]:
     routes = load_registry(settings.agents_file).resolve(app.tasks.keys())
     writer = Flusher(settings, {r.agent.agent_id: r.agent for r in routes.values()})
     writes: list[float] = []  # CPU seconds of each write, in the writer thread
-    original = writer._cycle
+    original = writer.role.cycle
 
     def timed_cycle() -> None:
         pending = writer.buffer.pending()
@@ -93,7 +93,7 @@ def _instrument(app: Celery, database_url: str) -> tuple[Flusher, list[float]]:
         if pending:
             writes.append(time.thread_time() - cpu0)
 
-    writer._cycle = timed_cycle  # type: ignore[method-assign]
+    writer.role.cycle = timed_cycle  # type: ignore[method-assign]
     runtime.activate(runtime.Runtime(routes, writer))
     OfficeSignals.connect()
     return writer, writes
