@@ -87,7 +87,7 @@ def write_status(
         return
     quiet = set(quiet)
     if conn.dialect.name == "postgresql" and not metrics:
-        conn.execute(RECOMPUTE, {"ids": sorted(states), "quiet": sorted(quiet & states.keys())})
+        _recompute_in_sql(conn, states, quiet)
         return
     metrics = metrics or {}
     plain, with_metrics, silent = [], [], []
@@ -113,7 +113,13 @@ def recompute(conn: Connection, agent_ids: Sequence[str], *, quiet: Iterable[str
     """Lock, read and rewrite the status of agents whose runs changed outside a batch
     (``quiet``: see :func:`write_status`)."""
     if conn.dialect.name == "postgresql":  # the function locks and reads for itself
-        if agent_ids:
-            conn.execute(RECOMPUTE, {"ids": sorted(agent_ids), "quiet": sorted(set(quiet))})
+        _recompute_in_sql(conn, agent_ids, set(quiet))
         return
     write_status(conn, read_locked(conn, sorted(agent_ids)), quiet=quiet)
+
+
+def _recompute_in_sql(conn: Connection, agent_ids: Iterable[str], quiet: set[str]) -> None:
+    """PostgreSQL's one home of the rule, ``office_recompute``, for ``agent_ids``."""
+    ids = sorted(agent_ids)
+    if ids:
+        conn.execute(RECOMPUTE, {"ids": ids, "quiet": sorted(quiet.intersection(ids))})

@@ -101,8 +101,9 @@ class Registration:
         return False
 
     def tell_waiting(self, waiting: Collection[str]) -> None:
-        """Between two beats, when agents begin to wait (a status write failed): say so now,
-        in a statement of its own, before another writer's heartbeat keeps them alive."""
+        """When agents begin to wait (a status write failed): say so now, in a statement of
+        its own, before any heartbeat (this one may wait on a lock) and before another
+        writer's heartbeat keeps them alive."""
         writer = self.writer
         if writer is None or not self.registered:
             return

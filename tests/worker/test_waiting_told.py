@@ -5,7 +5,6 @@ twenty-minute chaos run: a lock on office_agent_start, and another worker's beat
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
@@ -15,6 +14,7 @@ from celery_office.settings import OfficeSettings
 from celery_office.worker.flusher import Flusher
 
 from ..db.test_store import AGENTS
+from .test_leftovers import _wait
 
 AGENT = "watcher_price_monitor"
 
@@ -27,13 +27,6 @@ def _worker(url: str, node: str, state_dir: Path) -> Flusher:
     flusher = Flusher(settings, AGENTS, node_name=node, worker_duties=True)
     flusher.prepare()
     return flusher
-
-
-def _wait(check, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
 
 
 def test_agents_whose_write_failed_are_told_at_once_and_not_kept_alive(pg_url, tmp_path):
