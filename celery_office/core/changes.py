@@ -153,6 +153,43 @@ class Batch:
     def __bool__(self) -> bool:
         return bool(self.touched or self.runs or self.counts)
 
+    def add_start(self, task_id: str, agent_id: str, text: str | None, at: float, *,
+                  task_name: str | None = None) -> None:
+        """A run began at ``at`` (``task_name``: which task, for judging its schedule)."""
+        self.runs[task_id] = RunChange(agent_id, text, at)
+        self.touched.add(agent_id)
+        if task_name is not None:
+            self.started.add((agent_id, task_name))
+
+    def add_progress(self, task_id: str, agent_id: str, text: str | None,
+                     metrics: dict[str, Any] | None, at: float) -> None:
+        """A running task's new text (a pending start takes it) and/or metrics."""
+        if text is not None:
+            run = self.runs.get(task_id)
+            if run is not None and not run.ended:
+                run.task = text
+            else:
+                self.runs[task_id] = RunChange(agent_id, text, at)
+        if metrics is not None:
+            self.metrics[agent_id] = (metrics, at)
+        self.touched.add(agent_id)
+
+    def add_verdict(self, agent_id: str, outcome: AgentStatus | None, text: str | None,
+                    metrics: dict[str, Any] | None, at: float) -> None:
+        """A run of the agent ended at ``at``: its verdict (None: revoked) and metrics."""
+        if outcome is not None:
+            self.outcomes[agent_id] = Outcome(outcome, text, at)
+        if metrics is not None:
+            self.metrics[agent_id] = (metrics, at)
+        self.touched.add(agent_id)
+
+    def count(self, agent_id: str, day: date) -> DayCount:
+        """The agent's numbers of ``day`` in this batch, to add to (new and zero at first)."""
+        count = self.counts.get((agent_id, day))
+        if count is None:
+            count = self.counts[(agent_id, day)] = DayCount()
+        return count
+
     def by_agent(self) -> dict[str, Batch]:
         """This batch cut into one batch per agent (to find the part a database refuses)."""
         parts: dict[str, Batch] = {}

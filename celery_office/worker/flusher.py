@@ -147,7 +147,7 @@ class Flusher:
                     return True
                 self._start_thread()
         finished = self.loop.stop(timeout)
-        left = self.buffer.pending_agents() + len(self.writer.in_doubt)
+        left = len(self.buffer.pending_agent_ids()) + len(self.writer.in_doubt)
         retire_failed = self._retire_requested and "shutdown" in self.db.failing_kinds
         if finished and not left and not retire_failed:
             return True

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..core.changes import Batch
+from ..core.changes import Batch, RunChange
 
 __all__ = ["RunLedger"]
 
@@ -28,10 +28,6 @@ class RunLedger:
         """A run started in this process."""
         self.active[task_id] = at
 
-    def handed_start(self, task_id: str, at: float) -> None:
-        """A run's start (or new text) handed over: the earliest start known stands."""
-        self.active[task_id] = min(at, self.active.get(task_id, at))
-
     def end(self, task_id: str) -> float | None:
         """A run ended: its start, when this process knew it in progress (else None)."""
         return self.active.pop(task_id, None)
@@ -41,17 +37,40 @@ class RunLedger:
         return started_here or task_id not in self.ended_here
 
     def remember_end(self, task_id: str, at: float) -> None:
+        """This process ended the run itself (a main process: a start handed later is stale)."""
         self.ended_here[task_id] = at
 
-    def may_be_out(self, task_id: str) -> bool:
-        """May the run's start be in the table (or with the main process)? Then its end must
-        follow; else a start and end between two writes cost no row at all."""
-        return task_id in self.written
+    def record_end(self, batch: Batch, task_id: str, end: RunChange, *, started_here: bool) -> None:
+        """Put a run's end into the pending ``batch``. A start that is still pending there and
+        was never out (not written, not handed over) goes with it: a run that starts and ends
+        between two writes costs no row at all. Any other end must follow its start out."""
+        pending = batch.runs.get(task_id)
+        if started_here and pending is not None and not pending.ended \
+                and task_id not in self.written:
+            del batch.runs[task_id]
+        else:
+            batch.runs[task_id] = end
 
-    def stale_start(self, task_id: str, started_at: float) -> bool:
-        """A start handed over late, of a run this process ended itself since."""
-        ended_at = self.ended_here.get(task_id)
-        return ended_at is not None and started_at <= ended_at
+    def absorb_runs(self, batch: Batch, handed: Batch) -> None:
+        """Merge the runs a pool process handed over into the pending ``batch`` (main process).
+
+        They are newer than what is pending: an end replaces its start (or cancels it, as
+        :meth:`record_end` does), a start or new text replaces an older one and keeps the
+        earliest start known. A start from before this process itself ended the run (its pool
+        process was lost, and the hand-over came late) is stale and ignored.
+        """
+        for task_id, run in handed.runs.items():
+            if run.ended:
+                self.record_end(batch, task_id, run, started_here=self.end(task_id) is not None)
+                continue
+            ended_at = self.ended_here.get(task_id)
+            if ended_at is not None and run.started_at <= ended_at:
+                continue
+            pending = batch.runs.get(task_id)
+            if pending is not None and not pending.ended:
+                run = RunChange(run.agent_id, run.task, min(run.started_at, pending.started_at))
+            self.active[task_id] = min(run.started_at, self.active.get(task_id, run.started_at))
+            batch.runs[task_id] = run
 
     # ------------------------------------------------------------------ the flusher's side
 
@@ -82,9 +101,6 @@ class RunLedger:
     def dropped(self, batch: Batch) -> None:
         """The runs of a batch the database refused are out of this process's hands."""
         self.written -= batch.runs.keys() - self.active.keys()
-
-    def remembers_ends(self) -> bool:
-        return bool(self.ended_here)
 
     def forget_ends_before(self, cutoff: float) -> None:
         for task_id in [t for t, at in self.ended_here.items() if at < cutoff]:
