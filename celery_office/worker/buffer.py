@@ -116,7 +116,7 @@ class StatusBuffer:
             self._runs.absorb_runs(self._batch, handed)
             self._batch.merge_newer(handed)  # counted once, in the pool process: counts add up
             self._changed()
-            if carries_an_end(handed):
+            if not self._end_told and carries_an_end(handed):
                 self._tell_end()
 
     def _changed(self) -> None:
