@@ -139,7 +139,7 @@ class StatusBuffer:
         return bool(self._batch)
 
     def pending(self) -> int:
-        """How many agents and runs wait to be written (for tests and diagnostics)."""
+        """How many agents and runs wait to be written (the flusher: is there anything to move?)."""
         with self.lock:
             return len(self._batch.touched) + len(self._batch.runs)
 
