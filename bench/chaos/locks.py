@@ -14,7 +14,12 @@ Judged at the end of the run (:func:`judge_locks`), against :class:`timeline.Tim
   even kept so by another worker that serves it too and has nothing of it waiting (rows
   reading ``offline`` are left out: a retired agent is nobody's liveness). The other workers
   learn what waits from the waiting worker's heartbeat, which comes once its flush gave up:
-  hence the slack of a flush interval and a statement timeout;
+  hence the slack of a flush interval and a statement timeout. Excused when another database
+  fault or a paused main process overlaps the time from when the row fell behind to its
+  refresh: the waiting worker says what waits through the database, in its own turns, and a
+  hung database or a stopped process says nothing (seed 20261205: a twin's registration
+  refreshed an agent whose changes waited in a main process that had been paused, then
+  backed off from a hung database);
 - **after**: the row read ``AFTER`` seconds after the release is up to date (every agent but
   those reading ``offline``), unless another database fault ran in between (then excused).
 """
@@ -108,8 +113,9 @@ def table_lock(faults: Any, planned: Planned, entry: Injected) -> None:
 def judge_locks(injected: list[Any], timeline: Timeline) -> dict[str, Any]:
     """Samples judged, and the mismatches (liveness, after), per the rules above."""
     out: dict[str, Any] = {"locks": 0, "samples": 0, "stale_rows": 0, "liveness": [],
-                           "after": [], "excused": 0, "by_table": {}}
+                           "after": [], "excused": 0, "liveness_excused": 0, "by_table": {}}
     db_faults = [f for f in injected if f.kind in DB_KINDS and f.kind != "table_lock"]
+    mute = db_faults + [f for f in injected if f.kind == "main_pause"]  # no tell gets through
     for entry in injected:
         if entry.kind != "table_lock" or entry.end is None or "samples" not in entry.details:
             continue
@@ -131,6 +137,9 @@ def judge_locks(injected: list[Any], timeline: Timeline) -> dict[str, Any]:
                                               since=entry.begin - 60.0)
                 refreshed = sample["t"] - silent
                 if since is not None and since >= entry.begin and refreshed > since + LIVE_SLACK:
+                    if any(f.begin <= refreshed and (f.end or refreshed) >= since for f in mute):
+                        out["liveness_excused"] += 1
+                        continue
                     found["liveness"] += 1
                     out["liveness"].append(
                         f"{table} locked: {agent} behind since {since - entry.begin:.1f} s into "

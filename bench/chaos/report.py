@@ -146,7 +146,9 @@ def _print_issue30(i: dict[str, Any], failures: list[str]) -> int:
     locks = i["locks"]
     print(f"  table locks: {locks['locks']}, {locks['samples']} samples read during them, "
           f"{locks['stale_rows']} rows behind; liveness mismatches {len(locks['liveness'])}, "
-          f"rows wrong after the lock {len(locks['after'])}, excused {locks['excused']}")
+          f"rows wrong after the lock {len(locks['after'])}, excused {locks['excused']}; "
+          f"liveness excused {locks.get('liveness_excused', 0)} (a database fault or a paused "
+          "main process overlapped: no tell gets through)")
     for table, t in sorted(locks["by_table"].items()):
         print(f"    {table}: {t['locks']} locks, {t['samples']} samples, liveness "
               f"{t['liveness']}, after {t['after']}")
