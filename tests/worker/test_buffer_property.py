@@ -19,6 +19,8 @@ from celery_office.core.statuses import AgentStatus
 from celery_office.worker.buffer import StatusBuffer
 
 AGENT = "watcher_price_monitor"
+COUNTED_AS: dict[AgentStatus | None, str] = {
+    AgentStatus.ok: "succeeded", AgentStatus.error: "failed", None: "revoked"}
 
 
 class PoolAndMain(RuleBasedStateMachine):
@@ -58,8 +60,7 @@ class PoolAndMain(RuleBasedStateMachine):
         assert self.running is not None
         self.pool.run_finished(self.running, AGENT, outcome)
         self.pool.run_finished(self.running, AGENT, outcome, only_if_active=True)  # postrun
-        self.done[{AgentStatus.ok: "succeeded", AgentStatus.error: "failed"}.get(
-            outcome, "revoked")] += 1  # type: ignore[arg-type]
+        self.done[COUNTED_AS[outcome]] += 1
         self.ended_in_this_pool.add(self.running)
         self.running = None
 
