@@ -83,14 +83,11 @@ class PoolAndMain(RuleBasedStateMachine):
     @rule(sent=st.booleans())
     def hand_over(self, sent: bool) -> None:
         batch, first_out = self.pool.take()
-        if not batch:
+        if not sent:
+            _not_landed(self.pool, batch, first_out)
             return
-        if sent:
+        if batch:
             self.in_the_socket.append(batch)
-        else:
-            self.pool.settle(batch, first_out, ok=False)
-            self.pool.put_back(batch)
-            return
         self.pool.settle(batch, first_out, ok=True)
 
     @precondition(lambda self: self.in_the_socket)
@@ -102,8 +99,7 @@ class PoolAndMain(RuleBasedStateMachine):
     def write(self, landed: bool) -> None:
         batch, first_out = self.main.take()
         if not landed:
-            self.main.settle(batch, first_out, ok=False)
-            self.main.put_back(batch)
+            _not_landed(self.main, batch, first_out)
             return
         for task_id, run in batch.runs.items():
             if run.ended:
@@ -111,7 +107,7 @@ class PoolAndMain(RuleBasedStateMachine):
             else:
                 self.table[task_id] = run.agent_id
         for count in batch.counts.values():
-            for name in ("runs", "succeeded", "failed", "revoked"):
+            for name in ("runs", *COUNTED_AS.values()):
                 self.counted[name] += getattr(count, name)
         self.main.settle(batch, first_out, ok=True)
 
@@ -128,6 +124,12 @@ class PoolAndMain(RuleBasedStateMachine):
         assert set(self.table) - running <= self.ended_in_a_lost_pool, "an ended run is shown"
         if not self.lost_any:
             assert +self.counted == +self.done
+
+
+def _not_landed(buffer: StatusBuffer, batch: Batch, first_out: set[str]) -> None:
+    """A hand-over or write that surely failed: the batch waits again, as the flushers do."""
+    buffer.settle(batch, first_out, ok=False)
+    buffer.put_back(batch)
 
 
 PoolAndMain.TestCase.settings = settings(max_examples=300, stateful_step_count=40,
