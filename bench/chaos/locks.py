@@ -110,6 +110,11 @@ def table_lock(faults: Any, planned: Planned, entry: Injected) -> None:
     entry.details["after"] = _sample(faults.servers, faults.database)
 
 
+def _overlap(faults: list[Any], begin: float, end: float) -> bool:
+    """Did any of ``faults`` (one still running counts until ``end``) touch [begin, end]?"""
+    return any(f.begin <= end and (f.end or end) >= begin for f in faults)
+
+
 def judge_locks(injected: list[Any], timeline: Timeline) -> dict[str, Any]:
     """Samples judged, and the mismatches (liveness, after), per the rules above."""
     out: dict[str, Any] = {"locks": 0, "samples": 0, "stale_rows": 0, "liveness": [],
@@ -137,7 +142,7 @@ def judge_locks(injected: list[Any], timeline: Timeline) -> dict[str, Any]:
                                               since=entry.begin - 60.0)
                 refreshed = sample["t"] - silent
                 if since is not None and since >= entry.begin and refreshed > since + LIVE_SLACK:
-                    if any(f.begin <= refreshed and (f.end or refreshed) >= since for f in mute):
+                    if _overlap(mute, since, refreshed):
                         out["liveness_excused"] += 1
                         continue
                     found["liveness"] += 1
@@ -148,7 +153,7 @@ def judge_locks(injected: list[Any], timeline: Timeline) -> dict[str, Any]:
         after = entry.details.get("after")
         if not after:
             continue
-        if any(f.begin <= after["t"] and (f.end or after["t"]) >= entry.begin for f in db_faults):
+        if _overlap(db_faults, entry.begin, after["t"]):
             out["excused"] += 1
             continue
         for agent, (status, task, _) in after["rows"].items():
